@@ -1,0 +1,3 @@
+from torrip.cli.main import main
+
+raise SystemExit(main())

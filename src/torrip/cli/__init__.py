@@ -1,0 +1,1 @@
+"""Command-line interface: each command parses, calls the core, renders the result."""

@@ -1,0 +1,67 @@
+"""Rendering for people: rich on a terminal, plain lines otherwise; -q silences, -v tells more."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+
+from rich.console import Console
+
+from torrip.errors import TorripError
+
+__all__ = ["Output"]
+
+
+@dataclass
+class Output:
+    verbosity: int = 0
+    console: Console | None = None
+    error_console: Console | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Output:
+        verbosity = getattr(args, "verbose", 0) - getattr(args, "quiet", 0)
+        return cls(
+            verbosity=verbosity,
+            console=Console(highlight=False, soft_wrap=True),
+            error_console=Console(stderr=True, highlight=False, soft_wrap=True),
+        )
+
+    @property
+    def out(self) -> Console:
+        if self.console is None:
+            self.console = Console(highlight=False, soft_wrap=True)
+        return self.console
+
+    @property
+    def err(self) -> Console:
+        if self.error_console is None:
+            self.error_console = Console(stderr=True, highlight=False, soft_wrap=True)
+        return self.error_console
+
+    def info(self, message: str) -> None:
+        """Normal output; silenced by -q."""
+        if self.verbosity >= 0:
+            self.out.print(message, markup=False)
+
+    def detail(self, message: str) -> None:
+        """Only with -v: why torrip chose what it chose. Goes to stderr."""
+        if self.verbosity >= 1:
+            self.err.print(message, markup=False, style="dim")
+
+    def warning(self, message: str) -> None:
+        if self.verbosity >= -1:
+            self.err.print(f"warning: {message}", markup=False, style="yellow")
+
+    def print_error(self, message: str) -> None:
+        self.err.print(f"error: {message}", markup=False, style="bold red")
+
+    def error(self, error: TorripError) -> None:
+        self.print_error(error.message)
+        if error.hint:
+            self.err.print(f"hint: {error.hint}", markup=False, style="cyan")
+
+
+def _is_terminal() -> bool:
+    return sys.stdout.isatty()

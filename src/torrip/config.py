@@ -1,0 +1,172 @@
+"""Settings: defaults < config file < TORRIP_* environment variables < flags.
+
+One naming rule for every setting: the config key ``extra-index-url`` is the
+variable ``TORRIP_EXTRA_INDEX_URL`` and the flag ``--extra-index-url``. Lists are
+comma-separated in variables (TOML arrays in the file); booleans accept
+1/0, true/false, yes/no, on/off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from torrip.errors import ConfigError
+
+__all__ = ["DEFAULT_INDEX_URL", "Settings", "config_file_path", "load_settings"]
+
+DEFAULT_INDEX_URL = "https://pypi.org/simple/"
+_APP = "torrip"
+
+
+def _default_cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir(_APP, appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything torrip can be told. Field names are config keys with ``_`` for ``-``."""
+
+    index_url: str = DEFAULT_INDEX_URL
+    extra_index_url: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    torrent_index: tuple[str, ...] = ()
+    cache_dir: Path = field(default_factory=_default_cache_dir)
+    no_cache: bool = False
+    timeout: float = 30.0
+    retries: int = 3
+    # Concurrent requests to one host; PyPI's CDN serves many in parallel.
+    max_connections_per_host: int = 16
+    pre: bool = False
+    verbose: int = 0
+    quiet: int = 0
+
+    @property
+    def index_urls(self) -> tuple[str, ...]:
+        return (self.index_url, *self.extra_index_url) if self.index_url else self.extra_index_url
+
+    @property
+    def http_cache_dir(self) -> Path:
+        return self.cache_dir / "http-v1"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+# Settings that only make sense on the command line.
+_FLAG_ONLY = {"verbose", "quiet"}
+
+
+def config_file_path(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    explicit = env.get("TORRIP_CONFIG_FILE")
+    if explicit:
+        return Path(explicit)
+    return Path(platformdirs.user_config_dir(_APP, appauthor=False)) / "config.toml"
+
+
+def _coerce(name: str, value: Any, origin: str) -> Any:
+    """Convert a raw value (TOML value, or a string from the environment) to the field's type."""
+    kind = _FIELDS[name].type
+    try:
+        if kind == "tuple[str, ...]":
+            if isinstance(value, str):
+                return tuple(part.strip() for part in value.split(",") if part.strip())
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return tuple(value)
+            raise ValueError("expected a list of strings")
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError("expected a boolean (true/false)")
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError("expected an integer")
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "Path":
+            return Path(os.path.expanduser(str(value)))
+        if kind == "str":
+            if not isinstance(value, str):
+                raise ValueError("expected a string")
+            return value
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"{origin}: bad value {value!r} for {name.replace('_', '-')}: {exc}",
+            hint="Fix or remove the setting.",
+        ) from None
+    raise AssertionError(f"unhandled setting type {kind}")
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read config file {path}: {exc}", hint="Fix the file's TOML syntax."
+        ) from None
+    # Accept both a flat file and a [torrip] table.
+    table = data.get("torrip", data)
+    values: dict[str, Any] = {}
+    for key, raw in table.items():
+        name = key.replace("-", "_")
+        if name not in _FIELDS or name in _FLAG_ONLY:
+            known = ", ".join(sorted(k.replace("_", "-") for k in _FIELDS if k not in _FLAG_ONLY))
+            raise ConfigError(
+                f"{path}: unknown setting {key!r}", hint=f"Known settings: {known}."
+            )
+        values[name] = _coerce(name, raw, str(path))
+    return values
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in _FIELDS:
+        if name in _FLAG_ONLY:
+            continue
+        variable = "TORRIP_" + name.upper()
+        if variable in environ:
+            values[name] = _coerce(name, environ[variable], variable)
+    return values
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    isolated: bool = False,
+) -> Settings:
+    """Merge the layers. ``flags`` holds only options given on the command line.
+
+    ``isolated`` ignores the config file and environment, like pip's ``--isolated``.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    if not isolated:
+        values.update(_from_file(config_file_path(env)))
+        values.update(_from_environment(env))
+    for name, value in (flags or {}).items():
+        if value is not None:
+            values[name] = value
+    if "cache_dir" not in values and not isolated:
+        # TORRIP_CACHE_DIR wins (handled above); platformdirs honours XDG_CACHE_HOME.
+        xdg = env.get("XDG_CACHE_HOME")
+        if xdg:
+            values["cache_dir"] = Path(xdg) / _APP
+    return Settings(**values)

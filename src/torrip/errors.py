@@ -1,0 +1,145 @@
+"""One error tree for torrip.
+
+Every error carries the facts (URL, hashes, requirement chain) and formats a
+message a user can act on: what was wrong, then what to do (``hint``). Errors of
+libraries (httpx, libtorrent, zipfile) are converted at the boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "ConfigError",
+    "HashMismatchError",
+    "HTTPStatusError",
+    "IndexPageError",
+    "InterpreterError",
+    "MetadataError",
+    "NetworkError",
+    "NoMatchingDistributionError",
+    "RequirementsFileError",
+    "ResolutionImpossibleError",
+    "TorripError",
+]
+
+
+class TorripError(Exception):
+    """Root of every error torrip reports to a user.
+
+    ``str(error)`` is the message; ``hint`` says what to do about it.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(TorripError):
+    """A setting (flag, TORRIP_* variable or config file) has a bad value."""
+
+    exit_code = 2
+
+
+class InterpreterError(TorripError):
+    """The target interpreter cannot be run or queried."""
+
+
+class RequirementsFileError(TorripError):
+    """A requirements or constraints file has a line torrip cannot read."""
+
+    exit_code = 2
+
+    def __init__(self, path: str, line_number: int, line: str, reason: str) -> None:
+        self.path = path
+        self.line_number = line_number
+        self.line = line
+        self.reason = reason
+        super().__init__(
+            f"{path}:{line_number}: {reason}\n    {line}",
+            hint="Fix the line, or see `torrip install --help` for the options a file may use.",
+        )
+
+
+class NetworkError(TorripError):
+    """A request could not be completed (DNS, connection, timeout, TLS)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(
+            f"could not fetch {url}: {reason}",
+            hint="Check your network connection and the index URL (--index-url).",
+        )
+
+
+class HTTPStatusError(TorripError):
+    """The server answered with an error status."""
+
+    def __init__(self, url: str, status: int, hint: str | None = None) -> None:
+        self.url = url
+        self.status = status
+        super().__init__(
+            f"{url} answered HTTP {status}",
+            hint=hint or "Check the URL; if the server is having trouble, try again later.",
+        )
+
+
+class IndexPageError(TorripError):
+    """A project page of an index is malformed."""
+
+
+class HashMismatchError(TorripError):
+    """Bytes did not match the hash the index (or lockfile) promised."""
+
+    def __init__(self, what: str, url: str, algorithm: str, expected: str, actual: str) -> None:
+        self.what = what
+        self.url = url
+        self.algorithm = algorithm
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"hash mismatch for {what}\n"
+            f"    from     {url}\n"
+            f"    expected {algorithm}:{expected}\n"
+            f"    got      {algorithm}:{actual}",
+            hint="The bytes were discarded. The index or a proxy served altered data; "
+            "report it to the index's maintainers if it persists.",
+        )
+
+
+class MetadataError(TorripError):
+    """A distribution's core metadata is missing or invalid."""
+
+
+class NoMatchingDistributionError(TorripError):
+    """No file of a project can be installed into the target environment."""
+
+    def __init__(
+        self, requirement: str, reasons: Sequence[str], *, hint: str | None = None
+    ) -> None:
+        self.requirement = requirement
+        self.reasons = list(reasons)
+        detail = "".join(f"\n    {reason}" for reason in self.reasons)
+        super().__init__(
+            f"no matching distribution found for {requirement}{detail}",
+            hint=hint,
+        )
+
+
+class ResolutionImpossibleError(TorripError):
+    """The requirements conflict; the message lists which, from which parents."""
+
+    def __init__(self, message: str, causes: Sequence[str]) -> None:
+        self.causes = list(causes)
+        super().__init__(
+            message,
+            hint="Loosen the range of the packages named above, or remove one of them, "
+            "so that a version exists that satisfies all of them.",
+        )
