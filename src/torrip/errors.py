@@ -11,8 +11,10 @@ from collections.abc import Sequence
 
 __all__ = [
     "ConfigError",
+    "DistributionFileError",
     "HashMismatchError",
     "HTTPStatusError",
+    "IndexBuildError",
     "IndexPageError",
     "InterpreterError",
     "MetadataError",
@@ -20,6 +22,7 @@ __all__ = [
     "NoMatchingDistributionError",
     "RequirementsFileError",
     "ResolutionImpossibleError",
+    "TorrentError",
     "TorripError",
 ]
 
@@ -143,3 +146,32 @@ class ResolutionImpossibleError(TorripError):
             hint="Loosen the range of the packages named above, or remove one of them, "
             "so that a version exists that satisfies all of them.",
         )
+
+
+class TorrentError(TorripError):
+    """A .torrent is malformed, breaks torrip's limits, or does not describe the expected file.
+
+    ``reason`` says what is wrong in one phrase; ``source`` names the torrent (path or URL)
+    when known.
+    """
+
+    def __init__(self, reason: str, *, source: str | None = None, hint: str | None = None) -> None:
+        self.reason = reason
+        self.source = source
+        super().__init__(f"{source}: {reason}" if source else reason, hint=hint)
+
+
+class DistributionFileError(TorripError):
+    """A file cannot be put on an index: not a distribution, unreadable, or inconsistent."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(
+            f"{self.path}: {reason}",
+            hint="Remove or replace the file; the other files are indexed without it.",
+        )
+
+
+class IndexBuildError(TorripError):
+    """An index cannot be built at all (missing input folder, unwritable output)."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from torrip.cli import install
+from torrip.cli import install, torrent
 
 __all__ = ["REGISTRARS"]
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-REGISTRARS: list[Registrar] = [install.register]
+REGISTRARS: list[Registrar] = [install.register, torrent.register]

@@ -1,0 +1,123 @@
+"""``torrip install``: parse, plan (and later fetch and install), render."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import TYPE_CHECKING
+
+from torrip.cli.options import add_general_options, add_index_options, settings_from_args
+from torrip.cli.output import Output
+from torrip.errors import TorripError
+from torrip.planner import InstallRequest, PlannedInstall, plan_install
+from torrip.report import build_report, write_report
+
+if TYPE_CHECKING:
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+__all__ = ["register"]
+
+USAGE = """
+  torrip install [options] <requirement specifier> ...
+  torrip install [options] -r <requirements file> ...
+  torrip install [options] <wheel URL> ..."""
+
+
+def register(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "install",
+        help="Install packages.",
+        usage=USAGE,
+        description="Install packages from PyPI (or another index), fetching wheels from "
+        "peers and the index at once.",
+    )
+    parser.add_argument("requirements", nargs="*", metavar="REQUIREMENT",
+                        help="A requirement specifier, such as 'requests>=2.31' or 'rich[jupyter]'.")
+    group = parser.add_argument_group("Install Options")
+    group.add_argument("-r", "--requirement", dest="requirement_files", action="append",
+                       default=[], metavar="FILE",
+                       help="Install from the given requirements file. Repeatable.")
+    group.add_argument("-c", "--constraint", dest="constraint_files", action="append",
+                       default=[], metavar="FILE",
+                       help="Constrain versions using the given constraints file. Repeatable.")
+    group.add_argument("--python", metavar="PATH",
+                       help="The interpreter (or virtual environment) to install into. Default: "
+                       "$VIRTUAL_ENV, else ./.venv, else the interpreter torrip runs on.")
+    group.add_argument("--dry-run", action="store_true",
+                       help="Don't actually install anything, just print what would be.")
+    group.add_argument("--report", metavar="FILE",
+                       help="Write a JSON report of what is installed (pip's format, version 1) "
+                       "to FILE; '-' writes to stdout.")
+    group.add_argument("-U", "--upgrade", action="store_true",
+                       help="Upgrade the named packages to the newest available version. "
+                       "Dependencies are upgraded only when needed.")
+    group.add_argument("--force-reinstall", action="store_true",
+                       help="Reinstall all packages even if they are already up-to-date.")
+    group.add_argument("--no-deps", action="store_true",
+                       help="Don't install package dependencies.")
+    group.add_argument("--pre", action="store_true", default=None,
+                       help="Include pre-release and development versions. By default, only "
+                       "stable versions are considered.")
+    add_index_options(parser)
+    add_general_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, output: Output) -> int:
+    if not args.requirements and not args.requirement_files:
+        raise TorripError(
+            "you must give at least one requirement to install",
+            hint="For example: torrip install requests, or torrip install -r requirements.txt.",
+        )
+    settings, explicit = settings_from_args(args)
+    request = InstallRequest(
+        requirements=tuple(args.requirements),
+        requirement_files=tuple(args.requirement_files),
+        constraint_files=tuple(args.constraint_files),
+        python=args.python,
+        upgrade=args.upgrade,
+        no_deps=args.no_deps,
+        reinstall=args.force_reinstall,
+    )
+    started = time.perf_counter()
+    planned = plan_install(request, settings, explicit=explicit, log=output.detail)
+    for text in planned.ignored:
+        output.info(f"Ignoring {text}: markers don't match your environment")
+    render_plan(planned, output, elapsed=time.perf_counter() - started, dry_run=args.dry_run)
+    if args.report:
+        report = build_report(
+            planned.plan, planned.environment, extra={"seconds": planned.seconds}
+        )
+        write_report(report, args.report)
+    if args.dry_run:
+        return 0
+    raise TorripError(
+        "installing is not available in this version of torrip yet; only planning is",
+        hint="Run with --dry-run (and --report FILE) to see what would be installed.",
+    )
+
+
+def _names(dists: list[tuple[str, str]]) -> str:
+    return " ".join(f"{name}-{version}" for name, version in dists)
+
+
+def render_plan(planned: PlannedInstall, output: Output, *, elapsed: float, dry_run: bool) -> None:
+    plan = planned.plan
+    total = len(planned.resolution.distributions)
+    output.detail(f"Resolved {total} packages in {elapsed:.2f}s")
+    for dist in plan.kept:
+        output.info(
+            f"Requirement already satisfied: {dist.metadata.display_name}=="
+            f"{dist.candidate.version}"
+        )
+    if not dry_run:
+        return
+    if plan.remove:
+        output.info("Would remove " + _names([(d.display_name, str(d.version)) for d in plan.remove]))
+    if plan.install:
+        output.info(
+            "Would install "
+            + _names([(d.metadata.display_name, str(d.candidate.version)) for d in plan.install])
+        )
+    elif not plan.kept:
+        output.info("Nothing to install")

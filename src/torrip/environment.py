@@ -1,0 +1,762 @@
+"""Facts about the target interpreter: tags, markers, install scheme, installed dists.
+
+torrip itself runs on Python >= 3.10 but installs into any CPython 3.8+ (or PyPy).
+``packaging`` cannot be imported in the target, so a stdlib-only probe runs there
+once and reports raw facts as JSON; tags and metadata are derived here, with
+``packaging``'s public tag functions, to give what ``packaging.tags.sys_tags()``
+and ``packaging.markers.default_environment()`` would give inside the target.
+
+Usage::
+
+    env = inspect_environment(find_target_python(args.python))
+    env.tags[0]               # Tag('cp312', 'cp312', 'linux_x86_64')
+    env.installed.get("requests")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypedDict, cast
+
+from packaging.tags import (
+    INTERPRETER_SHORT_NAMES,
+    Tag,
+    android_platforms,
+    compatible_tags,
+    cpython_tags,
+    generic_tags,
+    ios_platforms,
+    mac_platforms,
+)
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from torrip.errors import InterpreterError
+
+__all__ = [
+    "InstalledDistribution",
+    "TargetEnvironment",
+    "find_target_python",
+    "inspect_environment",
+]
+
+_MINIMUM_TARGET_PYTHON = (3, 8)
+_PROBE_TIMEOUT_SECONDS = 30.0
+_PROBE_MARKER = "@@torrip-probe@@"
+_MARKER_KEYS = frozenset(
+    {
+        "implementation_name",
+        "implementation_version",
+        "os_name",
+        "platform_machine",
+        "platform_release",
+        "platform_system",
+        "platform_version",
+        "python_full_version",
+        "platform_python_implementation",
+        "python_version",
+        "sys_platform",
+    }
+)
+
+# Runs inside the target: stdlib only, Python 3.6+ syntax (so that 3.6/3.7 still
+# answer and get a clear "too old" error), no importlib.metadata (its import alone
+# costs 15-35 ms; reading METADATA headers directly is a few ms).
+_PROBE = r"""
+import json, os, platform, sys, sysconfig
+from importlib.machinery import EXTENSION_SUFFIXES
+
+
+def glibc_version():
+    try:
+        _, version = os.confstr("CS_GNU_LIBC_VERSION").split()
+        return version
+    except (AttributeError, OSError, ValueError):
+        pass
+    try:
+        import ctypes
+        get_version = ctypes.CDLL(None).gnu_get_libc_version
+    except (AttributeError, ImportError, OSError, TypeError):
+        return None
+    get_version.restype = ctypes.c_char_p
+    return get_version().decode("ascii", "replace")
+
+
+def mac_version():
+    release, _, machine = platform.mac_ver()
+    if release.split(".")[:2] == ["10", "16"]:
+        # Built against an old SDK: ask again without the compatibility shim.
+        import subprocess
+        release = subprocess.run(
+            [sys.executable, "-sS", "-c", "import platform; print(platform.mac_ver()[0])"],
+            env={"SYSTEM_VERSION_COMPAT": "0"}, stdout=subprocess.PIPE,
+            universal_newlines=True, check=True,
+        ).stdout.strip()
+    return release, machine
+
+
+def scheme_name(in_venv):
+    preferred = getattr(sysconfig, "get_preferred_scheme", None)
+    if preferred is not None:
+        return preferred("prefix")
+    names = sysconfig.get_scheme_names()
+    framework = sysconfig.get_config_var("PYTHONFRAMEWORK")
+    if "osx_framework_library" in names and framework and not in_venv:
+        return "osx_framework_library"
+    impl = sys.implementation.name
+    for name in (impl + "_" + os.name, impl, os.name + "_prefix", os.name):
+        if name in names:
+            return name
+    return "posix_prefix"
+
+
+def read(path, head=False):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            if not head:
+                return file.read()
+            lines = []
+            for line in file:
+                if line == "\n":
+                    break
+                lines.append(line)
+            return "".join(lines)
+    except OSError:
+        return None
+
+
+def distributions(entries):
+    found = []
+    for entry in entries:
+        try:
+            children = sorted(os.scandir(entry), key=lambda child: child.name)
+        except OSError:
+            continue
+        for child in children:
+            lower = child.name.lower()
+            egg = lower.endswith(".egg-info")
+            if not (egg or lower.endswith(".dist-info")):
+                continue
+            path = child.path
+            try:
+                is_dir = child.is_dir()
+            except OSError:
+                continue
+            if not is_dir:
+                if egg:  # an .egg-info file is PKG-INFO itself
+                    found.append({"location": entry, "path": path, "metadata": read(path, True)})
+                continue
+            metadata = read(os.path.join(path, "PKG-INFO" if egg else "METADATA"), True)
+            if metadata is None:
+                continue
+            found.append({
+                "location": entry,
+                "path": path,
+                "metadata": metadata,
+                "requested": os.path.exists(os.path.join(path, "REQUESTED")),
+                "installer": read(os.path.join(path, "INSTALLER")),
+                "direct_url": read(os.path.join(path, "direct_url.json")),
+                "requires_txt": read(os.path.join(path, "requires.txt")) if egg else None,
+            })
+    return found
+
+
+def main(installed_only):
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        cwd = None
+    entries = []
+    for entry in sys.path:
+        if entry and entry != cwd and entry not in entries and os.path.isdir(entry):
+            entries.append(entry)
+    result = {"site_packages": entries, "distributions": distributions(entries)}
+    if installed_only:
+        return result
+    prefix = sys.prefix
+    base_prefix = getattr(sys, "base_prefix", prefix)
+    in_venv = prefix != base_prefix or hasattr(sys, "real_prefix")
+    paths = sysconfig.get_paths(scheme=scheme_name(in_venv))
+    if in_venv:  # pip's historical header location in virtual environments
+        headers = os.path.join(prefix, "include", "site", "python%d.%d" % sys.version_info[:2])
+    else:
+        headers = paths["include"]
+    system = platform.system()
+    config = sysconfig.get_config_var
+    impl_version = sys.implementation.version
+    impl_full = "%d.%d.%d" % impl_version[:3]
+    if impl_version.releaselevel != "final":
+        impl_full += impl_version.releaselevel[0] + str(impl_version.serial)
+    result.update({
+        "executable": sys.executable,
+        "prefix": prefix,
+        "base_prefix": base_prefix,
+        "is_virtualenv": in_venv,
+        "scheme": {
+            "purelib": paths["purelib"],
+            "platlib": paths["platlib"],
+            "headers": headers,
+            "scripts": paths["scripts"],
+            "data": paths["data"],
+        },
+        "markers": {
+            "implementation_name": sys.implementation.name,
+            "implementation_version": impl_full,
+            "os_name": os.name,
+            "platform_machine": platform.machine(),
+            "platform_release": platform.release(),
+            "platform_system": system,
+            "platform_version": platform.version(),
+            "python_full_version": platform.python_version(),
+            "platform_python_implementation": platform.python_implementation(),
+            "python_version": ".".join(platform.python_version_tuple()[:2]),
+            "sys_platform": sys.platform,
+        },
+        "tag_facts": {
+            "executable": sys.executable,
+            "implementation": sys.implementation.name,
+            "version": list(sys.version_info[:3]),
+            "py_version_nodot": config("py_version_nodot"),
+            "py_debug": config("Py_DEBUG"),
+            "gil_disabled": config("Py_GIL_DISABLED"),
+            "ext_suffix": config("EXT_SUFFIX"),
+            "has_refcount": hasattr(sys, "gettotalrefcount"),
+            "extension_suffixes": list(EXTENSION_SUFFIXES),
+            "platform": sysconfig.get_platform(),
+            "system": system,
+            "is_32bit": sys.maxsize <= 2 ** 32,
+            "glibc": glibc_version() if system == "Linux" else None,
+            "mac": mac_version() if system == "Darwin" else None,
+            "ios": platform.ios_ver().release if system == "iOS" else None,
+            "android": platform.android_ver().api_level if system == "Android" else None,
+            "multiarch": getattr(sys.implementation, "_multiarch", None),
+            "emscripten": config("PYEMSCRIPTEN_PLATFORM_VERSION"),
+        },
+    })
+    return result
+
+
+sys.stdout.write("\n@@torrip-probe@@" + json.dumps(main("--installed-only" in sys.argv)) + "\n")
+"""
+
+
+@dataclass(frozen=True)
+class InstalledDistribution:
+    """One distribution installed in the target, read from its .dist-info (or .egg-info)."""
+
+    name: NormalizedName
+    display_name: str
+    version: Version
+    location: Path
+    """The sys.path entry (site-packages) the distribution lives in."""
+    dist_info: Path
+    requested: bool
+    installer: str | None
+    requires_dist: tuple[str, ...]
+    requires_python: str | None
+    summary: str | None
+    editable: bool
+
+
+@dataclass(frozen=True)
+class TargetEnvironment:
+    """Everything torrip needs to know about the interpreter it installs into."""
+
+    python: Path
+    prefix: Path
+    base_prefix: Path
+    is_virtualenv: bool
+    implementation_name: str
+    python_version: tuple[int, int, int]
+    markers: Mapping[str, str]
+    tags: tuple[Tag, ...]
+    scheme: Mapping[str, Path]
+    site_packages: tuple[Path, ...]
+    installed: Mapping[NormalizedName, InstalledDistribution]
+    _priority: dict[Tag, int] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def tag_priority(self) -> Mapping[Tag, int]:
+        """Rank of each supported tag; lower is better."""
+        if not self._priority:
+            for rank, tag in enumerate(self.tags):
+                self._priority.setdefault(tag, rank)
+        return MappingProxyType(self._priority)
+
+    def marker_environment(self, extra: str | None = None) -> dict[str, str]:
+        """The marker environment to evaluate a requirement's marker, for one extra."""
+        return {**self.markers, "extra": extra or ""}
+
+    def refresh_installed(self) -> TargetEnvironment:
+        """Re-read sys.path and the installed distributions, e.g. after an install."""
+        facts = _run_probe(self.python, installed_only=True)
+        site_packages, installed = _installed_from_facts(facts)
+        return replace(self, site_packages=site_packages, installed=installed)
+
+
+# ---------------------------------------------------------------------------
+# Finding the interpreter
+
+
+def _interpreter_in(directory: Path) -> Path | None:
+    for relative in ("bin/python3", "bin/python", "Scripts/python.exe", "python.exe"):
+        candidate = directory / relative
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _checked(candidate: Path, what: str) -> Path:
+    if not candidate.exists():
+        raise InterpreterError(
+            f"{what}: {candidate} does not exist",
+            hint="Pass --python with the path of a Python executable or of a virtual "
+            "environment directory.",
+        )
+    if candidate.is_dir():
+        found = _interpreter_in(candidate)
+        if found is None:
+            raise InterpreterError(
+                f"{what}: no Python interpreter in {candidate} "
+                "(looked for bin/python3, bin/python, Scripts/python.exe)",
+                hint="Create the environment first (python -m venv DIR), or pass "
+                "--python with the path of a Python executable.",
+            )
+        candidate = found
+    if not os.access(candidate, os.X_OK):
+        raise InterpreterError(
+            f"{what}: {candidate} is not executable",
+            hint="Pass --python with the path of a Python executable.",
+        )
+    return candidate
+
+
+def find_target_python(
+    explicit: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Path:
+    """The interpreter to install into, like pip run from the active environment.
+
+    ``explicit`` (``--python``) is an executable, an environment directory, or a
+    bare name looked up on PATH. Without it: ``$VIRTUAL_ENV``, then ``./.venv``,
+    then the interpreter running torrip. The path is kept unresolved, since a
+    virtual environment's ``bin/python`` is a symlink to its base interpreter.
+    """
+    env = os.environ if environ is None else environ
+    here = Path.cwd() if cwd is None else cwd
+    if explicit:
+        path = Path(explicit).expanduser()
+        path = path if path.is_absolute() else here / path
+        bare_name = os.sep not in explicit and (os.altsep is None or os.altsep not in explicit)
+        if path.exists() or not bare_name:
+            return _checked(path, f"--python {explicit}")
+        found = shutil.which(explicit, path=env.get("PATH", os.defpath))
+        if found is None:
+            raise InterpreterError(
+                f"--python {explicit}: not a file or directory, and not found on PATH",
+                hint="Pass the full path of a Python executable or of a virtual "
+                "environment directory.",
+            )
+        return _checked(Path(found), f"--python {explicit}")
+    virtual_env = env.get("VIRTUAL_ENV")
+    if virtual_env:
+        return _checked(Path(virtual_env), "$VIRTUAL_ENV")
+    local_venv = here / ".venv"
+    if local_venv.is_dir():
+        return _checked(local_venv, "./.venv")
+    return Path(sys.executable)
+
+
+# ---------------------------------------------------------------------------
+# Running the probe
+
+
+def _run_probe(python: Path, *, installed_only: bool = False) -> dict[str, Any]:
+    command = [str(python), "-I", "-c", _PROBE]
+    if installed_only:
+        command.append("--installed-only")
+    hint = (
+        f"Check that `{python} -c pass` works; torrip installs into CPython or PyPy "
+        f"{'.'.join(map(str, _MINIMUM_TARGET_PYTHON))} or newer."
+    )
+    try:
+        completed = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=_PROBE_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise InterpreterError(
+            f"{python} did not answer within {_PROBE_TIMEOUT_SECONDS:.0f} s", hint=hint
+        ) from None
+    except OSError as error:
+        raise InterpreterError(f"cannot run {python}: {error.strerror or error}", hint=hint) from None
+    stdout = completed.stdout.decode("utf-8", "replace")
+    if completed.returncode != 0 or _PROBE_MARKER not in stdout:
+        stderr = completed.stderr.decode("utf-8", "replace").strip().splitlines()
+        detail = "".join(f"\n    {line}" for line in stderr[-5:])
+        raise InterpreterError(
+            f"{python} failed to report its environment (exit code {completed.returncode})"
+            + detail,
+            hint=hint,
+        )
+    # Output of .pth files or sitecustomize may come first; the marker starts ours.
+    payload = stdout.rsplit(_PROBE_MARKER, 1)[1]
+    try:
+        facts = json.loads(payload)
+    except ValueError as error:
+        raise InterpreterError(f"{python} answered with invalid JSON: {error}", hint=hint) from None
+    if not isinstance(facts, dict):
+        raise InterpreterError(f"{python} answered with unexpected data", hint=hint)
+    return facts
+
+
+def inspect_environment(python: Path) -> TargetEnvironment:
+    """Run ``python`` once and describe the environment it installs into."""
+    facts = _run_probe(python)
+    tag_facts = cast(_TagFacts, facts["tag_facts"])
+    version = tuple(int(part) for part in tag_facts["version"])
+    if version[:2] < _MINIMUM_TARGET_PYTHON:
+        raise InterpreterError(
+            f"{python} is Python {'.'.join(map(str, version))}, which torrip cannot install into",
+            hint=f"Use a Python {'.'.join(map(str, _MINIMUM_TARGET_PYTHON))} or newer.",
+        )
+    markers: dict[str, str] = {key: str(value) for key, value in facts["markers"].items()}
+    if set(markers) != _MARKER_KEYS:
+        raise InterpreterError(f"{python} reported incomplete marker values")
+    site_packages, installed = _installed_from_facts(facts)
+    return TargetEnvironment(
+        python=Path(facts["executable"] or python),
+        prefix=Path(facts["prefix"]),
+        base_prefix=Path(facts["base_prefix"]),
+        is_virtualenv=bool(facts["is_virtualenv"]),
+        implementation_name=tag_facts["implementation"],
+        python_version=(version[0], version[1], version[2]),
+        markers=MappingProxyType(markers),
+        tags=tuple(_compute_tags(tag_facts)),
+        scheme=MappingProxyType({key: Path(value) for key, value in facts["scheme"].items()}),
+        site_packages=site_packages,
+        installed=installed,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Tags: what packaging.tags.sys_tags() would yield inside the target
+
+
+class _TagFacts(TypedDict):
+    executable: str
+    implementation: str
+    version: list[int]
+    py_version_nodot: str | None
+    py_debug: int | None
+    gil_disabled: int | None
+    ext_suffix: str | None
+    has_refcount: bool
+    extension_suffixes: list[str]
+    platform: str
+    system: str
+    is_32bit: bool
+    glibc: str | None
+    mac: list[str] | None
+    ios: str | None
+    android: int | None
+    multiarch: str | None
+    emscripten: str | None
+
+
+# Architectures with manylinux wheels; i686 and armv7l need an ELF check first.
+_MANYLINUX_ARCHS = frozenset(
+    {"x86_64", "aarch64", "ppc64", "ppc64le", "s390x", "loongarch64", "riscv64"}
+)
+_LEGACY_MANYLINUX = {(2, 17): "manylinux2014", (2, 12): "manylinux2010", (2, 5): "manylinux1"}
+# Minor versions assumed for an older glibc major, should glibc 3 ever ship.
+_LAST_GLIBC_MINOR = 50
+
+
+def _normalize_platform(name: str) -> str:
+    return name.replace(".", "_").replace("-", "_").replace(" ", "_")
+
+
+def _nodot(version: Sequence[int]) -> str:
+    return "".join(map(str, version))
+
+
+def _compute_tags(facts: _TagFacts) -> list[Tag]:
+    version = tuple(facts["version"][:2])
+    platforms = _platforms(facts)
+    short_name = INTERPRETER_SHORT_NAMES.get(facts["implementation"]) or facts["implementation"]
+    interpreter_version = str(facts["py_version_nodot"] or _nodot(version))
+    if short_name == "cp":
+        tags = list(cpython_tags(version, _cpython_abis(facts), platforms))
+        interpreter: str | None = f"cp{interpreter_version}"
+    else:
+        abis = _generic_abis(facts)
+        tags = list(generic_tags(f"{short_name}{interpreter_version}", abis, platforms))
+        interpreter = "pp3" if short_name == "pp" else None
+    tags.extend(compatible_tags(version, interpreter, platforms))
+    return tags
+
+
+def _cpython_abis(facts: _TagFacts) -> list[str]:
+    version = tuple(facts["version"][:2])
+    debug = facts["py_debug"]
+    # Windows does not set Py_DEBUG: a debug build shows by its refcount hook or _d.pyd.
+    if debug or (
+        debug is None and (facts["has_refcount"] or "_d.pyd" in facts["extension_suffixes"])
+    ):
+        flag = "d"
+    else:
+        flag = ""
+    threading = "t" if version >= (3, 13) and facts["gil_disabled"] else ""
+    abi = f"cp{_nodot(version)}{threading}"
+    # Debug builds also load the extension modules of release builds.
+    return [abi + flag, abi] if flag else [abi]
+
+
+def _generic_abis(facts: _TagFacts) -> list[str]:
+    """The ABI tag in EXT_SUFFIX, e.g. '.pypy310-pp73-x86_64-linux-gnu.so' -> pypy310_pp73."""
+    suffix = facts["ext_suffix"]
+    if not isinstance(suffix, str) or not suffix.startswith("."):
+        return []
+    parts = suffix.split(".")
+    if len(parts) < 3:  # ".pyd" of old CPython on Windows
+        return _cpython_abis(facts)
+    soabi = parts[1]
+    if soabi.startswith("cpython"):
+        fields = soabi.split("-")
+        abi = "cp" + fields[1] if len(fields) > 1 and fields[1] else ""
+    elif soabi.startswith("cp"):
+        abi = soabi.split("-")[0]
+    elif soabi.startswith("pypy"):
+        abi = "-".join(soabi.split("-")[:2])
+    elif soabi.startswith("graalpy"):
+        abi = "-".join(soabi.split("-")[:3])
+    else:
+        abi = soabi
+    return [_normalize_platform(abi)] if abi else []
+
+
+def _platforms(facts: _TagFacts) -> list[str]:
+    system = facts["system"]
+    if system == "Linux":
+        return _linux_platforms(facts)
+    if system == "Darwin" and facts["mac"]:
+        release, machine = facts["mac"]
+        major, minor = (int(part) for part in (release.split(".") + ["0"])[:2])
+        if facts["is_32bit"]:
+            machine = "ppc" if machine.startswith("ppc") else "i386"
+        return list(mac_platforms((major, minor), machine))
+    if system == "iOS" and facts["ios"] and facts["multiarch"]:
+        major, minor = (int(part) for part in (facts["ios"].split(".") + ["0"])[:2])
+        return list(ios_platforms((major, minor), facts["multiarch"]))
+    if system == "Android" and facts["android"] is not None:
+        return list(android_platforms(facts["android"], facts["platform"].split("-")[-1]))
+    generic = _normalize_platform(facts["platform"])
+    if system == "Emscripten" and facts["emscripten"]:
+        return [f"pyemscripten_{facts['emscripten']}_wasm32", generic]
+    return [generic]
+
+
+def _linux_platforms(facts: _TagFacts) -> list[str]:
+    linux = _normalize_platform(facts["platform"])
+    if not linux.startswith("linux_"):
+        return [linux]
+    if facts["is_32bit"]:  # a 32-bit interpreter on a 64-bit kernel
+        linux = {"linux_x86_64": "linux_i686", "linux_aarch64": "linux_armv8l"}.get(linux, linux)
+    arch = linux.split("_", 1)[1]
+    archs = ["armv8l", "armv7l"] if arch == "armv8l" else [arch]
+    platforms = [f"linux_{arch}" for arch in archs]
+    glibc = _parse_glibc(facts["glibc"])
+    if glibc is not None and _manylinux_abi_matches(archs, facts["executable"]):
+        platforms.extend(_manylinux_platforms(archs, glibc))
+    platforms.extend(_musllinux_platforms(archs, facts["executable"]))
+    return platforms
+
+
+def _parse_glibc(version: str | None) -> tuple[int, int] | None:
+    match = re.match(r"([0-9]+)\.([0-9]+)", version or "")
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def _manylinux_platforms(archs: Sequence[str], glibc: tuple[int, int]) -> Iterator[str]:
+    """manylinux_M_N_arch from the target's glibc down to the oldest the arch has.
+
+    The oldest is 2.5 on x86 (with the PEP 513/571/599 aliases), 2.17 elsewhere.
+    """
+    oldest = (2, 5) if {"x86_64", "i686"} & set(archs) else (2, 17)
+    for arch in archs:
+        for major in range(glibc[0], 1, -1):
+            top = glibc[1] if major == glibc[0] else _LAST_GLIBC_MINOR
+            bottom = oldest[1] if major == oldest[0] else 0
+            for minor in range(top, bottom - 1, -1):
+                yield f"manylinux_{major}_{minor}_{arch}"
+                legacy = _LEGACY_MANYLINUX.get((major, minor))
+                if legacy:
+                    yield f"{legacy}_{arch}"
+
+
+def _elf_header(executable: str) -> tuple[int, int, int, int] | None:
+    """(class, data encoding, machine, flags) of an ELF file, or None."""
+    try:
+        with Path(executable).open("rb") as file:
+            header = file.read(64)
+    except OSError:
+        return None
+    if len(header) < 52 or header[:4] != b"\x7fELF" or header[5] not in (1, 2):
+        return None
+    elf_class, encoding = header[4], header[5]
+    order = "<" if encoding == 1 else ">"
+    (machine,) = struct.unpack_from(order + "H", header, 18)
+    flags_offset = 36 if elf_class == 1 else 48
+    if len(header) < flags_offset + 4:
+        return None
+    (flags,) = struct.unpack_from(order + "I", header, flags_offset)
+    return elf_class, encoding, machine, flags
+
+
+_ELF_32BIT, _ELF_LSB, _EM_386, _EM_ARM = 1, 1, 3, 40
+_EF_ARM_ABIMASK, _EF_ARM_ABI_VER5, _EF_ARM_ABI_FLOAT_HARD = 0xFF000000, 0x05000000, 0x00000400
+
+
+def _manylinux_abi_matches(archs: Sequence[str], executable: str) -> bool:
+    """Whether manylinux wheels can load: i686 and armv7l need a matching ELF binary."""
+    if "armv7l" in archs or "i686" in archs:
+        header = _elf_header(executable)
+        if header is None or header[:2] != (_ELF_32BIT, _ELF_LSB):
+            return False
+        _, _, machine, flags = header
+        if "armv7l" in archs:  # hard-float EABI5 only
+            return (
+                machine == _EM_ARM
+                and flags & _EF_ARM_ABIMASK == _EF_ARM_ABI_VER5
+                and flags & _EF_ARM_ABI_FLOAT_HARD == _EF_ARM_ABI_FLOAT_HARD
+            )
+        return machine == _EM_386
+    return any(arch in _MANYLINUX_ARCHS for arch in archs)
+
+
+def _musllinux_platforms(archs: Sequence[str], executable: str) -> list[str]:
+    try:
+        # Private, but it is what sys_tags() uses: it asks the musl loader named in the ELF.
+        from packaging._musllinux import _get_musl_version
+
+        musl = _get_musl_version(executable)
+    except Exception:  # noqa: BLE001 - a private API that may move; no musl tags then
+        return []
+    if musl is None:
+        return []
+    return [
+        f"musllinux_{musl.major}_{minor}_{arch}"
+        for arch in archs
+        for minor in range(musl.minor, -1, -1)
+    ]
+
+
+# ---------------------------------------------------------------------------
+# Installed distributions
+
+
+def _installed_from_facts(
+    facts: Mapping[str, Any],
+) -> tuple[tuple[Path, ...], Mapping[NormalizedName, InstalledDistribution]]:
+    site_packages = tuple(Path(entry) for entry in facts["site_packages"])
+    installed: dict[NormalizedName, InstalledDistribution] = {}
+    for raw in facts["distributions"]:
+        dist = _distribution(raw)
+        # The first on sys.path wins, as for importlib.metadata and the import system.
+        if dist is not None and dist.name not in installed:
+            installed[dist.name] = dist
+    return site_packages, MappingProxyType(installed)
+
+
+def _parse_headers(text: str) -> dict[str, list[str]]:
+    """Core metadata headers (RFC 822 style), keys lower-cased, folded lines joined."""
+    headers: dict[str, list[str]] = {}
+    values: list[str] | None = None
+    for line in text.splitlines():
+        if line[:1] in (" ", "\t"):
+            if values:
+                values[-1] += line
+            continue
+        key, colon, value = line.partition(":")
+        if not colon:
+            values = None
+            continue
+        values = headers.setdefault(key.strip().lower(), [])
+        values.append(value)
+    return {key: [value.strip() for value in found] for key, found in headers.items()}
+
+
+def _egg_info_requires(text: str) -> list[str]:
+    """requires.txt sections ``[extra:marker]`` as Requires-Dist strings."""
+    requirements = []
+    section = ""
+    for raw_line in text.splitlines():
+        line = raw_line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+            continue
+        extra, _, marker = section.partition(":")
+        conditions = []
+        if marker:
+            conditions.append(f"({marker})" if extra else marker)
+        if extra:
+            conditions.append(f'extra == "{extra}"')
+        requirements.append(f"{line}; {' and '.join(conditions)}" if conditions else line)
+    return requirements
+
+
+def _is_editable(direct_url: str | None) -> bool:
+    if not direct_url:
+        return False
+    try:
+        data = json.loads(direct_url)
+    except ValueError:
+        return False
+    dir_info = data.get("dir_info") if isinstance(data, dict) else None
+    return isinstance(dir_info, dict) and dir_info.get("editable") is True
+
+
+def _distribution(raw: Mapping[str, Any]) -> InstalledDistribution | None:
+    """An InstalledDistribution, or None for one whose name or version is unusable."""
+    headers = _parse_headers(raw.get("metadata") or "")
+    display_name = (headers.get("name") or [""])[0]
+    version_text = (headers.get("version") or [""])[0]
+    if not display_name:
+        return None
+    try:
+        version = Version(version_text)
+    except InvalidVersion:
+        return None
+    requires = headers.get("requires-dist") or _egg_info_requires(raw.get("requires_txt") or "")
+    installer = raw.get("installer")
+    return InstalledDistribution(
+        name=canonicalize_name(display_name),
+        display_name=display_name,
+        version=version,
+        location=Path(raw["location"]),
+        dist_info=Path(raw["path"]),
+        requested=bool(raw.get("requested")),
+        installer=installer.strip() if isinstance(installer, str) else None,
+        requires_dist=tuple(requires),
+        requires_python=(headers.get("requires-python") or [None])[0] or None,
+        summary=(headers.get("summary") or [None])[0] or None,
+        editable=_is_editable(raw.get("direct_url")),
+    )

@@ -1,0 +1,248 @@
+"""The index client: project pages from every index and find-links location, and metadata.
+
+All requests go through one thread pool, so the resolver can ask for pages and
+metadata files ahead of time (``prefetch_*``) and later collect them without a
+round trip. Every result is memoized per run; metadata files are also cached on
+disk keyed by the distribution file's sha256, since they can never change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import zipfile
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+import httpx
+from packaging.utils import NormalizedName, canonicalize_name
+
+from torrip.config import Settings
+from torrip.errors import HashMismatchError, MetadataError, TorripError
+from torrip.fsutil import atomic_write
+from torrip.http import http_errors, raise_for_status
+from torrip.index.httpcache import PageCache
+from torrip.index.lazywheel import fetch_wheel_metadata
+from torrip.index.links import Link
+from torrip.index.pages import PAGE_ACCEPT, parse_html_page, parse_page
+
+__all__ = ["IndexClient"]
+
+T = TypeVar("T")
+Log = Callable[[str], None]
+
+
+def _ignore(_: str) -> None:
+    pass
+
+
+class IndexClient:
+    def __init__(self, settings: Settings, http: httpx.Client, *, log: Log = _ignore) -> None:
+        self.settings = settings
+        self.http = http
+        self.log = log
+        cache = None if settings.no_cache else settings.http_cache_dir
+        self.page_cache = PageCache(cache)
+        self.metadata_dir = None if settings.no_cache else settings.cache_dir / "metadata-v1"
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.max_connections_per_host, thread_name_prefix="torrip-index"
+        )
+        self._lock = threading.Lock()
+        self._pages: dict[NormalizedName, Future[list[Link]]] = {}
+        self._metadata: dict[str, Future[bytes]] = {}
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> IndexClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _memoized(
+        self,
+        table: dict[str, Future[T]] | dict[NormalizedName, Future[T]],
+        key: str,
+        work: Callable[[], T],
+    ) -> Future[T]:
+        with self._lock:
+            future = table.get(key)  # type: ignore[call-overload]
+            if future is None:
+                future = self._executor.submit(work)
+                table[key] = future  # type: ignore[index]
+            return future  # type: ignore[no-any-return]
+
+    # Project pages -------------------------------------------------------------------
+
+    def prefetch_project(self, name: str) -> Future[list[Link]]:
+        project = canonicalize_name(name)
+        return self._memoized(self._pages, project, lambda: self._collect(project))
+
+    def project_links(self, name: str) -> list[Link]:
+        return self.prefetch_project(name).result()
+
+    def _collect(self, project: NormalizedName) -> list[Link]:
+        links: list[Link] = []
+        # Indexes are asked in parallel with each other; find-links are local or small.
+        pages = [
+            self._executor.submit(self._index_page, base, project)
+            for base in self.settings.index_urls[1:]
+        ]
+        if self.settings.index_urls:
+            links.extend(self._index_page(self.settings.index_urls[0], project))
+        for page in pages:
+            links.extend(page.result())
+        for location in self.settings.find_links:
+            links.extend(
+                link
+                for link in self._find_links(location)
+                if (parsed := link.parsed) and parsed[0] == project
+            )
+        return links
+
+    def _index_page(self, base: str, project: NormalizedName) -> list[Link]:
+        url = base.rstrip("/") + f"/{project}/"
+        response = self.page_cache.get(self.http, url, PAGE_ACCEPT)
+        if response.status == 404:
+            self.log(f"{url}: not found (404)")
+            return []
+        links = parse_page(response.body, response.content_type, response.url)
+        self.log(
+            f"{url}: {len(links)} files ({response.content_type.split(';')[0]}"
+            f"{', cached' if response.from_cache else ''})"
+        )
+        return links
+
+    def _find_links(self, location: str) -> list[Link]:
+        path = _local_path(location)
+        if path is not None and path.is_dir():
+            return [
+                Link(filename=entry.name, url=entry.resolve().as_uri())
+                for entry in sorted(path.iterdir())
+                if entry.is_file()
+            ]
+        if path is not None:
+            if not path.exists():
+                raise TorripError(
+                    f"--find-links location {location} does not exist",
+                    hint="Give an existing folder, an HTML file or an http(s) URL.",
+                )
+            return parse_html_page(path.read_text(encoding="utf-8"), path.resolve().as_uri())
+        response = self.page_cache.get(self.http, location, "text/html")
+        if response.status == 404:
+            raise TorripError(f"--find-links location {location} answered 404")
+        return parse_html_page(response.body.decode("utf-8", "replace"), response.url)
+
+    # Metadata ------------------------------------------------------------------------
+
+    def prefetch_metadata(self, link: Link) -> Future[bytes]:
+        return self._memoized(self._metadata, link.url, lambda: self._fetch_metadata(link))
+
+    def metadata(self, link: Link) -> bytes:
+        return self.prefetch_metadata(link).result()
+
+    def _cached_metadata_path(self, link: Link) -> Path | None:
+        if self.metadata_dir is None or not link.sha256:
+            return None
+        return self.metadata_dir / link.sha256[:2] / f"{link.sha256}.metadata"
+
+    def _fetch_metadata(self, link: Link) -> bytes:
+        cached = self._cached_metadata_path(link)
+        if cached is not None:
+            try:
+                return cached.read_bytes()
+            except OSError:
+                pass
+        data = self._fetch_metadata_uncached(link)
+        if cached is not None:
+            try:
+                atomic_write(cached, data)
+            except OSError:
+                pass
+        return data
+
+    def _fetch_metadata_uncached(self, link: Link) -> bytes:
+        local = _local_path(link.url)
+        if local is not None:
+            return _read_local_wheel_metadata(local, link.url)
+        if link.metadata_hashes is not None:
+            data = self._get_bytes(link.metadata_url)
+            if data is not None:
+                mismatch = _hash_mismatch(data, link.metadata_hashes)
+                if mismatch is None:
+                    self.log(f"metadata of {link.filename}: PEP 658 file")
+                    return data
+                algorithm, expected, actual = mismatch
+                # The wheel itself is checked against its own hash later, so reading its
+                # METADATA is safe; a broken index should not stop the install.
+                self.log(
+                    f"warning: {link.metadata_url} does not match its {algorithm} "
+                    f"(expected {expected}, got {actual}); reading the wheel instead"
+                )
+        result = fetch_wheel_metadata(
+            self.http, link.url, link.filename, expected_sha256=link.sha256, size_hint=link.size
+        )
+        self.log(
+            f"metadata of {link.filename}: no metadata file, read from the wheel "
+            f"by {'range requests' if result.method == 'range' else 'full download'} "
+            f"({result.bytes_fetched} bytes in {result.requests} requests)"
+        )
+        return result.metadata
+
+    def _get_bytes(self, url: str) -> bytes | None:
+        with http_errors(url):
+            response = self.http.get(url)
+        if response.status_code == 404:
+            return None
+        raise_for_status(response)
+        return response.content
+
+
+def _hash_mismatch(data: bytes, hashes: dict[str, str] | object) -> tuple[str, str, str] | None:
+    assert isinstance(hashes, dict)
+    for algorithm in ("sha256", "sha384", "sha512"):
+        expected = hashes.get(algorithm)
+        if expected:
+            actual = hashlib.new(algorithm, data).hexdigest()
+            return None if actual == expected else (algorithm, expected, actual)
+    return None  # no hash we know: nothing to check (PEP 658 allows "true")
+
+
+def check_hashes(data: bytes, hashes: dict[str, str], what: str, url: str) -> None:
+    mismatch = _hash_mismatch(data, hashes)
+    if mismatch is not None:
+        raise HashMismatchError(what, url, *mismatch)
+
+
+def _local_path(location: str) -> Path | None:
+    parts = urlsplit(location)
+    if parts.scheme == "file":
+        return Path(url2pathname(unquote(parts.path)))
+    if parts.scheme in ("http", "https"):
+        return None
+    return Path(location).expanduser()
+
+
+def _read_local_wheel_metadata(path: Path, url: str) -> bytes:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if _is_metadata_member(n)]
+            if len(names) != 1:
+                raise MetadataError(f"{url}: expected one .dist-info/METADATA, found {len(names)}")
+            return archive.read(names[0])
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise MetadataError(f"cannot read {url}: {exc}") from None
+
+
+def _is_metadata_member(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "METADATA"
+
+
+def unique(items: Iterable[T]) -> list[T]:
+    return list(dict.fromkeys(items))

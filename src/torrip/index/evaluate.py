@@ -1,0 +1,73 @@
+"""Judge each Link for a target environment: accepted with a rank, or rejected with a reason."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from packaging.tags import Tag
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+from torrip.index.links import Link
+
+__all__ = ["Evaluation", "LinkEvaluator"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    link: Link
+    version: Version | None
+    # Lower is better: the best tag the wheel offers for the target.
+    tag_rank: int | None = None
+    rejected: str | None = None  # the reason, None when acceptable
+    is_sdist: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.rejected is None
+
+
+class LinkEvaluator:
+    """Knows the target's tags and Python version; says which files it can install."""
+
+    def __init__(self, tag_priority: Mapping[Tag, int], python_version: tuple[int, int, int]):
+        self.tag_priority = tag_priority
+        self.python_version = Version(".".join(map(str, python_version)))
+        self._platforms = {tag.platform for tag in tag_priority}
+
+    def _platform_unsupported(self, filename: str) -> bool:
+        """Cheap string test that rejects most wheels of big projects without parsing them."""
+        platforms = filename[:-4].rsplit("-", 1)[-1]
+        return not any(p in self._platforms for p in platforms.split("."))
+
+    def evaluate(self, link: Link, project: NormalizedName) -> Evaluation:
+        if link.is_wheel and self._platform_unsupported(link.filename):
+            platforms = link.filename[:-4].rsplit("-", 1)[-1]
+            return Evaluation(link, None, rejected=f"no wheel for this platform ({platforms})")
+        parsed = link.parsed
+        if parsed is None:
+            return Evaluation(link, None, rejected="not a wheel or source distribution")
+        name, version, tags = parsed
+        if name != project:
+            return Evaluation(link, version, rejected=f"belongs to project {name}")
+        specifier = link.requires_python_specifier
+        if specifier is not None and not specifier.contains(self.python_version, prereleases=True):
+            return Evaluation(
+                link,
+                version,
+                rejected=f"requires Python {link.requires_python} (target is {self.python_version})",
+                is_sdist=not link.is_wheel,
+            )
+        if not link.is_wheel:
+            return Evaluation(
+                link,
+                version,
+                rejected="source distribution (torrip installs wheels only, for now)",
+                is_sdist=True,
+            )
+        ranks = [self.tag_priority[tag] for tag in tags if tag in self.tag_priority]
+        if not ranks:
+            shown = ", ".join(sorted(str(tag) for tag in tags))
+            return Evaluation(link, version, rejected=f"no tag for the target ({shown})")
+        return Evaluation(link, version, tag_rank=min(ranks))

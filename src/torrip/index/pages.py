@@ -1,0 +1,185 @@
+"""Parse project pages of a Simple Repository API into Links: PEP 691 JSON and PEP 503 HTML."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import unquote, urldefrag, urljoin
+
+from torrip.errors import IndexPageError
+from torrip.index.links import Link, TorrentRef
+
+__all__ = [
+    "JSON_CONTENT_TYPE",
+    "PAGE_ACCEPT",
+    "parse_html_page",
+    "parse_json_page",
+    "parse_page",
+]
+
+JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
+# Prefer JSON, accept the HTML forms (PEP 691's recommended header).
+PAGE_ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, "
+    "application/vnd.pypi.simple.v1+html;q=0.2, "
+    "text/html;q=0.01"
+)
+_HASH_NAMES = ("sha256", "sha384", "sha512", "sha224", "sha1", "md5")
+
+
+def parse_page(body: bytes, content_type: str, page_url: str) -> list[Link]:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == JSON_CONTENT_TYPE:
+        return parse_json_page(body, page_url)
+    if media_type in ("application/vnd.pypi.simple.v1+html", "text/html", ""):
+        return parse_html_page(body.decode("utf-8", errors="replace"), page_url)
+    raise IndexPageError(
+        f"{page_url} answered with content type {content_type!r}, not a Simple API page",
+        hint="Check that --index-url points at a PEP 503/691 'simple' index.",
+    )
+
+
+def _json_metadata_hashes(entry: Mapping[str, Any]) -> dict[str, str] | None:
+    # PEP 714: "core-metadata" wins; "dist-info-metadata" is the older spelling.
+    for key in ("core-metadata", "dist-info-metadata"):
+        if key in entry:
+            value = entry[key]
+            if value is True:
+                return {}
+            if isinstance(value, dict):
+                return {str(k).lower(): str(v).lower() for k, v in value.items()}
+            return None
+    return None
+
+
+def _json_yanked(value: Any) -> str | None:
+    if value is True:
+        return ""
+    if isinstance(value, str) and value:
+        return value
+    return None
+
+
+def _json_torrent(value: Any, file_url: str) -> TorrentRef | None:
+    if not isinstance(value, dict):
+        return None
+    ref = TorrentRef(
+        btih=_str_or_none(value.get("btih")),
+        btmh=_str_or_none(value.get("btmh")),
+        sha256=_str_or_none(value.get("sha256")),
+        url=urljoin(file_url, value["url"]) if isinstance(value.get("url"), str) else None,
+    )
+    return ref if (ref.btih or ref.btmh) else None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value.lower() if isinstance(value, str) and value else None
+
+
+def parse_json_page(body: bytes, page_url: str) -> list[Link]:
+    try:
+        data = json.loads(body)
+        version = str(data.get("meta", {}).get("api-version", "1.0"))
+        files = data["files"]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise IndexPageError(f"{page_url} is not a valid PEP 691 JSON page: {exc}") from None
+    if not version.startswith("1."):
+        raise IndexPageError(
+            f"{page_url} speaks Simple API version {version}; torrip understands 1.x",
+            hint="Upgrade torrip, or use an index that serves API version 1.",
+        )
+    links = []
+    for entry in files:
+        try:
+            url = urljoin(page_url, entry["url"])
+            filename = entry["filename"]
+            hashes = {str(k).lower(): str(v).lower() for k, v in entry.get("hashes", {}).items()}
+        except (KeyError, TypeError, AttributeError):
+            continue  # a malformed entry does not spoil the page
+        size = entry.get("size")
+        links.append(
+            Link(
+                filename=filename,
+                url=urldefrag(url).url,
+                hashes=hashes,
+                requires_python=entry.get("requires-python") or None,
+                yanked=_json_yanked(entry.get("yanked")),
+                metadata_hashes=_json_metadata_hashes(entry),
+                size=size if isinstance(size, int) else None,
+                upload_time=entry.get("upload-time")
+                if isinstance(entry.get("upload-time"), str)
+                else None,
+                index_url=page_url,
+                torrent=_json_torrent(entry.get("_torrent"), url),
+            )
+        )
+    return links
+
+
+def _parse_hash_pairs(value: str) -> dict[str, str]:
+    """``sha256=abc`` (PEP 658) or ``btih=..;btmh=..;sha256=..`` (data-torrent)."""
+    pairs = {}
+    for part in value.replace(",", ";").split(";"):
+        key, sep, digest = part.strip().partition("=")
+        if sep and key and digest:
+            pairs[key.strip().lower()] = digest.strip().lower()
+    return pairs
+
+
+class _AnchorCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: str | None = None
+        self.anchors: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "base" and self.base is None:
+            self.base = dict(attrs).get("href")
+        elif tag == "a":
+            self.anchors.append(dict(attrs))
+
+
+def parse_html_page(text: str, page_url: str) -> list[Link]:
+    collector = _AnchorCollector()
+    collector.feed(text)
+    base = urljoin(page_url, collector.base) if collector.base else page_url
+    links = []
+    for attrs in collector.anchors:
+        href = attrs.get("href")
+        if not href:
+            continue
+        url, fragment = urldefrag(urljoin(base, href))
+        filename = unquote(url.rsplit("/", 1)[-1])
+        hashes = {}
+        key, sep, digest = fragment.partition("=")
+        if sep and key.lower() in _HASH_NAMES:
+            hashes[key.lower()] = digest.lower()
+        metadata_hashes: dict[str, str] | None = None
+        for name in ("data-core-metadata", "data-dist-info-metadata"):
+            if name in attrs:
+                raw = attrs[name] or "true"
+                metadata_hashes = {} if raw.lower() == "true" else _parse_hash_pairs(raw)
+                break
+        yanked = attrs.get("data-yanked")
+        torrent = None
+        if attrs.get("data-torrent"):
+            pairs = _parse_hash_pairs(attrs["data-torrent"] or "")
+            if pairs.get("btih") or pairs.get("btmh"):
+                torrent = TorrentRef(
+                    btih=pairs.get("btih"), btmh=pairs.get("btmh"), sha256=pairs.get("sha256")
+                )
+        links.append(
+            Link(
+                filename=filename,
+                url=url,
+                hashes=hashes,
+                requires_python=attrs.get("data-requires-python") or None,
+                yanked=(yanked or "") if "data-yanked" in attrs else None,
+                metadata_hashes=metadata_hashes,
+                index_url=page_url,
+                torrent=torrent,
+            )
+        )
+    return links

@@ -1,0 +1,104 @@
+"""Core metadata of a distribution: parsed once, checked, and rendered as pip's report JSON."""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+from dataclasses import dataclass
+from typing import Any
+
+from packaging.metadata import parse_email
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from torrip.errors import MetadataError
+
+__all__ = ["DistMetadata", "parse_metadata"]
+
+# Core metadata fields that may appear more than once (PEP 566 JSON: lists).
+_MULTIPLE_USE = {
+    "dynamic",
+    "platform",
+    "supported_platform",
+    "classifier",
+    "requires_dist",
+    "requires_external",
+    "project_url",
+    "provides_extra",
+    "provides_dist",
+    "obsoletes_dist",
+    "license_file",
+    "import_name",
+    "import_namespace",
+    # Deprecated but seen in the wild:
+    "requires",
+    "provides",
+    "obsoletes",
+}
+
+
+@dataclass(frozen=True)
+class DistMetadata:
+    name: NormalizedName
+    display_name: str
+    version: Version
+    requires_dist: tuple[Requirement, ...]
+    requires_python: SpecifierSet | None
+    provides_extra: frozenset[NormalizedName]
+    raw: bytes
+
+    def as_json(self) -> dict[str, Any]:
+        """The PEP 566 JSON form, as pip writes it in its installation report."""
+        message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(self.raw)
+        result: dict[str, Any] = {}
+        for key, value in message.items():
+            field = key.lower().replace("-", "_")
+            text = str(value)
+            if field in _MULTIPLE_USE:
+                result.setdefault(field, []).append(text)
+            elif field == "keywords":
+                result[field] = [word.strip() for word in text.split(",") if word.strip()]
+            else:
+                result[field] = text
+        body = message.get_payload()
+        if isinstance(body, str) and body.strip():
+            result["description"] = body
+        return result
+
+
+def parse_metadata(data: bytes, origin: str) -> DistMetadata:
+    """Parse METADATA bytes; ``origin`` (URL or filename) goes into error messages."""
+    raw, _unparsed = parse_email(data)
+    name = raw.get("name")
+    version_text = raw.get("version")
+    if not name or not version_text:
+        raise MetadataError(f"metadata of {origin} has no Name or Version")
+    try:
+        version = Version(version_text)
+    except InvalidVersion:
+        raise MetadataError(f"metadata of {origin} has an invalid version {version_text!r}") from None
+    requirements = []
+    for text in raw.get("requires_dist", []):
+        try:
+            requirements.append(Requirement(text))
+        except InvalidRequirement as exc:
+            raise MetadataError(
+                f"metadata of {origin} has an invalid requirement {text!r}: {exc}"
+            ) from None
+    requires_python = None
+    if raw.get("requires_python"):
+        try:
+            requires_python = SpecifierSet(raw["requires_python"])
+        except InvalidSpecifier:
+            requires_python = None  # pip ignores an invalid Requires-Python too
+    return DistMetadata(
+        name=canonicalize_name(name),
+        display_name=name,
+        version=version,
+        requires_dist=tuple(requirements),
+        requires_python=requires_python,
+        provides_extra=frozenset(canonicalize_name(e) for e in raw.get("provides_extra", [])),
+        raw=data,
+    )

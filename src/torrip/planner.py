@@ -1,0 +1,138 @@
+"""From what the user asked for to a Plan: target, requirements, index, resolution.
+
+This is the core of ``torrip install`` up to the point where files are fetched;
+``--dry-run``, ``--report`` and ``lock`` stop here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement
+from packaging.requirements import Requirement as PEP508Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+
+from torrip.config import Settings
+from torrip.environment import TargetEnvironment, find_target_python, inspect_environment
+from torrip.errors import TorripError
+from torrip.http import make_client
+from torrip.index.client import IndexClient
+from torrip.install.plan import Plan, make_plan
+from torrip.requirements import ParsedRequirements, merge_options, parse_requirement_files
+from torrip.resolver.models import Requirement
+from torrip.resolver.provider import Provider, ProviderOptions, requirement_from_pep508
+from torrip.resolver.resolve import Resolution, resolve
+
+__all__ = ["InstallRequest", "PlannedInstall", "plan_install", "settings_with_file_options"]
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class InstallRequest:
+    requirements: tuple[str, ...] = ()
+    requirement_files: tuple[str, ...] = ()
+    constraint_files: tuple[str, ...] = ()
+    python: str | None = None
+    upgrade: bool = False
+    no_deps: bool = False
+    reinstall: bool = False
+
+
+@dataclass(frozen=True)
+class PlannedInstall:
+    environment: TargetEnvironment
+    resolution: Resolution
+    plan: Plan
+    settings: Settings
+    seconds: dict[str, float] = field(default_factory=dict)
+    ignored: tuple[str, ...] = ()  # requirements whose markers do not match the target
+
+
+def _parse_user_requirement(text: str) -> PEP508Requirement:
+    try:
+        return PEP508Requirement(text)
+    except InvalidRequirement as exc:
+        path = Path(text)
+        hint = "Write a requirement such as 'requests>=2.31' or 'rich[jupyter]'."
+        if text.endswith((".txt", ".in")) or path.exists():
+            hint = f"To install from a requirements file, use -r {text}."
+        raise TorripError(f"invalid requirement {text!r}: {exc}", hint=hint) from None
+
+
+def settings_with_file_options(
+    settings: Settings, explicit: set[str], request: InstallRequest
+) -> tuple[Settings, ParsedRequirements]:
+    """Apply options lines of requirements files (``--index-url`` ...) below explicit flags."""
+    parsed = parse_requirement_files(request.requirement_files, request.constraint_files)
+    options = merge_options(parsed.options)
+    changes: dict[str, object] = {}
+    if options.index_url and "index_url" not in explicit:
+        changes["index_url"] = options.index_url
+    if options.no_index and "index_url" not in explicit:
+        changes["index_url"] = ""
+    if options.extra_index_urls:
+        changes["extra_index_url"] = (*settings.extra_index_url, *options.extra_index_urls)
+    if options.find_links:
+        changes["find_links"] = (*settings.find_links, *options.find_links)
+    if options.pre:
+        changes["pre"] = True
+    return settings.replace(**changes), parsed
+
+
+def plan_install(
+    request: InstallRequest, settings: Settings, *, explicit: set[str] | None = None,
+    log: Log = lambda _: None,
+) -> PlannedInstall:
+    started = time.perf_counter()
+    settings, parsed_files = settings_with_file_options(settings, explicit or set(), request)
+    environment = inspect_environment(find_target_python(request.python))
+    log(
+        f"target: {environment.python} (Python {environment.markers['python_full_version']}, "
+        f"{len(environment.installed)} distributions installed)"
+    )
+    probed = time.perf_counter()
+
+    user: list[PEP508Requirement] = [_parse_user_requirement(t) for t in request.requirements]
+    user += [line.requirement for line in parsed_files.requirements]
+    ignored: list[str] = []
+    requirements: list[Requirement] = []
+    for req in user:
+        if req.marker is not None and not req.marker.evaluate(environment.marker_environment("")):
+            ignored.append(str(req))
+            continue
+        requirements.append(requirement_from_pep508(req))
+    constraints: dict[NormalizedName, SpecifierSet] = {}
+    for line in parsed_files.constraints:
+        c = line.requirement
+        if c.marker is not None and not c.marker.evaluate(environment.marker_environment("")):
+            continue
+        name = canonicalize_name(c.name)
+        constraints[name] = constraints.get(name, SpecifierSet()) & c.specifier
+    order: dict[NormalizedName, int] = {}
+    for req in requirements:
+        order.setdefault(req.name, len(order))
+    options = ProviderOptions(
+        pre=settings.pre,
+        no_deps=request.no_deps,
+        upgrade=frozenset(order) if request.upgrade else frozenset(),
+        constraints=constraints,
+        requested_order=order,
+    )
+    with make_client(settings) as http, IndexClient(settings, http, log=log) as index:
+        provider = Provider(index, environment, options)
+        resolution = resolve(provider, requirements)
+    resolved = time.perf_counter()
+    plan = make_plan(resolution, environment, reinstall=request.reinstall)
+    return PlannedInstall(
+        environment=environment,
+        resolution=resolution,
+        plan=plan,
+        settings=settings,
+        seconds={"inspect": probed - started, "resolve": resolved - probed},
+        ignored=tuple(ignored),
+    )

@@ -1,0 +1,1 @@
+"""Dependency resolution with resolvelib, from PEP 658 metadata."""

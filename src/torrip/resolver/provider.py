@@ -1,0 +1,456 @@
+"""The resolvelib provider. resolvelib calls these methods by keyword: names are the contract."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.markers import Marker
+from packaging.requirements import Requirement as PEP508Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
+from packaging.version import Version
+from resolvelib import AbstractProvider
+from resolvelib.structs import RequirementInformation
+
+from torrip.environment import TargetEnvironment
+from torrip.errors import MetadataError, TorripError
+from torrip.index.client import IndexClient
+from torrip.index.evaluate import Evaluation, LinkEvaluator
+from torrip.index.links import Link
+from torrip.metadata import DistMetadata, parse_metadata
+from torrip.resolver.models import (
+    PYTHON_IDENTIFIER,
+    AnyCandidate,
+    AnyRequirement,
+    Candidate,
+    PythonCandidate,
+    Requirement,
+    RequiresPython,
+)
+
+__all__ = ["Provider", "ProviderOptions", "requirement_from_pep508"]
+
+Info = RequirementInformation[AnyRequirement, AnyCandidate]
+
+
+@dataclass(frozen=True)
+class ProviderOptions:
+    pre: bool = False
+    no_deps: bool = False
+    # Projects whose installed version does not win by default (-U applies to requested ones).
+    upgrade: frozenset[NormalizedName] = frozenset()
+    constraints: Mapping[NormalizedName, SpecifierSet] = field(default_factory=dict)
+    # Order in which the user named projects; earlier resolves first, like pip.
+    requested_order: Mapping[NormalizedName, int] = field(default_factory=dict)
+
+
+def requirement_from_pep508(
+    req: PEP508Requirement, parent: Candidate | None = None
+) -> Requirement:
+    return Requirement(
+        name=canonicalize_name(req.name),
+        specifier=req.specifier,
+        extras=frozenset(canonicalize_name(e) for e in req.extras),
+        url=req.url,
+        text=str(req),
+        parent=parent,
+    )
+
+
+def _is_pinned(specifier: SpecifierSet) -> bool:
+    for spec in specifier:
+        if spec.operator == "===":
+            return True
+        if spec.operator == "==" and not spec.version.endswith(".*"):
+            return True
+    return False
+
+
+@dataclass
+class Findings:
+    """Why a project had no usable candidate: shown when resolution fails."""
+
+    rejected: dict[NormalizedName, list[Evaluation]] = field(default_factory=dict)
+
+
+class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
+    def __init__(
+        self,
+        index: IndexClient,
+        environment: TargetEnvironment,
+        options: ProviderOptions,
+    ) -> None:
+        self.index = index
+        self.environment = environment
+        self.options = options
+        self.evaluator = LinkEvaluator(environment.tag_priority(), environment.python_version)
+        self.python = PythonCandidate(Version(environment.markers["python_full_version"]))
+        self.findings = Findings()
+        self._evaluations: dict[NormalizedName, list[Evaluation]] = {}
+        self._best: dict[NormalizedName, dict[Version, Link]] = {}
+        self._metadata: dict[str, DistMetadata | MetadataError] = {}
+        self._lock = threading.Lock()
+        self._speculated: set[str] = set()
+        self.done = False
+
+    # resolvelib contract -------------------------------------------------------------
+
+    def identify(self, requirement_or_candidate: AnyRequirement | AnyCandidate) -> str:
+        return requirement_or_candidate.identifier
+
+    def narrow_requirement_selection(
+        self,
+        identifiers: Iterable[str],
+        resolutions: Mapping[str, AnyCandidate],
+        candidates: Mapping[str, Iterator[AnyCandidate]],
+        information: Mapping[str, Iterator[Info]],
+        backtrack_causes: Sequence[Info],
+    ) -> Iterable[str]:
+        identifiers = list(identifiers)
+        if PYTHON_IDENTIFIER in identifiers:
+            return [PYTHON_IDENTIFIER]  # cheap, and fails fast
+        if backtrack_causes:
+            causes = {cause.requirement.identifier for cause in backtrack_causes}
+            causes |= {c.parent.identifier for c in backtrack_causes if c.parent is not None}
+            narrowed = [i for i in identifiers if i in causes]
+            if narrowed:
+                return narrowed
+        return identifiers
+
+    def get_preference(
+        self,
+        identifier: str,
+        resolutions: Mapping[str, AnyCandidate],
+        candidates: Mapping[str, Iterator[AnyCandidate]],
+        information: Mapping[str, Iterator[Info]],
+        backtrack_causes: Sequence[Info],
+    ) -> Any:
+        infos = list(information[identifier])
+        requirements = [i.requirement for i in infos]
+        specifiers = [r.specifier for r in requirements]
+        direct = any(isinstance(r, Requirement) and r.url for r in requirements)
+        pinned = any(_is_pinned(s) for s in specifiers)
+        upper_bounded = any(
+            spec.operator in ("<", "<=", "~=", "==") for s in specifiers for spec in s
+        )
+        unfree = any(len(s) > 0 for s in specifiers)
+        name = identifier.split("[", 1)[0]
+        order = self.options.requested_order.get(canonicalize_name(name), len(self.options.requested_order))
+        return (not direct, not pinned, not upper_bounded, order, not unfree, identifier)
+
+    def find_matches(
+        self,
+        identifier: str,
+        requirements: Mapping[str, Iterator[AnyRequirement]],
+        incompatibilities: Mapping[str, Iterator[AnyCandidate]],
+    ) -> list[AnyCandidate]:
+        reqs = list(requirements[identifier])
+        if identifier == PYTHON_IDENTIFIER:
+            ok = all(self.python.version in r.specifier for r in reqs)
+            return [self.python] if ok else []
+        project_reqs = [r for r in reqs if isinstance(r, Requirement)]
+        name = canonicalize_name(identifier.split("[", 1)[0])
+        extras = frozenset(e for r in project_reqs for e in r.extras)
+        bad = {c for c in incompatibilities[identifier] if isinstance(c, Candidate)}
+        exact = [r.exact for r in project_reqs if r.exact is not None]
+        if exact:
+            return [c for c in exact[:1] if c not in bad and self._satisfies_all(project_reqs, c)]
+        found = self._candidates(name, project_reqs)
+        matches: list[AnyCandidate] = []
+        for candidate in found:
+            if extras:
+                candidate = Candidate(
+                    candidate.name,
+                    candidate.version,
+                    extras,
+                    candidate.link,
+                    candidate.installed,
+                    candidate.source,
+                )
+            if candidate not in bad:
+                matches.append(candidate)
+        if matches and isinstance(matches[0], Candidate) and matches[0].link is not None:
+            self.index.prefetch_metadata(matches[0].link)
+        return matches
+
+    def is_satisfied_by(self, requirement: AnyRequirement, candidate: AnyCandidate) -> bool:
+        if isinstance(requirement, RequiresPython):
+            return candidate.version in requirement.specifier
+        assert isinstance(candidate, Candidate)
+        return self._satisfies_all([requirement], candidate)
+
+    def get_dependencies(self, candidate: AnyCandidate) -> list[AnyRequirement]:
+        if isinstance(candidate, PythonCandidate):
+            return []
+        if self.options.no_deps:
+            if candidate.extras:
+                return [self._base_requirement(candidate)]
+            return []
+        metadata = self._metadata_for(candidate)
+        if isinstance(metadata, MetadataError):
+            # A candidate with broken metadata cannot be chosen: depend on something
+            # impossible so resolvelib backtracks to another version (pdm does the same).
+            return [RequiresPython(SpecifierSet("<0"), parent=candidate)]
+        deps: list[AnyRequirement] = []
+        if candidate.extras:
+            deps.append(self._base_requirement(candidate))
+        elif metadata.requires_python is not None and candidate.source != "installed":
+            deps.append(RequiresPython(metadata.requires_python, parent=candidate))
+        for req in self._requirements_of(metadata, candidate.extras):
+            deps.append(requirement_from_pep508(req, parent=candidate))
+        for dep in deps:
+            if isinstance(dep, Requirement):
+                self._speculate(dep)
+        return deps
+
+    # candidates ----------------------------------------------------------------------
+
+    def _evaluate(self, name: NormalizedName) -> list[Evaluation]:
+        with self._lock:
+            cached = self._evaluations.get(name)
+        if cached is not None:
+            return cached
+        evaluations = [self.evaluator.evaluate(link, name) for link in self.index.project_links(name)]
+        with self._lock:
+            self._evaluations[name] = evaluations
+            self.findings.rejected[name] = [e for e in evaluations if not e.ok]
+        return evaluations
+
+    def _best_links(self, name: NormalizedName) -> dict[Version, Link]:
+        """The best wheel of each version: best tag for the target, then highest build tag."""
+        with self._lock:
+            cached = self._best.get(name)
+        if cached is not None:
+            return cached
+        best: dict[Version, tuple[tuple[int, Any], Link]] = {}
+        for evaluation in self._evaluate(name):
+            if not evaluation.ok or evaluation.version is None:
+                continue
+            parsed = evaluation.link.parsed
+            assert parsed is not None and evaluation.tag_rank is not None
+            build = _build_tag(evaluation.link.filename)
+            key = (evaluation.tag_rank, tuple(-x if isinstance(x, int) else 0 for x in build))
+            current = best.get(evaluation.version)
+            if current is None or key < current[0]:
+                best[evaluation.version] = (key, evaluation.link)
+        result = {version: link for version, (_key, link) in best.items()}
+        with self._lock:
+            self._best[name] = result
+        return result
+
+    def _candidates(self, name: NormalizedName, reqs: Sequence[Requirement]) -> list[Candidate]:
+        urls = {r.url for r in reqs if r.url}
+        if urls:
+            return self._url_candidates(name, urls)
+        specifier = SpecifierSet()
+        for req in reqs:
+            specifier &= req.specifier
+        constraint = self.options.constraints.get(name)
+        if constraint is not None:
+            specifier &= constraint
+        links = self._best_links(name)
+        prereleases = True if self.options.pre else None
+        versions = list(specifier.filter(sorted(links, reverse=True), prereleases=prereleases))
+        all_yanked = bool(versions) and all(links[v].yanked is not None for v in versions)
+        allow_yanked = all_yanked and _is_pinned(specifier)
+        candidates = [
+            Candidate(name, v, link=links[v])
+            for v in versions
+            if links[v].yanked is None or allow_yanked
+        ]
+        installed = self.environment.installed.get(name)
+        if installed is not None and specifier.contains(installed.version, prereleases=True):
+            current = Candidate(name, installed.version, installed=installed, source="installed")
+            others = [c for c in candidates if c.version != installed.version]
+            if name in self.options.upgrade:
+                # Upgrading: the installed version keeps its place by version.
+                candidates = sorted([current, *others], key=lambda c: c.version, reverse=True)
+            else:
+                candidates = [current, *others]
+        return candidates
+
+    def _url_candidates(self, name: NormalizedName, urls: set[str]) -> list[Candidate]:
+        if len(urls) > 1:
+            raise TorripError(
+                f"conflicting URLs requested for {name}: " + ", ".join(sorted(urls)),
+                hint="Ask for one URL per project.",
+            )
+        (url,) = urls
+        from urllib.parse import unquote, urldefrag
+
+        clean, fragment = urldefrag(url)
+        filename = unquote(clean.rsplit("/", 1)[-1])
+        algorithm, _, digest = fragment.partition("=")
+        hashes = {algorithm: digest} if digest else {}
+        link = Link(filename=filename, url=clean, hashes=hashes)
+        evaluation = self.evaluator.evaluate(link, name)
+        if not evaluation.ok or evaluation.version is None:
+            raise TorripError(
+                f"cannot install {name} from {url}: {evaluation.rejected}",
+                hint="Point the URL at a wheel built for the target interpreter.",
+            )
+        return [Candidate(name, evaluation.version, link=link, source="url")]
+
+    def _satisfies_all(self, reqs: Iterable[AnyRequirement], candidate: Candidate) -> bool:
+        for req in reqs:
+            if isinstance(req, RequiresPython):
+                continue
+            if req.exact is not None:
+                if (req.exact.version, req.exact.source) != (candidate.version, candidate.source):
+                    return False
+                continue
+            if req.url:
+                if candidate.link is None or candidate.link.url != req.url.split("#", 1)[0]:
+                    return False
+                continue
+            if not req.specifier.contains(candidate.version, prereleases=True):
+                return False
+        constraint = self.options.constraints.get(candidate.name)
+        return constraint is None or constraint.contains(candidate.version, prereleases=True)
+
+    def _base_requirement(self, candidate: Candidate) -> Requirement:
+        base = candidate.base()
+        return Requirement(
+            name=candidate.name,
+            specifier=SpecifierSet(f"=={candidate.version}"),
+            text=f"{candidate.name}=={candidate.version}",
+            parent=candidate,
+            exact=base,
+        )
+
+    # metadata ------------------------------------------------------------------------
+
+    def metadata(self, candidate: Candidate) -> DistMetadata:
+        result = self._metadata_for(candidate)
+        if isinstance(result, MetadataError):
+            raise result
+        return result
+
+    def _metadata_for(self, candidate: Candidate) -> DistMetadata | MetadataError:
+        if candidate.installed is not None:
+            key = f"installed:{candidate.installed.dist_info}"
+        else:
+            assert candidate.link is not None
+            key = candidate.link.url
+        with self._lock:
+            cached = self._metadata.get(key)
+        if cached is not None:
+            return cached
+        result: DistMetadata | MetadataError
+        try:
+            if candidate.installed is not None:
+                result = _installed_metadata(candidate)
+            else:
+                assert candidate.link is not None
+                data = self.index.metadata(candidate.link)
+                result = parse_metadata(data, candidate.link.filename)
+                if (result.name, result.version) != (candidate.name, candidate.version):
+                    raise MetadataError(
+                        f"metadata of {candidate.link.filename} says {result.name} "
+                        f"{result.version}, not {candidate.name} {candidate.version}"
+                    )
+        except MetadataError as error:
+            result = error
+        with self._lock:
+            self._metadata[key] = result
+        return result
+
+    def _requirements_of(
+        self, metadata: DistMetadata, extras: frozenset[NormalizedName]
+    ) -> list[PEP508Requirement]:
+        environment = self.environment
+        selected = []
+        for req in metadata.requires_dist:
+            if req.marker is None:
+                if not extras:
+                    selected.append(req)
+                continue
+            if extras:
+                # Only what the extras add; the base candidate brings the rest.
+                if _marker_true(req.marker, environment, extras) and not _marker_true(
+                    req.marker, environment, frozenset()
+                ):
+                    selected.append(req)
+            elif _marker_true(req.marker, environment, frozenset()):
+                selected.append(req)
+        return selected
+
+    # speculative prefetch ------------------------------------------------------------
+
+    def _speculate(self, requirement: Requirement) -> None:
+        """Fetch the page and the likely metadata of a dependency, and of its dependencies,
+        before the resolver asks: resolution becomes a walk over finished futures."""
+        if self.done or requirement.url:
+            return
+        installed = self.environment.installed.get(requirement.name)
+        if (
+            installed is not None
+            and requirement.name not in self.options.upgrade
+            and requirement.specifier.contains(installed.version, prereleases=True)
+        ):
+            return
+        future = self.index.prefetch_project(requirement.name)
+        future.add_done_callback(lambda f: self._speculate_page(f, requirement))
+
+    def _speculate_page(self, future: Future[list[Link]], requirement: Requirement) -> None:
+        if self.done or future.exception() is not None:
+            return
+        try:
+            candidates = self._candidates(requirement.name, [requirement])
+        except TorripError:
+            return
+        link = next((c.link for c in candidates if c.link is not None), None)
+        if link is None:
+            return
+        with self._lock:
+            if link.url in self._speculated:
+                return
+            self._speculated.add(link.url)
+        metadata_future = self.index.prefetch_metadata(link)
+        metadata_future.add_done_callback(
+            lambda f: self._speculate_metadata(f, link, requirement.extras)
+        )
+
+    def _speculate_metadata(
+        self, future: Future[bytes], link: Link, extras: frozenset[NormalizedName]
+    ) -> None:
+        if self.done or future.exception() is not None:
+            return
+        try:
+            metadata = parse_metadata(future.result(), link.filename)
+        except MetadataError:
+            return
+        for req in self._requirements_of(metadata, frozenset()) + (
+            self._requirements_of(metadata, extras) if extras else []
+        ):
+            if not req.url:
+                self._speculate(requirement_from_pep508(req))
+
+
+def _marker_true(
+    marker: Marker, environment: TargetEnvironment, extras: frozenset[NormalizedName]
+) -> bool:
+    if not extras:
+        return marker.evaluate(environment.marker_environment(""))
+    return any(marker.evaluate(environment.marker_environment(extra)) for extra in extras)
+
+
+@functools.lru_cache(maxsize=65536)
+def _build_tag(filename: str) -> tuple[int | str, ...]:
+    return tuple(parse_wheel_filename(filename)[2])
+
+
+def _installed_metadata(candidate: Candidate) -> DistMetadata:
+    installed = candidate.installed
+    assert installed is not None
+    path = installed.dist_info / ("METADATA" if installed.dist_info.suffix == ".dist-info" else "PKG-INFO")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MetadataError(f"cannot read metadata of installed {installed.name}: {exc}") from None
+    return parse_metadata(data, str(path))

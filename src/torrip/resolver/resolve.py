@@ -1,0 +1,162 @@
+"""Run resolvelib with torrip's provider; turn its failures into messages like pip's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from packaging.utils import NormalizedName
+from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
+
+from torrip.errors import NoMatchingDistributionError, ResolutionImpossibleError
+from torrip.metadata import DistMetadata
+from torrip.resolver.models import (
+    PYTHON_IDENTIFIER,
+    AnyCandidate,
+    AnyRequirement,
+    Candidate,
+    Requirement,
+    RequiresPython,
+)
+from torrip.resolver.provider import Provider
+
+__all__ = ["Resolution", "ResolvedDistribution", "resolve"]
+
+# resolvelib counts rounds; pip allows 200000. Enough for deep backtracking, bounded.
+MAX_ROUNDS = 200_000
+
+
+@dataclass(frozen=True)
+class ResolvedDistribution:
+    candidate: Candidate
+    metadata: DistMetadata
+    requested: bool
+    requested_extras: frozenset[NormalizedName]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    distributions: tuple[ResolvedDistribution, ...]  # sorted by name
+
+    def by_name(self) -> dict[NormalizedName, ResolvedDistribution]:
+        return {d.candidate.name: d for d in self.distributions}
+
+
+def resolve(provider: Provider, requirements: Sequence[Requirement]) -> Resolution:
+    """Resolve ``requirements`` (the user's; constraints live in the provider's options)."""
+    resolver: Resolver[AnyRequirement, AnyCandidate, str] = Resolver(provider, BaseReporter())
+    for requirement in requirements:
+        provider._speculate(requirement)
+    try:
+        result = resolver.resolve(requirements, max_rounds=MAX_ROUNDS)
+    except ResolutionImpossible as error:
+        raise explain_conflict(provider, error.causes) from None
+    except ResolutionTooDeep:
+        raise ResolutionImpossibleError(
+            "resolution took too long: too many versions had to be tried",
+            ["more than 200000 rounds of backtracking"],
+        ) from None
+    finally:
+        provider.done = True
+    requested = {r.name for r in requirements}
+    extras: dict[NormalizedName, set[NormalizedName]] = {}
+    for r in requirements:
+        extras.setdefault(r.name, set()).update(r.extras)
+    distributions = []
+    for identifier, candidate in result.mapping.items():
+        if identifier == PYTHON_IDENTIFIER or not isinstance(candidate, Candidate):
+            continue
+        if candidate.extras:
+            continue  # its base is in the mapping too
+        distributions.append(
+            ResolvedDistribution(
+                candidate=candidate,
+                metadata=provider.metadata(candidate),
+                requested=candidate.name in requested,
+                requested_extras=frozenset(extras.get(candidate.name, ())),
+            )
+        )
+    distributions.sort(key=lambda d: d.candidate.name)
+    return Resolution(tuple(distributions))
+
+
+def _describe_cause(requirement: AnyRequirement, parent: AnyCandidate | None) -> str:
+    if isinstance(requirement, RequiresPython):
+        owner = f"{parent}" if parent is not None else "The user"
+        if str(requirement.specifier) == "<0":
+            return f"{owner} has metadata torrip could not read"
+        return f"{owner} depends on Python{requirement.specifier}"
+    if parent is None:
+        return f"The user requested {requirement}"
+    return f"{parent.name} {parent.version} depends on {requirement}"
+
+
+def explain_conflict(
+    provider: Provider, causes: Sequence[object]
+) -> ResolutionImpossibleError | NoMatchingDistributionError:
+    infos = [c for c in causes if hasattr(c, "requirement")]
+    identifiers = {info.requirement.identifier for info in infos}  # type: ignore[attr-defined]
+    # One project and nothing else in play: say why no file of it fits.
+    if len(identifiers) == 1 and all(info.parent is None for info in infos):  # type: ignore[attr-defined]
+        requirement = infos[0].requirement  # type: ignore[attr-defined]
+        if isinstance(requirement, Requirement):
+            return no_matching_distribution(provider, requirement)
+    lines = []
+    for info in infos:
+        line = _describe_cause(info.requirement, info.parent)  # type: ignore[attr-defined]
+        if line not in lines:
+            lines.append(line)
+    message = "cannot install the requested packages because their requirements conflict.\n\n"
+    message += "The conflict is caused by:\n" + "".join(f"    {line}\n" for line in lines)
+    for identifier in sorted(identifiers - {PYTHON_IDENTIFIER}):
+        name = identifier.split("[", 1)[0]
+        if not provider._best_links(name):  # type: ignore[arg-type]
+            reasons = _rejections(provider, name)
+            if reasons:
+                message += f"\nNo installable file of {name}:\n" + "".join(
+                    f"    {r}\n" for r in reasons
+                )
+    return ResolutionImpossibleError(message.rstrip(), lines)
+
+
+def _rejections(provider: Provider, name: str) -> list[str]:
+    rejected = provider.findings.rejected.get(name, [])  # type: ignore[call-overload]
+    seen: dict[str, str] = {}
+    for evaluation in rejected:
+        seen.setdefault(evaluation.rejected, evaluation.link.filename)
+    return [f"{filename}: {reason}" for reason, filename in list(seen.items())[:8]]
+
+
+def no_matching_distribution(
+    provider: Provider, requirement: Requirement
+) -> NoMatchingDistributionError:
+    rejected = provider.findings.rejected.get(requirement.name, [])
+    sdists = [
+        e for e in rejected
+        if e.is_sdist and e.version is not None
+        and requirement.specifier.contains(e.version, prereleases=True)
+        and e.rejected and "source distribution" in e.rejected
+    ]
+    if sdists:
+        newest = max(sdists, key=lambda e: e.version or 0)  # type: ignore[arg-type,return-value]
+        return NoMatchingDistributionError(
+            str(requirement),
+            [f"{requirement.name} {newest.version} has only a source distribution: "
+             f"{newest.link.filename}"],
+            hint="Building from source is not supported yet. Pick a version that has a wheel "
+            "for the target, or build the wheel yourself (`pip wheel`) and use --find-links.",
+        )
+    reasons = _rejections(provider, requirement.name)
+    if not reasons and not provider.index.project_links(requirement.name):
+        reasons = ["the index has no project of that name"]
+    elif not reasons:
+        versions = sorted(provider._best_links(requirement.name), reverse=True)
+        shown = ", ".join(str(v) for v in versions[:10]) or "none"
+        reasons = [f"versions available for the target: {shown}"]
+        if not provider.options.pre and any(v.is_prerelease for v in versions):
+            reasons.append("pre-releases are skipped unless --pre is given")
+    return NoMatchingDistributionError(
+        str(requirement), reasons,
+        hint="Check the name and version range, and that a wheel exists for the target "
+        "interpreter and platform.",
+    )

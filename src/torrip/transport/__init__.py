@@ -1,0 +1,1 @@
+"""Bytes arriving: HTTP, torrents and the torrent recipe, the fetch strategy."""
