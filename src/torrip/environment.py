@@ -283,9 +283,7 @@ class TargetEnvironment:
     scheme: Mapping[str, Path]
     site_packages: tuple[Path, ...]
     installed: Mapping[NormalizedName, InstalledDistribution]
-    _priority: dict[Tag, int] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
+    _priority: dict[Tag, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def tag_priority(self) -> Mapping[Tag, int]:
         """Rank of each supported tag; lower is better."""
@@ -404,7 +402,9 @@ def _run_probe(python: Path, *, installed_only: bool = False) -> dict[str, Any]:
             f"{python} did not answer within {_PROBE_TIMEOUT_SECONDS:.0f} s", hint=hint
         ) from None
     except OSError as error:
-        raise InterpreterError(f"cannot run {python}: {error.strerror or error}", hint=hint) from None
+        raise InterpreterError(
+            f"cannot run {python}: {error.strerror or error}", hint=hint
+        ) from None
     stdout = completed.stdout.decode("utf-8", "replace")
     if completed.returncode != 0 or _PROBE_MARKER not in stdout:
         stderr = completed.stderr.decode("utf-8", "replace").strip().splitlines()
@@ -555,21 +555,26 @@ def _platforms(facts: _TagFacts) -> list[str]:
     system = facts["system"]
     if system == "Linux":
         return _linux_platforms(facts)
-    if system == "Darwin" and facts["mac"]:
-        release, machine = facts["mac"]
-        major, minor = (int(part) for part in (release.split(".") + ["0"])[:2])
+    mac_version = _major_minor(facts["mac"][0]) if facts["mac"] else None
+    if system == "Darwin" and mac_version and facts["mac"]:
+        machine = facts["mac"][1]
         if facts["is_32bit"]:
             machine = "ppc" if machine.startswith("ppc") else "i386"
-        return list(mac_platforms((major, minor), machine))
-    if system == "iOS" and facts["ios"] and facts["multiarch"]:
-        major, minor = (int(part) for part in (facts["ios"].split(".") + ["0"])[:2])
-        return list(ios_platforms((major, minor), facts["multiarch"]))
+        return list(mac_platforms(mac_version, machine))
+    ios_version = _major_minor(facts["ios"])
+    if system == "iOS" and ios_version and facts["multiarch"]:
+        return list(ios_platforms(ios_version, facts["multiarch"]))
     if system == "Android" and facts["android"] is not None:
         return list(android_platforms(facts["android"], facts["platform"].split("-")[-1]))
     generic = _normalize_platform(facts["platform"])
     if system == "Emscripten" and facts["emscripten"]:
         return [f"pyemscripten_{facts['emscripten']}_wasm32", generic]
     return [generic]
+
+
+def _major_minor(release: str | None) -> tuple[int, int] | None:
+    match = re.match(r"([0-9]+)(?:\.([0-9]+))?", release or "")
+    return (int(match[1]), int(match[2] or 0)) if match else None
 
 
 def _linux_platforms(facts: _TagFacts) -> list[str]:
@@ -656,7 +661,7 @@ def _musllinux_platforms(archs: Sequence[str], executable: str) -> list[str]:
         from packaging._musllinux import _get_musl_version
 
         musl = _get_musl_version(executable)
-    except Exception:  # noqa: BLE001 - a private API that may move; no musl tags then
+    except Exception:  # a private API that may move or fail: then no musl tags
         return []
     if musl is None:
         return []
@@ -734,15 +739,19 @@ def _is_editable(direct_url: str | None) -> bool:
     return isinstance(dir_info, dict) and dir_info.get("editable") is True
 
 
+def _first(headers: Mapping[str, list[str]], key: str) -> str | None:
+    values = headers.get(key)
+    return values[0] if values and values[0] else None
+
+
 def _distribution(raw: Mapping[str, Any]) -> InstalledDistribution | None:
     """An InstalledDistribution, or None for one whose name or version is unusable."""
     headers = _parse_headers(raw.get("metadata") or "")
-    display_name = (headers.get("name") or [""])[0]
-    version_text = (headers.get("version") or [""])[0]
+    display_name = _first(headers, "name")
     if not display_name:
         return None
     try:
-        version = Version(version_text)
+        version = Version(_first(headers, "version") or "")
     except InvalidVersion:
         return None
     requires = headers.get("requires-dist") or _egg_info_requires(raw.get("requires_txt") or "")
@@ -756,7 +765,7 @@ def _distribution(raw: Mapping[str, Any]) -> InstalledDistribution | None:
         requested=bool(raw.get("requested")),
         installer=installer.strip() if isinstance(installer, str) else None,
         requires_dist=tuple(requires),
-        requires_python=(headers.get("requires-python") or [None])[0] or None,
-        summary=(headers.get("summary") or [None])[0] or None,
+        requires_python=_first(headers, "requires-python"),
+        summary=_first(headers, "summary"),
         editable=_is_editable(raw.get("direct_url")),
     )

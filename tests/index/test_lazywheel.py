@@ -42,6 +42,8 @@ class WheelServer:
     # "ranges": honours them; "ignore": answers 200; "416"/"501": refuses them;
     # "no-content-range": answers 206 without a Content-Range header.
     mode: str = "ranges"
+    # Served in place of FILENAME from the second request on: a release re-uploaded mid-read.
+    replacement: bytes | None = None
     seen: list[Seen] = field(default_factory=list)
 
     def url(self, name: str = FILENAME) -> str:
@@ -64,6 +66,8 @@ class _Handler(BaseHTTPRequestHandler):
         range_header = self.headers.get("Range")
         if_range = self.headers.get("If-Range")
         state.seen.append(Seen(self.path, range_header, if_range))
+        if state.replacement is not None and len(state.seen) == 2:
+            state.files[FILENAME] = state.replacement
         body = state.files.get(self.path.lstrip("/"))
         if body is None:
             return self._send(404, b"not found")
@@ -104,13 +108,15 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
 
 @pytest.fixture
 def server() -> Iterator[WheelServer]:
-    handler = type("Handler", (_Handler,), {})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    class Handler(_Handler):
+        pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     host, port = httpd.server_address[:2]
     state = WheelServer(base_url=f"http://{host!s}:{port}")
-    handler.state = state
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    Handler.state = state
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     try:
         yield state
@@ -187,7 +193,7 @@ def test_normal_wheel_takes_two_range_requests(
     assert result.method == "range"
     assert result.fallback_reason is None
     assert result.requests == 2
-    assert [s.range for s in server.seen][0] == f"bytes=-{TAIL_SIZE}"
+    assert server.seen[0].range == f"bytes=-{TAIL_SIZE}"
     assert all(s.range for s in server.seen)
     assert result.bytes_fetched < TAIL_SIZE + 2_000
 
@@ -369,6 +375,20 @@ def test_later_requests_send_if_range(
     assert server.seen[1].if_range == f'"{sha256(wheel)[:16]}"'
 
 
+def test_zip64_with_more_than_65535_members(
+    server: WheelServer, client: httpx.Client, tmp_path: Path
+) -> None:
+    # A real zip64 archive, as zipfile writes it past 65,535 members: no patched limits.
+    wheel = make_wheel(tmp_path, payload={f"demo/{i}.py": b"" for i in range(66_000)})
+    assert b"PK\x06\x06" in wheel[-TAIL_SIZE:]
+    url = server.add(wheel)
+
+    result = fetch_wheel_metadata(client, url, FILENAME)
+
+    assert result.metadata == METADATA
+    assert (result.method, result.requests) == ("range", 3)
+
+
 # --- the full download ----------------------------------------------------------------
 
 
@@ -399,6 +419,22 @@ def test_refused_ranges_fall_back_to_one_download(
     assert result.metadata == METADATA
     assert (result.method, result.requests) == ("full", 2)
     assert [s.range is None for s in server.seen] == [False, True]
+
+
+def test_file_changed_between_requests(
+    server: WheelServer, client: httpx.Client, tmp_path: Path
+) -> None:
+    old = make_wheel(tmp_path, payload=random_payload(200_000))
+    new_metadata = METADATA.replace(b"attrs>=22", b"attrs>=23")
+    new = make_wheel(tmp_path, payload=random_payload(200_000), metadata=new_metadata)
+    url = server.add(old)
+    server.replacement = new
+
+    result = fetch_wheel_metadata(client, url, FILENAME, expected_sha256=sha256(new))
+
+    # If-Range made the server send the new file whole: no mix of old and new bytes.
+    assert (result.metadata, result.method, result.requests) == (new_metadata, "full", 2)
+    assert result.fallback_reason == "the file changed between range requests"
 
 
 def test_hash_mismatch_on_the_full_path(
@@ -507,7 +543,7 @@ def test_two_dist_info_directories(
     )
     url = server.add(wheel)
 
-    with pytest.raises(MetadataError, match="several .dist-info directories") as caught:
+    with pytest.raises(MetadataError, match=r"several \.dist-info directories") as caught:
         fetch_wheel_metadata(client, url, FILENAME)
 
     assert url in str(caught.value)

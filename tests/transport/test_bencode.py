@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from torrip.errors import TorrentError
-from torrip.transport.bencode import Encodable, decode, encode
+from torrip.transport.bencode import Decoded, Encodable, decode, encode
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ def test_encode(value: Encodable, expected: bytes) -> None:
         b"3:a:b",
         b"le",
         b"de",
-        b"d0:i1e1:al1:bi2eded1:c0:ee",
+        b"d0:i1e1:al1:bi2edee1:cd1:c0:ee",
         b"d4:infod6:lengthi6e4:name1:xee",
     ],
 )
@@ -141,6 +141,6 @@ def test_encode_refuses(value: object, reason: str) -> None:
 
 def test_matches_libtorrent() -> None:
     lt = pytest.importorskip("libtorrent")
-    value = {b"b": [1, -2, b"x" * 300], b"a": {b"": b"", b"z": 0}}
+    value: dict[bytes, Decoded] = {b"b": [1, -2, b"x" * 300], b"a": {b"": b"", b"z": 0}}
     assert encode(value) == lt.bencode(value)
     assert decode(lt.bencode(value)) == value

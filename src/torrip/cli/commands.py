@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from torrip.cli import install, torrent
+from torrip.cli import index, install, torrent
 
 __all__ = ["REGISTRARS"]
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-REGISTRARS: list[Registrar] = [install.register, torrent.register]
+REGISTRARS: list[Registrar] = [install.register, torrent.register, index.register]

@@ -1,5 +1,7 @@
 """``torrip torrent make|check|show``: the recipe's torrents, by hand.
 
+Examples::
+
     torrip torrent make dist/demo-1.0-py3-none-any.whl --web-seed https://files.example/demo.whl
     torrip torrent check demo-1.0-py3-none-any.whl.torrent dist/demo-1.0-py3-none-any.whl
     torrip torrent show demo-1.0-py3-none-any.whl.torrent --json
@@ -126,9 +128,13 @@ def run_check(args: argparse.Namespace, output: Output) -> int:
             source=source,
             hint="Discard this torrent; `torrip torrent make FILE` writes the right one.",
         ) from error
-    recipe = "yes" if follows_recipe(torrent) else (
-        f"no (piece length {_size(torrent.piece_length)}, recipe {RECIPE_VERSION} uses "
-        f"{_size(piece_length_for(torrent.length))})"
+    recipe = (
+        "yes"
+        if follows_recipe(torrent)
+        else (
+            f"no (piece length {_size(torrent.piece_length)}, recipe {RECIPE_VERSION} uses "
+            f"{_size(piece_length_for(torrent.length))})"
+        )
     )
     output.info(f"{source}: valid for {args.file} ({torrent.piece_count} pieces checked)")
     output.info(f"recipe {RECIPE_VERSION}: {recipe}")

@@ -161,20 +161,22 @@ class _RemoteWheel:
         """Bytes ``[start, end)``, fetching only the part not already held."""
         if start < 0 or end > self.size or start > end:
             raise _RangesUnusable(f"the zip points outside the file (bytes {start}-{end})")
+        if start == end:
+            return b""
         for offset, data in self._chunks:
             if offset <= start and end <= offset + len(data):
                 return data[start - offset : end - offset]
         for index, (offset, data) in enumerate(self._chunks):
             chunk_end = offset + len(data)
             if offset <= start < chunk_end:  # the head is held: fetch the rest
-                _, rest = self._get_range(f"{chunk_end}-{end - 1}", chunk_end)
+                _, rest = self._get_range(f"{chunk_end}-{end - 1}", (chunk_end, end - 1))
                 self._chunks[index] = (offset, data + rest)
                 return (data + rest)[start - offset :]
             if start < offset < end <= chunk_end:  # the tail is held: fetch the head
-                _, head = self._get_range(f"{start}-{offset - 1}", start)
+                _, head = self._get_range(f"{start}-{offset - 1}", (start, offset - 1))
                 self._chunks[index] = (start, head + data)
                 return (head + data)[: end - start]
-        _, data = self._get_range(f"{start}-{end - 1}", start)
+        _, data = self._get_range(f"{start}-{end - 1}", (start, end - 1))
         self._chunks.append((start, data))
         return data
 
@@ -190,8 +192,12 @@ class _RemoteWheel:
             finally:
                 self.bytes_fetched += response.num_bytes_downloaded
 
-    def _get_range(self, spec: str, expected_start: int | None) -> tuple[int, bytes]:
-        """One range request; ``expected_start`` None means a suffix range (``-N``)."""
+    def _get_range(self, spec: str, wanted: tuple[int, int] | None) -> tuple[int, bytes]:
+        """One request for ``bytes={spec}``: (offset, bytes).
+
+        ``wanted`` is the (first, last) byte the answer must span; None for a suffix range,
+        whose answer must end at the end of the file.
+        """
         # identity: a range of a gzip-encoded body would be a range of the gzip stream.
         headers = {"Range": f"bytes={spec}", "Accept-Encoding": "identity"}
         if self._etag is not None:
@@ -203,20 +209,19 @@ class _RemoteWheel:
         ):
             self.requests += 1
             try:
-                return self._accept_range(response, spec, expected_start)
+                return self._accept_range(response, spec, wanted)
             finally:
                 self.bytes_fetched += response.num_bytes_downloaded
 
     def _accept_range(
-        self, response: httpx.Response, spec: str, expected_start: int | None
+        self, response: httpx.Response, spec: str, wanted: tuple[int, int] | None
     ) -> tuple[int, bytes]:
         status = response.status_code
         if status == 200:
-            reason = (
-                "the server ignored the Range header"
-                if not self._chunks
-                else ("the file changed between range requests")
-            )
+            if self._chunks:  # an earlier range was served: If-Range found the file changed
+                reason = "the file changed between range requests"
+            else:
+                reason = "the server ignored the Range header"
             raise _RangesUnusable(reason, self._receive_whole(response))
         if status in (416, 501):
             raise _RangesUnusable(f"the server answered HTTP {status} to a range request")
@@ -229,12 +234,7 @@ class _RemoteWheel:
         first, last, total = int(match[1]), int(match[2]), int(match[3])
         if self._chunks and total != self.size:
             raise _RangesUnusable("the file changed between range requests")
-        wanted_end = total - 1 if expected_start is None else int(spec.rpartition("-")[2])
-        if (
-            last < first
-            or last != wanted_end
-            or (expected_start is not None and first != expected_start)
-        ):
+        if last < first or (first, last) != (wanted or (first, total - 1)):
             raise _RangesUnusable(f"the server sent bytes {first}-{last} for bytes={spec}")
         etag = response.headers.get("ETag")
         if not self._chunks and etag and not etag.startswith("W/"):  # If-Range needs strong

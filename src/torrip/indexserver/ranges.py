@@ -54,9 +54,8 @@ def parse_range(header: str, size: int) -> ByteRange | _Unsatisfiable | None:
             return UNSATISFIABLE
         return ByteRange(max(size - suffix, 0), size - 1)
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
+    if last and int(last) < start:
         return None
     if start >= size:
         return UNSATISFIABLE
-    return ByteRange(start, min(end, size - 1))
+    return ByteRange(start, min(int(last), size - 1) if last else size - 1)

@@ -18,7 +18,8 @@ identical to libtorrent 2.1's.
     >>> torrent = make_torrent(Path("dist/demo-1.0-py3-none-any.whl"))  # doctest: +SKIP
     >>> torrent.magnet()  # doctest: +SKIP
     'magnet:?xt=urn:btih:...&xt=urn:btmh:1220...&dn=demo-1.0-py3-none-any.whl&xl=1234'
-    >>> verify_file(parse_torrent(torrent.data), Path("dist/demo-1.0-py3-none-any.whl"))  # doctest: +SKIP
+    >>> wheel = Path("dist/demo-1.0-py3-none-any.whl")  # doctest: +SKIP
+    >>> verify_file(parse_torrent(torrent.data), wheel)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -83,7 +84,9 @@ def piece_length_for(size: int) -> int:
     (16384, 16384, 32768)
     """
     if size < 1:
-        raise TorrentError(f"a file of {size} bytes has no torrent; the recipe needs at least 1 byte")
+        raise TorrentError(
+            f"a file of {size} bytes has no torrent; the recipe needs at least 1 byte"
+        )
     length = MIN_PIECE_LENGTH
     while length < MAX_PIECE_LENGTH and -(-size // length) > TARGET_MAX_PIECES:
         length *= 2
@@ -285,10 +288,14 @@ def verify_file(torrent: TorrentFile, path: Path, *, filename: str | None = None
     count = torrent.piece_count
     if hashes.pieces != torrent.pieces:
         bad = _first_difference(hashes.pieces, torrent.pieces, _V1_HASH)
-        raise TorrentError(f"piece {bad} of {count} does not match the file (v1, SHA-1)")
+        raise TorrentError(
+            f"piece index {bad} of {count} pieces does not match the file (v1, SHA-1)"
+        )
     if hashes.piece_layer != torrent.piece_layer:
         bad = _first_difference(hashes.piece_layer, torrent.piece_layer, _V2_HASH)
-        raise TorrentError(f"piece {bad} of {count} does not match the file (v2 piece layer)")
+        raise TorrentError(
+            f"piece index {bad} of {count} pieces does not match the file (v2 piece layer)"
+        )
     if hashes.pieces_root != torrent.pieces_root:
         raise TorrentError("the v2 pieces root does not match the file")
 

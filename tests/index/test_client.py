@@ -1,0 +1,121 @@
+"""The index client against a real local index in every variant: JSON, HTML, and the
+ways a metadata file can be present, absent, unhashed or wrong."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from fixtures.wheels import make_wheel
+
+from torrip.config import Settings
+from torrip.http import make_client
+from torrip.index.client import IndexClient
+from torrip.metadata import parse_metadata
+from torrip.planner import InstallRequest, plan_install
+
+
+@pytest.fixture
+def dists(tmp_path: Path) -> list[Path]:
+    directory = tmp_path / "dists"
+    return [
+        # Big and incompressible, so reading METADATA by ranges is worth it.
+        make_wheel(
+            directory, "app", "1.0", requires_dist=["lib>=1"],
+            files={"app/__init__.py": b"", "app/blob.bin": random.Random(0).randbytes(400_000)},
+        ),
+        make_wheel(directory, "lib", "1.0"),
+        make_wheel(directory, "lib", "2.0", requires_python=">=3.7"),
+    ]
+
+
+@pytest.mark.parametrize("formats", [("json", "html"), ("html",)], ids=["json", "html"])
+@pytest.mark.parametrize("metadata", ["ok", "missing", "no-file", "wrong-hash", "unhashed"])
+def test_resolves_in_every_variant(
+    formats: tuple[str, ...], metadata: str, dists: list[Path], local_index, target_venv: Path,
+    tmp_path: Path,
+) -> None:
+    index = local_index(dists, formats=formats, metadata=metadata)
+    logged: list[str] = []
+    planned = plan_install(
+        InstallRequest(requirements=("app",), python=str(target_venv)),
+        Settings(index_url=index.url, cache_dir=tmp_path / "cache"),
+        log=logged.append,
+    )
+    assert {(str(d.candidate.name), str(d.candidate.version)) for d in planned.plan.install} == {
+        ("app", "1.0"),
+        ("lib", "2.0"),
+    }
+    wheel = "app-1.0-py3-none-any.whl"
+    metadata_requests = index.count(wheel + ".metadata")
+    wheel_requests = index.count(wheel)
+    content_types = " ".join(logged)
+    assert ("vnd.pypi.simple.v1+json" in content_types) == ("json" in formats)
+    if metadata in ("ok", "unhashed"):
+        assert (metadata_requests, wheel_requests) == (1, 0)
+    else:
+        assert metadata_requests == (0 if metadata == "missing" else 1)
+        ranged = [r for r in index.requests if r.path.endswith(wheel)]
+        assert ranged and all(r.range for r in ranged), "read the wheel by range requests"
+        assert sum(r.bytes_sent for r in ranged) < (index.root / "files" / wheel).stat().st_size / 4
+        assert any("range requests" in line for line in logged)
+    if metadata == "wrong-hash":
+        assert any("does not match" in line for line in logged)
+
+
+def test_metadata_is_cached_by_file_hash(dists: list[Path], local_index, tmp_path: Path) -> None:
+    index = local_index(dists)
+    settings = Settings(index_url=index.url, cache_dir=tmp_path / "cache")
+    for _ in range(2):
+        with make_client(settings) as http, IndexClient(settings, http) as client:
+            (link,) = [
+                link for link in client.project_links("app") if link.filename.endswith(".whl")
+            ]
+            assert parse_metadata(client.metadata(link), link.filename).name == "app"
+    assert index.count("app-1.0-py3-none-any.whl.metadata") == 1
+
+
+def test_find_links_folder_without_index(dists: list[Path], target_venv: Path, tmp_path: Path) -> None:
+    planned = plan_install(
+        InstallRequest(requirements=("app",), python=str(target_venv)),
+        Settings(index_url="", find_links=(str(dists[0].parent),), cache_dir=tmp_path / "c"),
+    )
+    assert sorted(str(d.candidate.version) for d in planned.plan.install) == ["1.0", "2.0"]
+
+
+def test_extra_index_urls_are_merged(tmp_path: Path, local_index, target_venv: Path) -> None:
+    first = local_index([make_wheel(tmp_path / "a", "app", "1.0", requires_dist=["lib"])])
+    second = local_index([make_wheel(tmp_path / "b", "lib", "3.0")])
+    planned = plan_install(
+        InstallRequest(requirements=("app",), python=str(target_venv)),
+        Settings(index_url=first.url, extra_index_url=(second.url,), cache_dir=tmp_path / "c"),
+    )
+    assert {str(d.candidate.name): str(d.candidate.version) for d in planned.plan.install} == {
+        "app": "1.0",
+        "lib": "3.0",
+    }
+
+
+def test_project_pages_are_fetched_once_per_run(dists: list[Path], local_index, tmp_path: Path,
+                                                 target_venv: Path) -> None:
+    index = local_index(dists)
+    plan_install(
+        InstallRequest(requirements=("app", "lib"), python=str(target_venv)),
+        Settings(index_url=index.url, cache_dir=tmp_path / "cache"),
+    )
+    assert index.count("/simple/lib/") == 1
+    assert index.count("/simple/app/") == 1
+
+
+def test_unreachable_index_is_a_clear_error(target_venv: Path, tmp_path: Path) -> None:
+    from torrip.errors import NetworkError
+
+    with pytest.raises(NetworkError) as caught:
+        plan_install(
+            InstallRequest(requirements=("app",), python=str(target_venv)),
+            Settings(index_url="http://127.0.0.1:9/simple/", cache_dir=tmp_path / "c", retries=0),
+        )
+    assert "http://127.0.0.1:9/simple/app/" in str(caught.value)
+    assert caught.value.hint
+

@@ -1,0 +1,98 @@
+"""pip and uv install, unchanged, from an index that torrip built and serves."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fixtures.wheels import make_wheel
+
+from torrip.indexserver import IndexServer, build_index
+
+UV = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+
+
+def _client_env(tmp_path: Path) -> dict[str, str]:
+    """The environment without this machine's pip and uv configuration (find-links, extra indexes)."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PIP_", "UV_")) and key not in ("VIRTUAL_ENV",)
+    }
+    env.update(
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_NO_CACHE_DIR="1",
+        UV_NO_CONFIG="1",
+        UV_CACHE_DIR=str(tmp_path / "uv-cache"),
+        UV_PYTHON_DOWNLOADS="never",
+        NO_PROXY="127.0.0.1,localhost",
+    )
+    return env
+
+
+@pytest.fixture
+def dists(tmp_path: Path) -> Path:
+    folder = tmp_path / "dists"
+    make_wheel(folder, "Demo_Pkg", "1.0", requires_python=">=3.8")
+    make_wheel(folder, "Demo_Pkg", "2.0", requires_python=">=3.8")
+    # Never chosen: the interpreter is too old for it, so Requires-Python must be read.
+    make_wheel(folder, "Demo_Pkg", "3.0", requires_python=">=4")
+    return folder
+
+
+@pytest.fixture(params=["relative", "absolute"])
+def served(request: pytest.FixtureRequest, dists: Path, tmp_path: Path) -> Iterator[IndexServer]:
+    root = tmp_path / "public"
+    with IndexServer(root) as server:
+        base_url = server.base_url if request.param == "absolute" else None
+        result = build_index(dists, root, base_url=base_url)
+        assert result.ok
+        yield server
+
+
+def _installed_version(target: Path) -> str:
+    (dist_info,) = target.glob("demo_pkg-*.dist-info")
+    return dist_info.name.removeprefix("demo_pkg-").removesuffix(".dist-info")
+
+
+def test_pip_installs(served: IndexServer, tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target),
+         "--index-url", served.url, "demo-pkg"],
+        env=_client_env(tmp_path), check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert _installed_version(target) == "2.0"
+    assert (target / "demo_pkg" / "__init__.py").read_text() == '__version__ = "2.0"\n'
+
+
+def test_pip_installs_from_an_html_only_index(dists: Path, tmp_path: Path) -> None:
+    root = tmp_path / "public"
+    build_index(dists, root)
+    target = tmp_path / "target"
+    with IndexServer(root, formats=("html",)) as server:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target),
+             "--index-url", server.url, "Demo.Pkg==1.0"],
+            env=_client_env(tmp_path), check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+    assert _installed_version(target) == "1.0"
+
+
+@pytest.mark.skipif(UV is None, reason="uv is not installed")
+def test_uv_installs(served: IndexServer, tmp_path: Path) -> None:
+    assert UV is not None
+    target = tmp_path / "target"
+    completed = subprocess.run(
+        [UV, "pip", "install", "--no-deps", "--target", str(target), "--python", sys.executable,
+         "--index-url", served.url, "--no-cache", "demo-pkg"],
+        env=_client_env(tmp_path), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    assert _installed_version(target) == "2.0"

@@ -1,0 +1,88 @@
+"""Settings layering: defaults < config file < TORRIP_* variables < flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from torrip.config import DEFAULT_INDEX_URL, load_settings
+from torrip.errors import ConfigError
+
+
+def test_defaults(tmp_path: Path) -> None:
+    settings = load_settings(environ={"TORRIP_CONFIG_FILE": str(tmp_path / "none.toml")})
+    assert settings.index_url == DEFAULT_INDEX_URL
+    assert settings.index_urls == (DEFAULT_INDEX_URL,)
+    assert settings.extra_index_url == ()
+
+
+def test_layers_in_order(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'index-url = "https://file.example/simple"\n'
+        'extra-index-url = ["https://a.example/simple"]\n'
+        "timeout = 5\n"
+        "pre = true\n"
+    )
+    environ = {
+        "TORRIP_CONFIG_FILE": str(config),
+        "TORRIP_EXTRA_INDEX_URL": "https://b.example/simple, https://c.example/simple",
+        "TORRIP_TIMEOUT": "7.5",
+    }
+    settings = load_settings({"timeout": 9.0}, environ=environ)
+    assert settings.index_url == "https://file.example/simple"
+    assert settings.extra_index_url == ("https://b.example/simple", "https://c.example/simple")
+    assert settings.timeout == 9.0
+    assert settings.pre is True
+
+
+def test_torrip_table_is_accepted(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[torrip]\nfind-links = ["/srv/wheels"]\n')
+    settings = load_settings(environ={"TORRIP_CONFIG_FILE": str(config)})
+    assert settings.find_links == ("/srv/wheels",)
+
+
+def test_isolated_ignores_file_and_environment(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('index-url = "https://file.example/simple"\n')
+    environ = {"TORRIP_CONFIG_FILE": str(config), "TORRIP_PRE": "1"}
+    settings = load_settings(environ=environ, isolated=True)
+    assert settings.index_url == DEFAULT_INDEX_URL
+    assert settings.pre is False
+
+
+def test_cache_dir_from_variables(tmp_path: Path) -> None:
+    none = str(tmp_path / "none.toml")
+    assert load_settings(
+        environ={"TORRIP_CONFIG_FILE": none, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    ).cache_dir == tmp_path / "xdg" / "torrip"
+    assert load_settings(
+        environ={"TORRIP_CONFIG_FILE": none, "TORRIP_CACHE_DIR": str(tmp_path / "own"),
+                 "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    ).cache_dir == tmp_path / "own"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("index-url = 3\n", "bad value 3 for index-url"),
+        ("colour = 'blue'\n", "unknown setting 'colour'"),
+        ("timeout = \n", "cannot read config file"),
+        ("retries = 'many'\n", "bad value 'many' for retries"),
+    ],
+)
+def test_bad_config_file(tmp_path: Path, content: str, message: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(content)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"TORRIP_CONFIG_FILE": str(config)})
+    assert message in str(caught.value)
+    assert str(config) in str(caught.value)
+
+
+def test_bad_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"TORRIP_CONFIG_FILE": str(tmp_path / "x"), "TORRIP_PRE": "maybe"})
+    assert "TORRIP_PRE" in str(caught.value)
