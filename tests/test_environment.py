@@ -424,6 +424,7 @@ def script(path: Path, body: str) -> Path:
         ("echo 'no such option' >&2; exit 2", "(exit code 2)\n    no such option"),
         ("echo hello", "failed to report its environment"),
         ("echo '@@torrip-probe@@{not json'", "invalid JSON"),
+        ("echo '@@torrip-probe@@{\"markers\": 1}'", "unexpected data"),
         ("sleep 5", "did not answer within"),
     ],
 )
@@ -434,7 +435,7 @@ def test_probe_failures_are_interpreter_errors(
     with pytest.raises(InterpreterError) as info:
         inspect_environment(script(tmp_path / "python", body))
     assert expected in str(info.value)
-    assert "3.8 or newer" in (info.value.hint or "")
+    assert info.value.hint
 
 
 def test_missing_interpreter_is_an_interpreter_error(tmp_path: Path) -> None:

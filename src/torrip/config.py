@@ -44,6 +44,8 @@ class Settings:
     retries: int = 3
     # Concurrent requests to one host; PyPI's CDN serves many in parallel.
     max_connections_per_host: int = 16
+    # Distribution files downloaded at once from one host (the rest wait their turn).
+    max_downloads_per_host: int = 8
     pre: bool = False
     verbose: int = 0
     quiet: int = 0

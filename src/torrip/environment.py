@@ -299,7 +299,10 @@ class TargetEnvironment:
     def refresh_installed(self) -> TargetEnvironment:
         """Re-read sys.path and the installed distributions, e.g. after an install."""
         facts = _run_probe(self.python, installed_only=True)
-        site_packages, installed = _installed_from_facts(facts)
+        try:
+            site_packages, installed = _installed_from_facts(facts)
+        except _DATA_ERRORS as error:
+            raise _unexpected_data(self.python, error) from error
         return replace(self, site_packages=site_packages, installed=installed)
 
 
@@ -428,6 +431,24 @@ def _run_probe(python: Path, *, installed_only: bool = False) -> dict[str, Any]:
 def inspect_environment(python: Path) -> TargetEnvironment:
     """Run ``python`` once and describe the environment it installs into."""
     facts = _run_probe(python)
+    try:
+        return _environment_from_facts(python, facts)
+    except _DATA_ERRORS as error:
+        raise _unexpected_data(python, error) from error
+
+
+# What malformed probe output raises while it is read.
+_DATA_ERRORS = (AttributeError, IndexError, KeyError, TypeError, ValueError)
+
+
+def _unexpected_data(python: Path, error: Exception) -> InterpreterError:
+    return InterpreterError(
+        f"{python} answered with unexpected data ({error!r})",
+        hint="Report this to torrip's maintainers, with the interpreter's version.",
+    )
+
+
+def _environment_from_facts(python: Path, facts: Mapping[str, Any]) -> TargetEnvironment:
     tag_facts = cast(_TagFacts, facts["tag_facts"])
     version = tuple(int(part) for part in tag_facts["version"])
     if version[:2] < _MINIMUM_TARGET_PYTHON:
@@ -435,9 +456,9 @@ def inspect_environment(python: Path) -> TargetEnvironment:
             f"{python} is Python {'.'.join(map(str, version))}, which torrip cannot install into",
             hint=f"Use a Python {'.'.join(map(str, _MINIMUM_TARGET_PYTHON))} or newer.",
         )
-    markers: dict[str, str] = {key: str(value) for key, value in facts["markers"].items()}
+    markers = {str(key): str(value) for key, value in facts["markers"].items()}
     if set(markers) != _MARKER_KEYS:
-        raise InterpreterError(f"{python} reported incomplete marker values")
+        raise ValueError(f"marker keys {sorted(markers)}")
     site_packages, installed = _installed_from_facts(facts)
     return TargetEnvironment(
         python=Path(facts["executable"] or python),

@@ -10,20 +10,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "CacheError",
     "ConfigError",
     "DistributionFileError",
+    "EnvironmentLockedError",
     "HashMismatchError",
     "HTTPStatusError",
     "IndexBuildError",
     "IndexPageError",
+    "InstallError",
     "InterpreterError",
     "MetadataError",
     "NetworkError",
     "NoMatchingDistributionError",
     "RequirementsFileError",
     "ResolutionImpossibleError",
+    "SizeMismatchError",
     "TorrentError",
     "TorripError",
+    "UninstallError",
+    "UnsafeWheelError",
 ]
 
 
@@ -175,3 +181,87 @@ class DistributionFileError(TorripError):
 
 class IndexBuildError(TorripError):
     """An index cannot be built at all (missing input folder, unwritable output)."""
+
+
+class SizeMismatchError(HashMismatchError):
+    """A file's length differs from the size the index (or lockfile) promised.
+
+    A HashMismatchError, so callers that discard altered bytes handle both alike.
+    """
+
+    def __init__(self, what: str, url: str, expected: int, actual: int) -> None:
+        super().__init__(what, url, "size", str(expected), str(actual))
+        self.expected_size = expected
+        self.actual_size = actual
+        self.message = (
+            f"size mismatch for {what}\n"
+            f"    from     {url}\n"
+            f"    expected {expected} bytes\n"
+            f"    got      {actual} bytes"
+        )
+        self.args = (self.message,)
+
+
+class CacheError(TorripError):
+    """The distribution cache cannot be read or written (permissions, full disk)."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(
+            f"cache {self.path}: {reason}",
+            hint="Free disk space or fix the folder's permissions; TORRIP_CACHE_DIR moves "
+            "the cache and --no-cache bypasses it.",
+        )
+
+
+class UnsafeWheelError(TorripError):
+    """A wheel would write outside its scheme, does not match its RECORD, or is an ambiguous zip.
+
+    Raised before anything is written; ``entry`` names the offending archive member.
+    """
+
+    def __init__(self, wheel: object, entry: str | None, reason: str) -> None:
+        self.wheel = str(wheel)
+        self.entry = entry
+        self.reason = reason
+        where = f" ({entry!r})" if entry is not None else ""
+        super().__init__(
+            f"refusing to install {self.wheel}: {reason}{where}",
+            hint="Nothing was installed. The wheel is broken or crafted; report it to the "
+            "project's maintainers, or install a different version.",
+        )
+
+
+class InstallError(TorripError):
+    """Installing failed midway; everything the transaction changed was put back."""
+
+    def __init__(self, message: str, *, wheel: object = None, hint: str | None = None) -> None:
+        self.wheel = None if wheel is None else str(wheel)
+        super().__init__(
+            message,
+            hint=hint or "The environment was restored to its state before the install.",
+        )
+
+
+class UninstallError(TorripError):
+    """A distribution cannot be removed safely (no RECORD, or files outside the environment)."""
+
+    def __init__(self, distribution: str, reason: str, *, hint: str | None = None) -> None:
+        self.distribution = distribution
+        self.reason = reason
+        super().__init__(f"cannot uninstall {distribution}: {reason}", hint=hint)
+
+
+class EnvironmentLockedError(TorripError):
+    """Another torrip process holds the environment's lock for longer than the timeout."""
+
+    def __init__(self, lock_path: object, holder: str | None, timeout: float) -> None:
+        self.lock_path = str(lock_path)
+        self.holder = holder
+        self.timeout = timeout
+        by = f" by {holder}" if holder else ""
+        super().__init__(
+            f"the environment is locked{by} ({self.lock_path}); waited {timeout:g} s",
+            hint="Wait for the other torrip process to finish, then try again.",
+        )

@@ -10,15 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fixtures.wheels import make_wheel
 
-from torrip.indexserver import IndexServer, build_index
+from fixtures.wheels import make_wheel
+from torrip.indexserver import IndexServer, RequestRecord, build_index
 
 UV = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
 
 
 def _client_env(tmp_path: Path) -> dict[str, str]:
-    """The environment without this machine's pip and uv configuration (find-links, extra indexes)."""
+    """The environment without this machine's pip and uv settings (find-links, extra indexes)."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -46,10 +46,17 @@ def dists(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.fixture
+def requests() -> list[RequestRecord]:
+    return []
+
+
 @pytest.fixture(params=["relative", "absolute"])
-def served(request: pytest.FixtureRequest, dists: Path, tmp_path: Path) -> Iterator[IndexServer]:
+def served(
+    request: pytest.FixtureRequest, dists: Path, tmp_path: Path, requests: list[RequestRecord]
+) -> Iterator[IndexServer]:
     root = tmp_path / "public"
-    with IndexServer(root) as server:
+    with IndexServer(root, on_request=requests.append) as server:
         base_url = server.base_url if request.param == "absolute" else None
         result = build_index(dists, root, base_url=base_url)
         assert result.ok
@@ -61,7 +68,7 @@ def _installed_version(target: Path) -> str:
     return dist_info.name.removeprefix("demo_pkg-").removesuffix(".dist-info")
 
 
-def test_pip_installs(served: IndexServer, tmp_path: Path) -> None:
+def test_pip_installs(served: IndexServer, tmp_path: Path, requests: list[RequestRecord]) -> None:
     target = tmp_path / "target"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target),
@@ -70,6 +77,10 @@ def test_pip_installs(served: IndexServer, tmp_path: Path) -> None:
     )  # fmt: skip
     assert _installed_version(target) == "2.0"
     assert (target / "demo_pkg" / "__init__.py").read_text() == '__version__ = "2.0"\n'
+    # pip read the PEP 658 metadata file before it took the wheel.
+    paths = [record.path for record in requests if record.status == 200]
+    wheel = "/files/demo_pkg-2.0-py3-none-any.whl"
+    assert paths.index(wheel + ".metadata") < paths.index(wheel)
 
 
 def test_pip_installs_from_an_html_only_index(dists: Path, tmp_path: Path) -> None:

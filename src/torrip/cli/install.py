@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from torrip.cli.options import add_general_options, add_index_options, settings_from_args
 from torrip.cli.output import Output
 from torrip.errors import TorripError
-from torrip.planner import InstallRequest, PlannedInstall, plan_install
-from torrip.report import build_report, write_report
 
 if TYPE_CHECKING:
+    from torrip.planner import PlannedInstall
+
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 __all__ = ["register"]
@@ -64,6 +64,10 @@ def register(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace, output: Output) -> int:
+    # Imported here so `torrip --help` and other commands start fast.
+    from torrip.planner import InstallRequest, plan_install
+    from torrip.report import build_report, write_report
+
     if not args.requirements and not args.requirement_files:
         raise TorripError(
             "you must give at least one requirement to install",

@@ -128,14 +128,12 @@ def run_check(args: argparse.Namespace, output: Output) -> int:
             source=source,
             hint="Discard this torrent; `torrip torrent make FILE` writes the right one.",
         ) from error
-    recipe = (
-        "yes"
-        if follows_recipe(torrent)
-        else (
+    recipe = "yes"
+    if not follows_recipe(torrent):
+        recipe = (
             f"no (piece length {_size(torrent.piece_length)}, recipe {RECIPE_VERSION} uses "
             f"{_size(piece_length_for(torrent.length))})"
         )
-    )
     output.info(f"{source}: valid for {args.file} ({torrent.piece_count} pieces checked)")
     output.info(f"recipe {RECIPE_VERSION}: {recipe}")
     return 0

@@ -69,6 +69,9 @@ class PageCache:
         cache_control = response.headers.get("cache-control", "")
         if "no-store" in _directives(cache_control):
             return
+        validators = response.headers.get("etag") or response.headers.get("last-modified")
+        if not validators and not _MAX_AGE.search(cache_control):
+            return  # could never be reused: neither fresh for a while nor revalidatable
         meta = {
             "url": str(response.url),
             "status": response.status_code,

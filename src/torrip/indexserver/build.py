@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -229,20 +229,10 @@ class _Builder:
         for path in sorted(self.dist_dir.iterdir(), key=lambda p: p.name):
             if path.name.startswith(".") or not path.is_file():
                 continue
-            record = self._index_file(path, previous.get(path.name))
+            record = self._index_file(path, previous.get(path.name), identities)
             if record is None:
                 continue
-            identity = tuple(record["identity"])
-            if identity in identities:
-                self.rejected.append(
-                    DistributionFileError(
-                        path,
-                        f"same project, version and tags as {identities[identity]}; "
-                        "an installer could not tell them apart",
-                    )
-                )
-                continue
-            identities[identity] = path.name
+            identities[tuple(record["identity"])] = path.name
             if record is previous.get(path.name):
                 reused.add(path.name)
             records[path.name] = record
@@ -276,8 +266,16 @@ class _Builder:
             warnings=tuple(self.warnings),
         )
 
-    def _index_file(self, path: Path, known: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The manifest record of one input file, reading it only if it is new or changed."""
+    def _index_file(
+        self,
+        path: Path,
+        known: dict[str, Any] | None,
+        identities: Mapping[tuple[str, ...], str],
+    ) -> dict[str, Any] | None:
+        """The manifest record of one input file, reading it only if it is new or changed.
+
+        None if the file is rejected, also when an earlier file has the same identity.
+        """
         if not is_distribution_filename(path.name):
             reason = "not a distribution file (expected .whl, .tar.gz or .zip)"
             self.rejected.append(DistributionFileError(path, reason))
@@ -285,11 +283,13 @@ class _Builder:
         stat = path.stat()
         target = self.files_dir / path.name
         if known is not None and self._still_valid(known, stat, target):
-            return known
+            return None if self._is_duplicate(path, known["identity"], identities) else known
         try:
             info = inspect_distribution(path)
         except DistributionFileError as error:
             self.rejected.append(error)
+            return None
+        if self._is_duplicate(path, info.identity, identities):
             return None
         self.files_read += 1
         if target.exists() and path.samefile(target):
@@ -318,6 +318,17 @@ class _Builder:
             # Kept when the file is unchanged, so its torrent need not be made again.
             "torrent": known.get("torrent") if known and known.get("sha256") == sha256 else None,
         }
+
+    def _is_duplicate(
+        self, path: Path, identity: Sequence[str], identities: Mapping[tuple[str, ...], str]
+    ) -> bool:
+        first = identities.get(tuple(identity))
+        if first is not None:
+            reason = (
+                f"same project, version and tags as {first}; an installer could not tell them apart"
+            )
+            self.rejected.append(DistributionFileError(path, reason))
+        return first is not None
 
     def _still_valid(self, known: dict[str, Any], stat: os.stat_result, target: Path) -> bool:
         try:
@@ -459,7 +470,7 @@ class _Builder:
 
     def _save_manifest(self, records: Mapping[str, Mapping[str, Any]]) -> None:
         document = {"version": _MANIFEST_VERSION, "files": dict(sorted(records.items()))}
-        atomic_write(self.manifest_path, (json.dumps(document, indent=1) + "\n").encode("utf-8"))
+        _write_if_changed(self.manifest_path, json.dumps(document, indent=1) + "\n")
 
 
 def _torrent_info(record: Mapping[str, Any]) -> TorrentInfo | None:

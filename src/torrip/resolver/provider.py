@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 from packaging.markers import Marker
 from packaging.requirements import Requirement as PEP508Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 from resolvelib import AbstractProvider
 from resolvelib.structs import RequirementInformation
@@ -20,9 +19,10 @@ from resolvelib.structs import RequirementInformation
 from torrip.environment import TargetEnvironment
 from torrip.errors import MetadataError, TorripError
 from torrip.index.client import IndexClient
-from torrip.index.evaluate import Evaluation, LinkEvaluator
+from torrip.index.evaluate import LinkEvaluator
 from torrip.index.links import Link
 from torrip.metadata import DistMetadata, parse_metadata
+from torrip.resolver.finder import ProjectFiles
 from torrip.resolver.models import (
     PYTHON_IDENTIFIER,
     AnyCandidate,
@@ -71,13 +71,6 @@ def _is_pinned(specifier: SpecifierSet) -> bool:
     return False
 
 
-@dataclass
-class Findings:
-    """Why a project had no usable candidate: shown when resolution fails."""
-
-    rejected: dict[NormalizedName, list[Evaluation]] = field(default_factory=dict)
-
-
 class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
     def __init__(
         self,
@@ -90,12 +83,10 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
         self.options = options
         self.evaluator = LinkEvaluator(environment.tag_priority(), environment.python_version)
         self.python = PythonCandidate(Version(environment.markers["python_full_version"]))
-        self.findings = Findings()
-        self._evaluations: dict[NormalizedName, list[Evaluation]] = {}
-        self._best: dict[NormalizedName, dict[Version, Link]] = {}
+        self._files: dict[NormalizedName, ProjectFiles] = {}
         self._metadata: dict[str, DistMetadata | MetadataError] = {}
         self._lock = threading.Lock()
-        self._speculated: set[str] = set()
+        self._speculated: set[tuple[str, frozenset[NormalizedName]]] = set()
         self.done = False
 
     # resolvelib contract -------------------------------------------------------------
@@ -148,7 +139,7 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
         identifier: str,
         requirements: Mapping[str, Iterator[AnyRequirement]],
         incompatibilities: Mapping[str, Iterator[AnyCandidate]],
-    ) -> list[AnyCandidate]:
+    ) -> Iterable[AnyCandidate] | Callable[[], Iterator[AnyCandidate]]:
         reqs = list(requirements[identifier])
         if identifier == PYTHON_IDENTIFIER:
             ok = all(self.python.version in r.specifier for r in reqs)
@@ -160,22 +151,26 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
         exact = [r.exact for r in project_reqs if r.exact is not None]
         if exact:
             return [c for c in exact[:1] if c not in bad and self._satisfies_all(project_reqs, c)]
-        found = self._candidates(name, project_reqs)
-        matches: list[AnyCandidate] = []
-        for candidate in found:
-            if extras:
-                candidate = Candidate(
-                    candidate.name,
-                    candidate.version,
-                    extras,
-                    candidate.link,
-                    candidate.installed,
-                    candidate.source,
-                )
-            if candidate not in bad:
-                matches.append(candidate)
-        if matches and isinstance(matches[0], Candidate) and matches[0].link is not None:
-            self.index.prefetch_metadata(matches[0].link)
+
+        def matches() -> Iterator[AnyCandidate]:
+            first = True
+            for candidate in self._candidates(name, project_reqs):
+                if extras:
+                    candidate = Candidate(
+                        candidate.name,
+                        candidate.version,
+                        extras,
+                        candidate.link,
+                        candidate.installed,
+                        candidate.source,
+                    )
+                if candidate in bad:
+                    continue
+                if first and candidate.link is not None:
+                    self.index.prefetch_metadata(candidate.link)
+                first = False
+                yield candidate
+
         return matches
 
     def is_satisfied_by(self, requirement: AnyRequirement, candidate: AnyCandidate) -> bool:
@@ -210,69 +205,54 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
 
     # candidates ----------------------------------------------------------------------
 
-    def _evaluate(self, name: NormalizedName) -> list[Evaluation]:
+    def files(self, name: NormalizedName) -> ProjectFiles:
         with self._lock:
-            cached = self._evaluations.get(name)
-        if cached is not None:
-            return cached
-        evaluations = [self.evaluator.evaluate(link, name) for link in self.index.project_links(name)]
-        with self._lock:
-            self._evaluations[name] = evaluations
-            self.findings.rejected[name] = [e for e in evaluations if not e.ok]
-        return evaluations
+            files = self._files.get(name)
+        if files is None:
+            files = ProjectFiles(name, self.index.project_links(name), self.evaluator)
+            with self._lock:
+                files = self._files.setdefault(name, files)
+        return files
 
-    def _best_links(self, name: NormalizedName) -> dict[Version, Link]:
-        """The best wheel of each version: best tag for the target, then highest build tag."""
-        with self._lock:
-            cached = self._best.get(name)
-        if cached is not None:
-            return cached
-        best: dict[Version, tuple[tuple[int, Any], Link]] = {}
-        for evaluation in self._evaluate(name):
-            if not evaluation.ok or evaluation.version is None:
-                continue
-            parsed = evaluation.link.parsed
-            assert parsed is not None and evaluation.tag_rank is not None
-            build = _build_tag(evaluation.link.filename)
-            key = (evaluation.tag_rank, tuple(-x if isinstance(x, int) else 0 for x in build))
-            current = best.get(evaluation.version)
-            if current is None or key < current[0]:
-                best[evaluation.version] = (key, evaluation.link)
-        result = {version: link for version, (_key, link) in best.items()}
-        with self._lock:
-            self._best[name] = result
-        return result
-
-    def _candidates(self, name: NormalizedName, reqs: Sequence[Requirement]) -> list[Candidate]:
+    def _candidates(self, name: NormalizedName, reqs: Sequence[Requirement]) -> Iterator[Candidate]:
+        """Candidates in preference order, produced lazily (most resolutions take the first)."""
         urls = {r.url for r in reqs if r.url}
         if urls:
-            return self._url_candidates(name, urls)
+            yield from self._url_candidates(name, urls)
+            return
         specifier = SpecifierSet()
         for req in reqs:
             specifier &= req.specifier
         constraint = self.options.constraints.get(name)
         if constraint is not None:
             specifier &= constraint
-        links = self._best_links(name)
-        prereleases = True if self.options.pre else None
-        versions = list(specifier.filter(sorted(links, reverse=True), prereleases=prereleases))
-        all_yanked = bool(versions) and all(links[v].yanked is not None for v in versions)
-        allow_yanked = all_yanked and _is_pinned(specifier)
-        candidates = [
-            Candidate(name, v, link=links[v])
-            for v in versions
-            if links[v].yanked is None or allow_yanked
-        ]
+        found = self.files(name).matching(
+            specifier,
+            prereleases=True if self.options.pre else None,
+            allow_yanked=_is_pinned(specifier),
+        )
         installed = self.environment.installed.get(name)
-        if installed is not None and specifier.contains(installed.version, prereleases=True):
-            current = Candidate(name, installed.version, installed=installed, source="installed")
-            others = [c for c in candidates if c.version != installed.version]
-            if name in self.options.upgrade:
-                # Upgrading: the installed version keeps its place by version.
-                candidates = sorted([current, *others], key=lambda c: c.version, reverse=True)
-            else:
-                candidates = [current, *others]
-        return candidates
+        if installed is None or not specifier.contains(installed.version, prereleases=True):
+            for version, link in found:
+                yield Candidate(name, version, link=link)
+            return
+        current = Candidate(name, installed.version, installed=installed, source="installed")
+        if name not in self.options.upgrade:
+            yield current
+            for version, link in found:
+                if version != installed.version:
+                    yield Candidate(name, version, link=link)
+            return
+        # Upgrading: the installed version keeps its place by version, and wins a tie.
+        pending = True
+        for version, link in found:
+            if pending and version <= installed.version:
+                pending = False
+                yield current
+            if version != installed.version:
+                yield Candidate(name, version, link=link)
+        if pending:
+            yield current
 
     def _url_candidates(self, name: NormalizedName, urls: set[str]) -> list[Candidate]:
         if len(urls) > 1:
@@ -401,16 +381,19 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
         if self.done or future.exception() is not None:
             return
         try:
-            candidates = self._candidates(requirement.name, [requirement])
+            link = next(
+                (c.link for c in self._candidates(requirement.name, [requirement]) if c.link),
+                None,
+            )
         except TorripError:
             return
-        link = next((c.link for c in candidates if c.link is not None), None)
         if link is None:
             return
+        key = (link.url, requirement.extras)  # the same file with other extras needs more
         with self._lock:
-            if link.url in self._speculated:
+            if key in self._speculated:
                 return
-            self._speculated.add(link.url)
+            self._speculated.add(key)
         metadata_future = self.index.prefetch_metadata(link)
         metadata_future.add_done_callback(
             lambda f: self._speculate_metadata(f, link, requirement.extras)
@@ -438,11 +421,6 @@ def _marker_true(
     if not extras:
         return marker.evaluate(environment.marker_environment(""))
     return any(marker.evaluate(environment.marker_environment(extra)) for extra in extras)
-
-
-@functools.lru_cache(maxsize=65536)
-def _build_tag(filename: str) -> tuple[int | str, ...]:
-    return tuple(parse_wheel_filename(filename)[2])
 
 
 def _installed_metadata(candidate: Candidate) -> DistMetadata:

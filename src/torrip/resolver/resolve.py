@@ -110,7 +110,7 @@ def explain_conflict(
     message += "The conflict is caused by:\n" + "".join(f"    {line}\n" for line in lines)
     for identifier in sorted(identifiers - {PYTHON_IDENTIFIER}):
         name = identifier.split("[", 1)[0]
-        if not provider._best_links(name):  # type: ignore[arg-type]
+        if not provider.files(name).installable_versions():  # type: ignore[arg-type]
             reasons = _rejections(provider, name)
             if reasons:
                 message += f"\nNo installable file of {name}:\n" + "".join(
@@ -120,7 +120,7 @@ def explain_conflict(
 
 
 def _rejections(provider: Provider, name: str) -> list[str]:
-    rejected = provider.findings.rejected.get(name, [])  # type: ignore[call-overload]
+    rejected = [e for e in provider.files(name).all_evaluations() if not e.ok]  # type: ignore[arg-type]
     seen: dict[str, str] = {}
     for evaluation in rejected:
         seen.setdefault(evaluation.rejected, evaluation.link.filename)
@@ -130,7 +130,7 @@ def _rejections(provider: Provider, name: str) -> list[str]:
 def no_matching_distribution(
     provider: Provider, requirement: Requirement
 ) -> NoMatchingDistributionError:
-    rejected = provider.findings.rejected.get(requirement.name, [])
+    rejected = [e for e in provider.files(requirement.name).all_evaluations() if not e.ok]
     sdists = [
         e for e in rejected
         if e.is_sdist and e.version is not None
@@ -150,7 +150,7 @@ def no_matching_distribution(
     if not reasons and not provider.index.project_links(requirement.name):
         reasons = ["the index has no project of that name"]
     elif not reasons:
-        versions = sorted(provider._best_links(requirement.name), reverse=True)
+        versions = provider.files(requirement.name).installable_versions()
         shown = ", ".join(str(v) for v in versions[:10]) or "none"
         reasons = [f"versions available for the target: {shown}"]
         if not provider.options.pre and any(v.is_prerelease for v in versions):

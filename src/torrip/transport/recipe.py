@@ -177,30 +177,26 @@ def make_torrent(
     hashes = _hash_file(path, piece_length)
     if hashes.length != size:
         raise TorrentError(f"{path} changed size while it was read")
-    info = bencode.encode(
-        {
-            "file tree": {name: {"": {"length": size, "pieces root": hashes.pieces_root}}},
-            "length": size,
-            "meta version": 2,
-            "name": name,
-            "piece length": piece_length,
-            "pieces": hashes.pieces,
-        }
-    )
+    info_dict: dict[str, bencode.Encodable] = {
+        "file tree": {name: {"": {"length": size, "pieces root": hashes.pieces_root}}},
+        "length": size,
+        "meta version": 2,
+        "name": name,
+        "piece length": piece_length,
+        "pieces": hashes.pieces,
+    }
     layers = {hashes.pieces_root: hashes.piece_layer} if hashes.piece_layer else {}
-    # Spliced by hand so the info bytes are written exactly once, as hashed.
-    outer: list[bytes] = [b"d"]
+    outer: dict[str, bencode.Encodable] = {"info": info_dict, "piece layers": layers}
     if announce:
-        outer.append(bencode.encode({"announce": announce[0]})[1:-1])
+        outer["announce"] = announce[0]
         if len(announce) > 1:
-            outer.append(bencode.encode({"announce-list": [[url] for url in announce]})[1:-1])
-    outer += [b"4:info", info, bencode.encode({"piece layers": layers})[1:-1]]
+            outer["announce-list"] = [[url] for url in announce]  # one tier each, in order
     if seeds:
-        url_list: str | list[str] = seeds[0] if len(seeds) == 1 else list(seeds)
-        outer.append(bencode.encode({"url-list": url_list})[1:-1])
-    outer.append(b"e")
+        # One web seed is a string, several a list: both are BEP 19, and libtorrent does this.
+        outer["url-list"] = seeds[0] if len(seeds) == 1 else list(seeds)
+    info = bencode.encode(info_dict)
     return TorrentFile(
-        data=b"".join(outer),
+        data=bencode.encode(outer),
         info=info,
         name=name,
         length=size,

@@ -1,0 +1,290 @@
+"""Download one file over HTTP: streamed to disk, resumed with Range + If-Range, retried.
+
+    with make_client(settings) as client:
+        received = download(client, url, partial, expected_size=link.size)
+        # ``partial`` now holds the whole body; ``received`` bytes came over the network
+
+A download continues from the length ``dest`` already has. The validator of the
+bytes it holds (a strong ETag, else Last-Modified) is kept next to it in
+``<dest>.resume``; the continuation asks ``Range: bytes=N-`` with ``If-Range:
+<validator>``, so a file that changed on the server comes back whole (200) and the
+old bytes are dropped. A server that ignores ranges is handled the same way.
+
+Connection errors, timeouts, cut connections, 408/429/5xx are retried with
+exponential backoff (``Retry-After`` honoured, capped); an attempt that made the
+file longer does not count against ``retries``. Other statuses fail at once with
+an HTTPStatusError naming the URL. Checking the sha256 is the caller's job.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from torrip.errors import HTTPStatusError, NetworkError, SizeMismatchError, TorripError
+from torrip.fsutil import atomic_write
+from torrip.http import http_errors, raise_for_status
+
+__all__ = [
+    "MAX_RETRY_AFTER",
+    "TRANSIENT_STATUSES",
+    "discard_partial",
+    "download",
+    "resume_sidecar",
+]
+
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# A server asking for a longer pause than this is treated as asking for this long.
+MAX_RETRY_AFTER = 30.0
+_CHUNK = 256 * 1024
+# Transport errors worth another attempt; the rest (bad scheme, proxy setup) are not.
+_RETRYABLE = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+def resume_sidecar(dest: Path) -> Path:
+    """The file recording which representation (URL, validator) ``dest``'s bytes belong to."""
+    return dest.with_name(dest.name + ".resume")
+
+
+def discard_partial(dest: Path) -> None:
+    """Remove a partial download and its resume record."""
+    dest.unlink(missing_ok=True)
+    resume_sidecar(dest).unlink(missing_ok=True)
+
+
+class _Retry(Exception):
+    """An attempt failed in a way another attempt may fix."""
+
+    def __init__(self, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(status)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class _Attempt:
+    """One GET, continuing ``dest``; counts the body bytes it receives."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        url: str,
+        dest: Path,
+        expected_size: int | None,
+        on_bytes: Callable[[int], None] | None,
+    ) -> None:
+        self.client = client
+        self.url = url
+        self.dest = dest
+        self.expected_size = expected_size
+        self.on_bytes = on_bytes
+        self.received = 0
+
+    def _report(self, n: int) -> None:
+        if self.on_bytes is not None and n:
+            self.on_bytes(n)
+
+    def _restart(self) -> None:
+        self._report(-_length(self.dest))
+        discard_partial(self.dest)
+
+    def _size_mismatch(self, actual: int) -> SizeMismatchError:
+        assert self.expected_size is not None
+        self._restart()
+        return SizeMismatchError(_url_filename(self.url), self.url, self.expected_size, actual)
+
+    def run(self) -> None:
+        offset = _length(self.dest)
+        if self.expected_size is not None and offset > self.expected_size:
+            self._restart()
+            offset = 0
+        validator = _read_validator(self.dest, self.url) if offset else None
+        if offset and validator is None:
+            self._restart()  # bytes of unknown origin: we cannot ask for "the rest of them"
+            offset = 0
+        if offset and offset == self.expected_size:
+            return  # complete from an earlier attempt; the caller verifies it
+        headers = {"Accept-Encoding": "identity"}
+        if offset and validator:
+            headers["Range"] = f"bytes={offset}-"
+            headers["If-Range"] = validator
+        with self.client.stream("GET", self.url, headers=headers) as response:
+            self._receive(response, offset)
+
+    def _receive(self, response: httpx.Response, offset: int) -> None:
+        status = response.status_code
+        if status == 416 and offset:
+            if _content_range_total(response) == offset:
+                return  # we already hold every byte
+            self._restart()
+            raise _Retry(status, retry_after=0.0)
+        if status in TRANSIENT_STATUSES:
+            raise _Retry(status, _retry_after(response))
+        raise_for_status(response)
+        if status == 206:
+            start = _content_range_start(response)
+            if start != offset:
+                self._restart()
+                raise _Retry(status, retry_after=0.0)
+            total = _content_range_total(response)
+            mode = "ab"
+        else:
+            if offset:
+                self._restart()  # a new representation (If-Range failed) or ranges ignored
+                offset = 0
+            total = _content_length(response)
+            mode = "wb"
+            _write_validator(self.dest, self.url, response)
+        if self.expected_size is not None and total is not None and total != self.expected_size:
+            raise self._size_mismatch(total)
+        position = offset
+        with self.dest.open(mode) as out:
+            for chunk in response.iter_raw(_CHUNK):
+                position += len(chunk)
+                if self.expected_size is not None and position > self.expected_size:
+                    self.received += len(chunk)
+                    raise self._size_mismatch(position)
+                out.write(chunk)
+                self.received += len(chunk)
+                self._report(len(chunk))
+        if total is not None and position < total:
+            raise _Retry()  # the connection ended early without httpx noticing
+
+
+def download(
+    client: httpx.Client,
+    url: str,
+    dest: Path,
+    *,
+    expected_size: int | None,
+    on_bytes: Callable[[int], None] | None = None,
+    retries: int = 3,
+    backoff: float = 0.5,
+) -> int:
+    """Download ``url`` into ``dest``, continuing what ``dest`` holds; return bytes received.
+
+    The return value counts every body byte that came over the network in this
+    call, including bytes dropped by a restart, so per-source accounting is exact.
+    ``on_bytes(n)`` is told of each chunk written, and ``on_bytes(-n)`` when ``n``
+    bytes already on disk are dropped, so its running sum is the length of ``dest``
+    minus what it held at the start.
+
+    Raises HTTPStatusError (permanent status, or transient ones past ``retries``),
+    NetworkError (after retries), or SizeMismatchError when the server's length is
+    not ``expected_size`` (then ``dest`` is removed). Other partial bytes stay for a
+    later call to continue.
+    """
+    attempt = _Attempt(client, url, dest, expected_size, on_bytes)
+    failures = 0
+    longest = _length(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        failure: _Retry | httpx.TransportError
+        with http_errors(url):  # what is not retried becomes a NetworkError here
+            try:
+                attempt.run()
+                return attempt.received
+            except _RETRYABLE as exc:
+                failure = exc
+            except _Retry as exc:
+                failure = exc
+            length = _length(dest)
+            if length > longest:
+                longest, failures = length, 0  # progress: this was not a wasted attempt
+            failures += 1
+            if failures > retries:
+                if isinstance(failure, _Retry):
+                    raise _out_of_retries(url, failure, failures)
+                raise failure
+        time.sleep(_delay(failure, failures, backoff))
+
+
+def _out_of_retries(url: str, failure: _Retry, attempts: int) -> TorripError:
+    if failure.status is None or failure.status < 400:
+        return NetworkError(url, f"the download kept breaking off ({attempts} attempts)")
+    return HTTPStatusError(
+        url,
+        failure.status,
+        f"The server is having trouble (tried {attempts} times); try again later.",
+    )
+
+
+def _delay(failure: _Retry | httpx.TransportError, failures: int, backoff: float) -> float:
+    if isinstance(failure, _Retry) and failure.retry_after is not None:
+        return min(failure.retry_after, MAX_RETRY_AFTER)
+    # Jitter keeps parallel downloads from knocking on the server at the same instant.
+    return backoff * 2.0 ** (failures - 1) * random.uniform(0.8, 1.2)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _validator(response: httpx.Response) -> str | None:
+    etag = str(response.headers.get("ETag", ""))
+    if etag and not etag.startswith("W/"):
+        return etag  # If-Range needs a strong validator
+    return str(response.headers.get("Last-Modified", "")) or None
+
+
+def _write_validator(dest: Path, url: str, response: httpx.Response) -> None:
+    sidecar = resume_sidecar(dest)
+    validator = _validator(response)
+    if validator is None:
+        sidecar.unlink(missing_ok=True)
+        return
+    atomic_write(sidecar, json.dumps({"url": url, "validator": validator}).encode())
+
+
+def _read_validator(dest: Path, url: str) -> str | None:
+    try:
+        record = json.loads(resume_sidecar(dest).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("url") != url:
+        return None  # bytes from another URL: its validator means nothing here
+    validator = record.get("validator")
+    return validator if isinstance(validator, str) else None
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    value = response.headers.get("Content-Length", "")
+    return int(value) if value.isdigit() else None
+
+
+def _content_range_start(response: httpx.Response) -> int | None:
+    # "bytes 100-999/1000"
+    unit, _, spec = response.headers.get("Content-Range", "").partition(" ")
+    first = spec.split("-", 1)[0]
+    return int(first) if unit == "bytes" and first.isdigit() else None
+
+
+def _content_range_total(response: httpx.Response) -> int | None:
+    total = response.headers.get("Content-Range", "").rpartition("/")[2]
+    return int(total) if total.isdigit() else None
+
+
+def _url_filename(url: str) -> str:
+    return unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or url
+
+
+def _length(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
