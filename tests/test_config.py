@@ -55,13 +55,22 @@ def test_isolated_ignores_file_and_environment(tmp_path: Path) -> None:
 
 def test_cache_dir_from_variables(tmp_path: Path) -> None:
     none = str(tmp_path / "none.toml")
-    assert load_settings(
-        environ={"TORRIP_CONFIG_FILE": none, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
-    ).cache_dir == tmp_path / "xdg" / "torrip"
-    assert load_settings(
-        environ={"TORRIP_CONFIG_FILE": none, "TORRIP_CACHE_DIR": str(tmp_path / "own"),
-                 "XDG_CACHE_HOME": str(tmp_path / "xdg")}
-    ).cache_dir == tmp_path / "own"
+    assert (
+        load_settings(
+            environ={"TORRIP_CONFIG_FILE": none, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+        ).cache_dir
+        == tmp_path / "xdg" / "torrip"
+    )
+    assert (
+        load_settings(
+            environ={
+                "TORRIP_CONFIG_FILE": none,
+                "TORRIP_CACHE_DIR": str(tmp_path / "own"),
+                "XDG_CACHE_HOME": str(tmp_path / "xdg"),
+            }
+        ).cache_dir
+        == tmp_path / "own"
+    )
 
 
 @pytest.mark.parametrize(

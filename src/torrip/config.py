@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import platformdirs
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 from torrip.errors import ConfigError
 
@@ -130,9 +135,7 @@ def _from_file(path: Path) -> dict[str, Any]:
         name = key.replace("-", "_")
         if name not in _FIELDS or name in _FLAG_ONLY:
             known = ", ".join(sorted(k.replace("_", "-") for k in _FIELDS if k not in _FLAG_ONLY))
-            raise ConfigError(
-                f"{path}: unknown setting {key!r}", hint=f"Known settings: {known}."
-            )
+            raise ConfigError(f"{path}: unknown setting {key!r}", hint=f"Known settings: {known}.")
         values[name] = _coerce(name, raw, str(path))
     return values
 

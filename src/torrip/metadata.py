@@ -78,7 +78,9 @@ def parse_metadata(data: bytes, origin: str) -> DistMetadata:
     try:
         version = Version(version_text)
     except InvalidVersion:
-        raise MetadataError(f"metadata of {origin} has an invalid version {version_text!r}") from None
+        raise MetadataError(
+            f"metadata of {origin} has an invalid version {version_text!r}"
+        ) from None
     requirements = []
     for text in raw.get("requires_dist", []):
         try:

@@ -85,7 +85,10 @@ def settings_with_file_options(
 
 
 def plan_install(
-    request: InstallRequest, settings: Settings, *, explicit: set[str] | None = None,
+    request: InstallRequest,
+    settings: Settings,
+    *,
+    explicit: set[str] | None = None,
     log: Log = lambda _: None,
 ) -> PlannedInstall:
     started = time.perf_counter()
@@ -101,11 +104,13 @@ def plan_install(
     user += [line.requirement for line in parsed_files.requirements]
     ignored: list[str] = []
     requirements: list[Requirement] = []
-    for req in user:
-        if req.marker is not None and not req.marker.evaluate(environment.marker_environment("")):
-            ignored.append(str(req))
+    for pep508 in user:
+        if pep508.marker is not None and not pep508.marker.evaluate(
+            environment.marker_environment("")
+        ):
+            ignored.append(str(pep508))
             continue
-        requirements.append(requirement_from_pep508(req))
+        requirements.append(requirement_from_pep508(pep508))
     constraints: dict[NormalizedName, SpecifierSet] = {}
     for line in parsed_files.constraints:
         c = line.requirement
@@ -113,7 +118,7 @@ def plan_install(
             continue
         name = canonicalize_name(c.name)
         constraints[name] = constraints.get(name, SpecifierSet()) & c.specifier
-    order: dict[NormalizedName, int] = {}
+    order: dict[NormalizedName, int] = {}  # first mention wins
     for req in requirements:
         order.setdefault(req.name, len(order))
     options = ProviderOptions(

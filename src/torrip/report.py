@@ -66,9 +66,7 @@ def build_report(
         "torrip": {
             "version": __version__,
             "python": str(environment.python),
-            "remove": [
-                {"name": d.display_name, "version": str(d.version)} for d in plan.remove
-            ],
+            "remove": [{"name": d.display_name, "version": str(d.version)} for d in plan.remove],
             "kept": [
                 {"name": d.metadata.display_name, "version": str(d.candidate.version)}
                 for d in plan.kept

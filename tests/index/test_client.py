@@ -7,8 +7,8 @@ import random
 from pathlib import Path
 
 import pytest
-from fixtures.wheels import make_wheel
 
+from fixtures.wheels import make_wheel
 from torrip.config import Settings
 from torrip.http import make_client
 from torrip.index.client import IndexClient
@@ -22,7 +22,10 @@ def dists(tmp_path: Path) -> list[Path]:
     return [
         # Big and incompressible, so reading METADATA by ranges is worth it.
         make_wheel(
-            directory, "app", "1.0", requires_dist=["lib>=1"],
+            directory,
+            "app",
+            "1.0",
+            requires_dist=["lib>=1"],
             files={"app/__init__.py": b"", "app/blob.bin": random.Random(0).randbytes(400_000)},
         ),
         make_wheel(directory, "lib", "1.0"),
@@ -33,7 +36,11 @@ def dists(tmp_path: Path) -> list[Path]:
 @pytest.mark.parametrize("formats", [("json", "html"), ("html",)], ids=["json", "html"])
 @pytest.mark.parametrize("metadata", ["ok", "missing", "no-file", "wrong-hash", "unhashed"])
 def test_resolves_in_every_variant(
-    formats: tuple[str, ...], metadata: str, dists: list[Path], local_index, target_venv: Path,
+    formats: tuple[str, ...],
+    metadata: str,
+    dists: list[Path],
+    local_index,
+    target_venv: Path,
     tmp_path: Path,
 ) -> None:
     index = local_index(dists, formats=formats, metadata=metadata)
@@ -76,7 +83,9 @@ def test_metadata_is_cached_by_file_hash(dists: list[Path], local_index, tmp_pat
     assert index.count("app-1.0-py3-none-any.whl.metadata") == 1
 
 
-def test_find_links_folder_without_index(dists: list[Path], target_venv: Path, tmp_path: Path) -> None:
+def test_find_links_folder_without_index(
+    dists: list[Path], target_venv: Path, tmp_path: Path
+) -> None:
     planned = plan_install(
         InstallRequest(requirements=("app",), python=str(target_venv)),
         Settings(index_url="", find_links=(str(dists[0].parent),), cache_dir=tmp_path / "c"),
@@ -97,8 +106,9 @@ def test_extra_index_urls_are_merged(tmp_path: Path, local_index, target_venv: P
     }
 
 
-def test_project_pages_are_fetched_once_per_run(dists: list[Path], local_index, tmp_path: Path,
-                                                 target_venv: Path) -> None:
+def test_project_pages_are_fetched_once_per_run(
+    dists: list[Path], local_index, tmp_path: Path, target_venv: Path
+) -> None:
     index = local_index(dists)
     plan_install(
         InstallRequest(requirements=("app", "lib"), python=str(target_venv)),
@@ -118,4 +128,3 @@ def test_unreachable_index_is_a_clear_error(target_venv: Path, tmp_path: Path) -
         )
     assert "http://127.0.0.1:9/simple/app/" in str(caught.value)
     assert caught.value.hint
-

@@ -25,7 +25,7 @@ def server() -> Iterator[tuple[str, type[_State]]]:
     state = type("State", (_State,), {"requests": []})
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             state.requests.append(dict(self.headers))
             if self.headers.get("If-None-Match") == state.etag:
                 self.send_response(304)
@@ -96,7 +96,7 @@ def test_accept_header_is_part_of_the_key(server, tmp_path: Path) -> None:
 
 
 def test_torn_entry_is_refetched(server, tmp_path: Path) -> None:
-    url, state = server
+    url, _state = server
     cache = PageCache(tmp_path)
     with httpx.Client() as client:
         cache.get(client, url, "text/html")

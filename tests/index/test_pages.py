@@ -30,8 +30,13 @@ def test_json_page_fields() -> None:
                     "upload-time": "2024-01-01T00:00:00Z",
                     "_torrent": {"btih": "AA", "btmh": "1220bb", "sha256": "cc"},
                 },
-                {"filename": "demo-0.9.tar.gz", "url": "demo-0.9.tar.gz", "hashes": {},
-                 "dist-info-metadata": True, "yanked": True},
+                {
+                    "filename": "demo-0.9.tar.gz",
+                    "url": "demo-0.9.tar.gz",
+                    "hashes": {},
+                    "dist-info-metadata": True,
+                    "yanked": True,
+                },
                 {"filename": "broken"},
             ],
         }

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.wheels import make_sdist, make_wheel
+import tomllib
 
+from fixtures.wheels import make_sdist, make_wheel
 from torrip.config import Settings
 from torrip.errors import TorripError
 from torrip.planner import InstallRequest, plan_install
@@ -16,7 +16,9 @@ from torrip.planner import InstallRequest, plan_install
 SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.toml"))
 
 
-def _build_dists(packages: list[dict[str, Any]], directory: Path) -> tuple[list[Path], dict[str, str]]:
+def _build_dists(
+    packages: list[dict[str, Any]], directory: Path
+) -> tuple[list[Path], dict[str, str]]:
     dists, yanked = [], {}
     for package in packages:
         if package.get("sdist"):

@@ -31,33 +31,68 @@ def register(subparsers: Subparsers) -> None:
         description="Install packages from PyPI (or another index), fetching wheels from "
         "peers and the index at once.",
     )
-    parser.add_argument("requirements", nargs="*", metavar="REQUIREMENT",
-                        help="A requirement specifier, such as 'requests>=2.31' or 'rich[jupyter]'.")
+    parser.add_argument(
+        "requirements",
+        nargs="*",
+        metavar="REQUIREMENT",
+        help="A requirement specifier, such as 'requests>=2.31' or 'rich[jupyter]'.",
+    )
     group = parser.add_argument_group("Install Options")
-    group.add_argument("-r", "--requirement", dest="requirement_files", action="append",
-                       default=[], metavar="FILE",
-                       help="Install from the given requirements file. Repeatable.")
-    group.add_argument("-c", "--constraint", dest="constraint_files", action="append",
-                       default=[], metavar="FILE",
-                       help="Constrain versions using the given constraints file. Repeatable.")
-    group.add_argument("--python", metavar="PATH",
-                       help="The interpreter (or virtual environment) to install into. Default: "
-                       "$VIRTUAL_ENV, else ./.venv, else the interpreter torrip runs on.")
-    group.add_argument("--dry-run", action="store_true",
-                       help="Don't actually install anything, just print what would be.")
-    group.add_argument("--report", metavar="FILE",
-                       help="Write a JSON report of what is installed (pip's format, version 1) "
-                       "to FILE; '-' writes to stdout.")
-    group.add_argument("-U", "--upgrade", action="store_true",
-                       help="Upgrade the named packages to the newest available version. "
-                       "Dependencies are upgraded only when needed.")
-    group.add_argument("--force-reinstall", action="store_true",
-                       help="Reinstall all packages even if they are already up-to-date.")
-    group.add_argument("--no-deps", action="store_true",
-                       help="Don't install package dependencies.")
-    group.add_argument("--pre", action="store_true", default=None,
-                       help="Include pre-release and development versions. By default, only "
-                       "stable versions are considered.")
+    group.add_argument(
+        "-r",
+        "--requirement",
+        dest="requirement_files",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="Install from the given requirements file. Repeatable.",
+    )
+    group.add_argument(
+        "-c",
+        "--constraint",
+        dest="constraint_files",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="Constrain versions using the given constraints file. Repeatable.",
+    )
+    group.add_argument(
+        "--python",
+        metavar="PATH",
+        help="The interpreter (or virtual environment) to install into. Default: "
+        "$VIRTUAL_ENV, else ./.venv, else the interpreter torrip runs on.",
+    )
+    group.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="Don't actually install anything, just print what would be.",
+    )
+    group.add_argument(
+        "--report",
+        metavar="FILE",
+        help="Write a JSON report of what is installed (pip's format, version 1) "
+        "to FILE; '-' writes to stdout.",
+    )
+    group.add_argument(
+        "-U",
+        "--upgrade",
+        action="store_true",
+        help="Upgrade the named packages to the newest available version. "
+        "Dependencies are upgraded only when needed.",
+    )
+    group.add_argument(
+        "--force-reinstall",
+        action="store_true",
+        help="Reinstall all packages even if they are already up-to-date.",
+    )
+    group.add_argument("--no-deps", action="store_true", help="Don't install package dependencies.")
+    group.add_argument(
+        "--pre",
+        action="store_true",
+        default=None,
+        help="Include pre-release and development versions. By default, only "
+        "stable versions are considered.",
+    )
     add_index_options(parser)
     add_general_options(parser)
     parser.set_defaults(run=run)
@@ -89,9 +124,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
         output.info(f"Ignoring {text}: markers don't match your environment")
     render_plan(planned, output, elapsed=time.perf_counter() - started, dry_run=args.dry_run)
     if args.report:
-        report = build_report(
-            planned.plan, planned.environment, extra={"seconds": planned.seconds}
-        )
+        report = build_report(planned.plan, planned.environment, extra={"seconds": planned.seconds})
         write_report(report, args.report)
     if args.dry_run:
         return 0
@@ -111,13 +144,14 @@ def render_plan(planned: PlannedInstall, output: Output, *, elapsed: float, dry_
     output.detail(f"Resolved {total} packages in {elapsed:.2f}s")
     for dist in plan.kept:
         output.info(
-            f"Requirement already satisfied: {dist.metadata.display_name}=="
-            f"{dist.candidate.version}"
+            f"Requirement already satisfied: {dist.metadata.display_name}=={dist.candidate.version}"
         )
     if not dry_run:
         return
     if plan.remove:
-        output.info("Would remove " + _names([(d.display_name, str(d.version)) for d in plan.remove]))
+        output.info(
+            "Would remove " + _names([(d.display_name, str(d.version)) for d in plan.remove])
+        )
     if plan.install:
         output.info(
             "Would install "

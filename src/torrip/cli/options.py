@@ -26,40 +26,72 @@ _SETTING_DESTS = {
 
 def add_general_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("General Options")
-    group.add_argument("-v", "--verbose", action="count", default=0,
-                       help="Give more output. Option is additive.")
-    group.add_argument("-q", "--quiet", action="count", default=0,
-                       help="Give less output. Option is additive.")
-    group.add_argument("--isolated", action="store_true",
-                       help="Ignore the config file and TORRIP_* environment variables.")
+    group.add_argument(
+        "-v", "--verbose", action="count", default=0, help="Give more output. Option is additive."
+    )
+    group.add_argument(
+        "-q", "--quiet", action="count", default=0, help="Give less output. Option is additive."
+    )
+    group.add_argument(
+        "--isolated",
+        action="store_true",
+        help="Ignore the config file and TORRIP_* environment variables.",
+    )
     group.add_argument("--cache-dir", type=Path, metavar="DIR", help="Store the cache in DIR.")
-    group.add_argument("--no-cache-dir", dest="no_cache", action="store_true", default=None,
-                       help="Disable the cache.")
-    group.add_argument("--timeout", type=float, metavar="SEC",
-                       help="Set the socket timeout (default 30 seconds).")
-    group.add_argument("--retries", type=int, metavar="N",
-                       help="Retry each connection up to N times (default 3).")
+    group.add_argument(
+        "--no-cache-dir",
+        dest="no_cache",
+        action="store_true",
+        default=None,
+        help="Disable the cache.",
+    )
+    group.add_argument(
+        "--timeout", type=float, metavar="SEC", help="Set the socket timeout (default 30 seconds)."
+    )
+    group.add_argument(
+        "--retries", type=int, metavar="N", help="Retry each connection up to N times (default 3)."
+    )
 
 
 def add_index_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Package Index Options")
-    group.add_argument("-i", "--index-url", metavar="URL",
-                       help="Base URL of the Python Package Index (default "
-                       "https://pypi.org/simple). This should point to a repository "
-                       "compliant with PEP 503 (the simple repository API) or a local "
-                       "directory laid out in the same format.")
-    group.add_argument("--extra-index-url", metavar="URL", action="append",
-                       help="Extra URLs of package indexes to use in addition to --index-url. "
-                       "Should follow the same rules as --index-url.")
-    group.add_argument("--no-index", action="store_true",
-                       help="Ignore package index (only looking at --find-links URLs instead).")
-    group.add_argument("-f", "--find-links", metavar="URL", action="append",
-                       help="If a URL or path to an html file, then parse for links to "
-                       "archives. If a local path or file:// URL that's a directory, then "
-                       "look for archives in the directory listing.")
-    group.add_argument("--torrent-index", metavar="URL", action="append",
-                       help="A torrent index (<URL>/<sha256[:2]>/<sha256>.torrent) to learn "
-                       "torrents of distribution files from. Repeatable.")
+    group.add_argument(
+        "-i",
+        "--index-url",
+        metavar="URL",
+        help="Base URL of the Python Package Index (default "
+        "https://pypi.org/simple). This should point to a repository "
+        "compliant with PEP 503 (the simple repository API) or a local "
+        "directory laid out in the same format.",
+    )
+    group.add_argument(
+        "--extra-index-url",
+        metavar="URL",
+        action="append",
+        help="Extra URLs of package indexes to use in addition to --index-url. "
+        "Should follow the same rules as --index-url.",
+    )
+    group.add_argument(
+        "--no-index",
+        action="store_true",
+        help="Ignore package index (only looking at --find-links URLs instead).",
+    )
+    group.add_argument(
+        "-f",
+        "--find-links",
+        metavar="URL",
+        action="append",
+        help="If a URL or path to an html file, then parse for links to "
+        "archives. If a local path or file:// URL that's a directory, then "
+        "look for archives in the directory listing.",
+    )
+    group.add_argument(
+        "--torrent-index",
+        metavar="URL",
+        action="append",
+        help="A torrent index (<URL>/<sha256[:2]>/<sha256>.torrent) to learn "
+        "torrents of distribution files from. Repeatable.",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> tuple[Settings, set[str]]:

@@ -8,13 +8,14 @@ disk keyed by the distribution file's sha256, since they can never change.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
@@ -52,8 +53,8 @@ class IndexClient:
             max_workers=settings.max_connections_per_host, thread_name_prefix="torrip-index"
         )
         self._lock = threading.Lock()
-        self._pages: dict[NormalizedName, Future[list[Link]]] = {}
-        self._metadata: dict[str, Future[bytes]] = {}
+        self._pages: dict[str, Future[Any]] = {}
+        self._metadata: dict[str, Future[Any]] = {}
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -65,17 +66,14 @@ class IndexClient:
         self.close()
 
     def _memoized(
-        self,
-        table: dict[str, Future[T]] | dict[NormalizedName, Future[T]],
-        key: str,
-        work: Callable[[], T],
+        self, table: dict[str, Future[Any]], key: str, work: Callable[[], T]
     ) -> Future[T]:
         with self._lock:
-            future = table.get(key)  # type: ignore[call-overload]
+            future = table.get(key)
             if future is None:
                 future = self._executor.submit(work)
-                table[key] = future  # type: ignore[index]
-            return future  # type: ignore[no-any-return]
+                table[key] = future
+            return future
 
     # Project pages -------------------------------------------------------------------
 
@@ -160,10 +158,8 @@ class IndexClient:
                 pass
         data = self._fetch_metadata_uncached(link)
         if cached is not None:
-            try:
+            with contextlib.suppress(OSError):  # a read-only cache must not stop a resolve
                 atomic_write(cached, data)
-            except OSError:
-                pass
         return data
 
     def _fetch_metadata_uncached(self, link: Link) -> bytes:
@@ -242,7 +238,3 @@ def _read_local_wheel_metadata(path: Path, url: str) -> bytes:
 def _is_metadata_member(name: str) -> bool:
     parts = name.split("/")
     return len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "METADATA"
-
-
-def unique(items: Iterable[T]) -> list[T]:
-    return list(dict.fromkeys(items))

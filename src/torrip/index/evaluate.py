@@ -56,7 +56,9 @@ class LinkEvaluator:
             return Evaluation(
                 link,
                 version,
-                rejected=f"requires Python {link.requires_python} (target is {self.python_version})",
+                rejected=(
+                    f"requires Python {link.requires_python} (target is {self.python_version})"
+                ),
                 is_sdist=not link.is_wheel,
             )
         if not link.is_wheel:

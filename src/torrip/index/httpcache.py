@@ -8,6 +8,7 @@ processes may share the cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -122,10 +123,8 @@ class PageCache:
             meta.update(stored_at=time.time())
             if response.headers.get("cache-control"):
                 meta["cache_control"] = response.headers["cache-control"]
-            try:
+            with contextlib.suppress(OSError):
                 atomic_write(meta_path, json.dumps(meta).encode())
-            except OSError:
-                pass
             return _from_meta(meta, body)
         if response.status_code == 404:
             return CachedResponse(str(response.url), 404, b"", "", from_cache=False)

@@ -110,9 +110,8 @@ class ProjectFiles:
         yanked: list[tuple[Version, Link]] = []
         found = False
         for version in order:
-            if version.is_prerelease and found and prereleases is not True:
-                if not specifier.prereleases:
-                    break
+            if version.is_prerelease and found and not (prereleases or specifier.prereleases):
+                break
             link = self.best_link(version)
             if link is None:
                 continue

@@ -49,7 +49,9 @@ class Candidate:
         return identifier_for(self.name, self.extras)
 
     def base(self) -> Candidate:
-        return Candidate(self.name, self.version, frozenset(), self.link, self.installed, self.source)
+        return Candidate(
+            self.name, self.version, frozenset(), self.link, self.installed, self.source
+        )
 
     def __str__(self) -> str:
         extras = f"[{','.join(sorted(self.extras))}]" if self.extras else ""

@@ -49,9 +49,7 @@ class ProviderOptions:
     requested_order: Mapping[NormalizedName, int] = field(default_factory=dict)
 
 
-def requirement_from_pep508(
-    req: PEP508Requirement, parent: Candidate | None = None
-) -> Requirement:
+def requirement_from_pep508(req: PEP508Requirement, parent: Candidate | None = None) -> Requirement:
     return Requirement(
         name=canonicalize_name(req.name),
         specifier=req.specifier,
@@ -131,7 +129,9 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
         )
         unfree = any(len(s) > 0 for s in specifiers)
         name = identifier.split("[", 1)[0]
-        order = self.options.requested_order.get(canonicalize_name(name), len(self.options.requested_order))
+        order = self.options.requested_order.get(
+            canonicalize_name(name), len(self.options.requested_order)
+        )
         return (not direct, not pinned, not upper_bounded, order, not unfree, identifier)
 
     def find_matches(
@@ -426,7 +426,9 @@ def _marker_true(
 def _installed_metadata(candidate: Candidate) -> DistMetadata:
     installed = candidate.installed
     assert installed is not None
-    path = installed.dist_info / ("METADATA" if installed.dist_info.suffix == ".dist-info" else "PKG-INFO")
+    path = installed.dist_info / (
+        "METADATA" if installed.dist_info.suffix == ".dist-info" else "PKG-INFO"
+    )
     try:
         data = path.read_bytes()
     except OSError as exc:

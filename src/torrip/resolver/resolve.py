@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from packaging.utils import NormalizedName
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
 from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
 
 from torrip.errors import NoMatchingDistributionError, ResolutionImpossibleError
@@ -18,7 +19,7 @@ from torrip.resolver.models import (
     Requirement,
     RequiresPython,
 )
-from torrip.resolver.provider import Provider
+from torrip.resolver.provider import Info, Provider
 
 __all__ = ["Resolution", "ResolvedDistribution", "resolve"]
 
@@ -59,7 +60,7 @@ def resolve(provider: Provider, requirements: Sequence[Requirement]) -> Resoluti
     finally:
         provider.done = True
     requested = {r.name for r in requirements}
-    extras: dict[NormalizedName, set[NormalizedName]] = {}
+    extras: dict[str, set[NormalizedName]] = {}
     for r in requirements:
         extras.setdefault(r.name, set()).update(r.extras)
     distributions = []
@@ -92,25 +93,25 @@ def _describe_cause(requirement: AnyRequirement, parent: AnyCandidate | None) ->
 
 
 def explain_conflict(
-    provider: Provider, causes: Sequence[object]
+    provider: Provider, causes: Collection[Info]
 ) -> ResolutionImpossibleError | NoMatchingDistributionError:
-    infos = [c for c in causes if hasattr(c, "requirement")]
-    identifiers = {info.requirement.identifier for info in infos}  # type: ignore[attr-defined]
+    infos = list(causes)
+    identifiers = {info.requirement.identifier for info in infos}
     # One project and nothing else in play: say why no file of it fits.
-    if len(identifiers) == 1 and all(info.parent is None for info in infos):  # type: ignore[attr-defined]
-        requirement = infos[0].requirement  # type: ignore[attr-defined]
+    if len(identifiers) == 1 and all(info.parent is None for info in infos):
+        requirement = infos[0].requirement
         if isinstance(requirement, Requirement):
             return no_matching_distribution(provider, requirement)
-    lines = []
+    lines: list[str] = []
     for info in infos:
-        line = _describe_cause(info.requirement, info.parent)  # type: ignore[attr-defined]
+        line = _describe_cause(info.requirement, info.parent)
         if line not in lines:
             lines.append(line)
     message = "cannot install the requested packages because their requirements conflict.\n\n"
     message += "The conflict is caused by:\n" + "".join(f"    {line}\n" for line in lines)
     for identifier in sorted(identifiers - {PYTHON_IDENTIFIER}):
-        name = identifier.split("[", 1)[0]
-        if not provider.files(name).installable_versions():  # type: ignore[arg-type]
+        name = canonicalize_name(identifier.split("[", 1)[0])
+        if not provider.files(name).installable_versions():
             reasons = _rejections(provider, name)
             if reasons:
                 message += f"\nNo installable file of {name}:\n" + "".join(
@@ -119,11 +120,11 @@ def explain_conflict(
     return ResolutionImpossibleError(message.rstrip(), lines)
 
 
-def _rejections(provider: Provider, name: str) -> list[str]:
-    rejected = [e for e in provider.files(name).all_evaluations() if not e.ok]  # type: ignore[arg-type]
+def _rejections(provider: Provider, name: NormalizedName) -> list[str]:
     seen: dict[str, str] = {}
-    for evaluation in rejected:
-        seen.setdefault(evaluation.rejected, evaluation.link.filename)
+    for evaluation in provider.files(name).all_evaluations():
+        if evaluation.rejected is not None:
+            seen.setdefault(evaluation.rejected, evaluation.link.filename)
     return [f"{filename}: {reason}" for reason, filename in list(seen.items())[:8]]
 
 
@@ -132,17 +133,22 @@ def no_matching_distribution(
 ) -> NoMatchingDistributionError:
     rejected = [e for e in provider.files(requirement.name).all_evaluations() if not e.ok]
     sdists = [
-        e for e in rejected
-        if e.is_sdist and e.version is not None
+        e
+        for e in rejected
+        if e.is_sdist
+        and e.version is not None
         and requirement.specifier.contains(e.version, prereleases=True)
-        and e.rejected and "source distribution" in e.rejected
+        and e.rejected
+        and "source distribution" in e.rejected
     ]
     if sdists:
-        newest = max(sdists, key=lambda e: e.version or 0)  # type: ignore[arg-type,return-value]
+        newest = max(sdists, key=lambda e: e.version or Version("0"))
         return NoMatchingDistributionError(
             str(requirement),
-            [f"{requirement.name} {newest.version} has only a source distribution: "
-             f"{newest.link.filename}"],
+            [
+                f"{requirement.name} {newest.version} has only a source distribution: "
+                f"{newest.link.filename}"
+            ],
             hint="Building from source is not supported yet. Pick a version that has a wheel "
             "for the target, or build the wheel yourself (`pip wheel`) and use --find-links.",
         )
@@ -156,7 +162,8 @@ def no_matching_distribution(
         if not provider.options.pre and any(v.is_prerelease for v in versions):
             reasons.append("pre-releases are skipped unless --pre is given")
     return NoMatchingDistributionError(
-        str(requirement), reasons,
+        str(requirement),
+        reasons,
         hint="Check the name and version range, and that a wheel exists for the target "
         "interpreter and platform.",
     )

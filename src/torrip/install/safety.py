@@ -1,0 +1,321 @@
+"""Refuse unsafe wheels before anything is written.
+
+A wheel is refused when it would write outside its scheme (``..``, absolute
+paths, ``.data/<unknown>/``, script names with a path separator), when its
+RECORD does not match its contents, or when its zip is ambiguous (duplicate
+names, a local header that disagrees with the central directory, overlapping
+members). Tools read zips differently; refusing the ambiguous ones means what
+was checked is what gets installed.
+
+Usage::
+
+    check_wheel(path, environment.scheme)          # raises UnsafeWheelError
+    verified = verify_wheel(path, environment.scheme)
+    verified.destinations                          # every file it will write
+"""
+
+from __future__ import annotations
+
+import base64
+import configparser
+import csv
+import hashlib
+import os
+import posixpath
+import re
+import struct
+import zipfile
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.parser import HeaderParser
+from pathlib import Path
+from typing import BinaryIO
+
+from installer.utils import SCHEME_NAMES, parse_entrypoints, parse_wheel_filename
+from packaging.utils import canonicalize_name
+
+from torrip.errors import UnsafeWheelError
+
+__all__ = ["VerifiedWheel", "check_wheel", "verify_wheel"]
+
+# PEP 427: RECORD hashes are sha256 or stronger; md5 and sha1 are not allowed.
+_RECORD_ALGORITHMS = frozenset(
+    {"sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512", "blake2b", "blake2s"}
+)
+_SIGNATURE_FILES = frozenset({"RECORD.jws", "RECORD.p7s"})
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+_LOCAL_SIGNATURE = b"PK\x03\x04"
+_FLAG_ENCRYPTED = 0x1
+_FLAG_UTF8 = 0x800
+_CHUNK = 1 << 20
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+@dataclass(frozen=True)
+class VerifiedWheel:
+    """A wheel that passed every check, and what installing it will write."""
+
+    path: Path
+    name: str
+    """The project name from METADATA, as its authors spell it."""
+    version: str
+    """The version from the file name, as ``installer`` names the .dist-info."""
+    dist_info: str
+    root_scheme: str
+    """``purelib`` or ``platlib``: where the archive root (and the .dist-info) goes."""
+    destinations: frozenset[Path]
+    """Absolute paths of every file the install writes, scripts and metadata included."""
+    expected: Mapping[tuple[str, str], tuple[str, int]]
+    """(scheme, path in scheme) -> (RECORD hash ``algo=value``, size), for files written as-is."""
+
+
+def check_wheel(path: Path, scheme: Mapping[str, Path]) -> None:
+    """Raise UnsafeWheelError unless ``path`` is safe to install into ``scheme``."""
+    verify_wheel(path, scheme)
+
+
+def verify_wheel(path: Path, scheme: Mapping[str, Path]) -> VerifiedWheel:
+    """Check the wheel at ``path`` against ``scheme`` and describe what it will write.
+
+    ``scheme`` maps purelib, platlib, headers, scripts and data to directories; the
+    headers directory is the one this distribution's headers go into.
+    """
+    try:
+        with path.open("rb") as raw, zipfile.ZipFile(raw) as archive:
+            return _Verifier(path, archive, raw, scheme).run()
+    except UnsafeWheelError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
+        raise UnsafeWheelError(path, None, f"unreadable wheel: {error}") from None
+
+
+class _Verifier:
+    def __init__(
+        self, path: Path, archive: zipfile.ZipFile, raw: BinaryIO, scheme: Mapping[str, Path]
+    ) -> None:
+        self.path = path
+        self.archive = archive
+        self.raw = raw
+        self.scheme = {key: Path(os.path.abspath(value)) for key, value in scheme.items()}
+
+    def refuse(self, entry: str | None, reason: str) -> UnsafeWheelError:
+        return UnsafeWheelError(self.path, entry, reason)
+
+    def run(self) -> VerifiedWheel:
+        infos = self.archive.infolist()
+        self.check_zip_structure(infos)
+        for info in infos:
+            self.check_name(info.filename)
+        try:
+            parsed = parse_wheel_filename(self.path.name)
+        except ValueError:
+            raise self.refuse(None, "not a wheel file name") from None
+        dist_info = self.find_dist_info(infos, parsed.distribution)
+        data_dir = f"{parsed.distribution}-{parsed.version}.data"
+        root_scheme = self.read_wheel_file(dist_info)
+        name = self.read_metadata_name(dist_info)
+        records = self.read_record(dist_info)
+
+        destinations: set[Path] = set()
+        expected: dict[tuple[str, str], tuple[str, int]] = {}
+        for info in infos:
+            if info.is_dir():
+                continue
+            member = info.filename
+            self.check_against_record(info, dist_info, records)
+            if "__pycache__" in member.split("/")[:-1]:
+                continue  # installer skips these; they are still checked against RECORD
+            scheme, relative = self.destination(member, data_dir, root_scheme)
+            destinations.add(self.scheme[scheme] / relative)
+            row = records.get(member)
+            if row is not None and scheme != "scripts":  # scripts get their shebang rewritten
+                expected[(scheme, relative)] = (row[1], int(row[2]))
+        for script in self.script_names(dist_info):
+            destinations.add(self.scheme["scripts"] / script)
+        for extra in ("INSTALLER", "REQUESTED", "direct_url.json", "RECORD"):
+            destinations.add(self.scheme[root_scheme] / dist_info / extra)
+        return VerifiedWheel(
+            path=self.path,
+            name=name,
+            version=parsed.version,
+            dist_info=dist_info,
+            root_scheme=root_scheme,
+            destinations=frozenset(destinations),
+            expected=expected,
+        )
+
+    # -- the zip itself ----------------------------------------------------
+
+    def check_zip_structure(self, infos: list[zipfile.ZipInfo]) -> None:
+        duplicates = [
+            name for name, count in Counter(i.filename for i in infos).items() if count > 1
+        ]
+        if duplicates:
+            raise self.refuse(duplicates[0], "the zip holds two members with the same name")
+        end_of_previous = 0
+        previous = None
+        for info in sorted(infos, key=lambda i: i.header_offset):
+            if info.header_offset < end_of_previous:
+                raise self.refuse(info.filename, f"zip member overlaps {previous!r}")
+            self.raw.seek(info.header_offset)
+            header = self.raw.read(_LOCAL_HEADER.size)
+            if len(header) != _LOCAL_HEADER.size:
+                raise self.refuse(info.filename, "zip member's local header is truncated")
+            fields = _LOCAL_HEADER.unpack(header)
+            signature, flags, method = fields[0], fields[3], fields[4]
+            name_length, extra_length = fields[10], fields[11]
+            if signature != _LOCAL_SIGNATURE:
+                raise self.refuse(info.filename, "zip member has no local header")
+            if info.flag_bits & _FLAG_ENCRYPTED or flags & _FLAG_ENCRYPTED:
+                raise self.refuse(info.filename, "zip member is encrypted")
+            local_name = self.raw.read(name_length)
+            encoding = "utf-8" if info.flag_bits & _FLAG_UTF8 else "cp437"
+            if local_name != info.orig_filename.encode(encoding):
+                shown = local_name.decode("utf-8" if flags & _FLAG_UTF8 else "cp437", "replace")
+                raise self.refuse(
+                    info.filename,
+                    f"zip member's local header names it {shown!r}, the central directory "
+                    "names it differently",
+                )
+            if method != info.compress_type:
+                raise self.refuse(
+                    info.filename, "zip member's local header and central directory disagree"
+                )
+            end_of_previous = (
+                info.header_offset
+                + _LOCAL_HEADER.size
+                + name_length
+                + extra_length
+                + info.compress_size
+            )
+            previous = info.filename
+
+    def check_name(self, member: str) -> None:
+        if "\\" in member or "\x00" in member:
+            raise self.refuse(member, "member name contains a backslash or NUL")
+        if member.startswith("/") or _DRIVE.match(member):
+            raise self.refuse(member, "member has an absolute path")
+        parts = member[:-1].split("/") if member.endswith("/") else member.split("/")
+        if any(part in ("", ".", "..") for part in parts):
+            raise self.refuse(member, "member path has an empty, '.' or '..' component")
+
+    # -- .dist-info --------------------------------------------------------
+
+    def find_dist_info(self, infos: list[zipfile.ZipInfo], distribution: str) -> str:
+        tops = {info.filename.split("/", 1)[0] for info in infos}
+        found = sorted(top for top in tops if top.endswith(".dist-info"))
+        if len(found) != 1:
+            raise self.refuse(None, f"expected one .dist-info directory, found {found}")
+        dist_info = found[0]
+        if canonicalize_name(dist_info.rsplit("-", 2)[0]) != canonicalize_name(distribution):
+            raise self.refuse(dist_info, "the .dist-info directory does not match the file name")
+        return dist_info
+
+    def read_member(self, member: str) -> bytes:
+        try:
+            return self.archive.read(member)
+        except KeyError:
+            raise self.refuse(member, "missing from the wheel") from None
+
+    def read_wheel_file(self, dist_info: str) -> str:
+        text = self.read_member(f"{dist_info}/WHEEL").decode("utf-8", "replace")
+        headers = HeaderParser().parsestr(text)
+        version = headers.get("Wheel-Version") or ""
+        if not version.startswith("1."):
+            raise self.refuse(f"{dist_info}/WHEEL", f"unsupported Wheel-Version {version!r}")
+        return "purelib" if headers.get("Root-Is-Purelib") == "true" else "platlib"
+
+    def read_metadata_name(self, dist_info: str) -> str:
+        text = self.read_member(f"{dist_info}/METADATA").decode("utf-8", "replace")
+        name = HeaderParser().parsestr(text).get("Name")
+        if not name:
+            raise self.refuse(f"{dist_info}/METADATA", "METADATA has no Name")
+        return str(name).strip()
+
+    def read_record(self, dist_info: str) -> dict[str, tuple[str, str, str]]:
+        member = f"{dist_info}/RECORD"
+        text = self.read_member(member).decode("utf-8", "replace")
+        records: dict[str, tuple[str, str, str]] = {}
+        for row in csv.reader(text.splitlines()):
+            if not row:
+                continue
+            if len(row) != 3:
+                raise self.refuse(member, f"RECORD row {row!r} does not have 3 fields")
+            path, digest, size = row
+            if path in records and records[path] != (path, digest, size):
+                raise self.refuse(path, "listed twice in RECORD, differently")
+            records[path] = (path, digest, size)
+        return records
+
+    def check_against_record(
+        self, info: zipfile.ZipInfo, dist_info: str, records: Mapping[str, tuple[str, str, str]]
+    ) -> None:
+        member = info.filename
+        directory, _, file_name = member.rpartition("/")
+        if directory == dist_info and file_name == "RECORD":
+            return
+        if directory == dist_info and file_name in _SIGNATURE_FILES:
+            return
+        row = records.get(member)
+        if row is None:
+            raise self.refuse(member, "not listed in RECORD")
+        _, digest, size_text = row
+        algorithm, _, expected = digest.partition("=")
+        if algorithm not in _RECORD_ALGORITHMS or not expected:
+            raise self.refuse(member, f"RECORD hash {digest!r} is not sha256 or stronger")
+        if not size_text.isdigit() or int(size_text) != info.file_size:
+            raise self.refuse(
+                member, f"size is {info.file_size} bytes, RECORD says {size_text or 'nothing'}"
+            )
+        hasher = hashlib.new(algorithm)
+        size = 0
+        try:
+            with self.archive.open(info) as stream:
+                while chunk := stream.read(_CHUNK):
+                    hasher.update(chunk)
+                    size += len(chunk)
+        except (zipfile.BadZipFile, OSError, EOFError) as error:
+            raise self.refuse(member, f"corrupt zip member: {error}") from None
+        actual = base64.urlsafe_b64encode(hasher.digest()).rstrip(b"=").decode("ascii")
+        if actual != expected.rstrip("=") or size != int(size_text):
+            raise self.refuse(member, f"{algorithm} does not match RECORD")
+
+    # -- destinations ------------------------------------------------------
+
+    def destination(self, member: str, data_dir: str, root_scheme: str) -> tuple[str, str]:
+        """(scheme, path in scheme), as ``installer`` maps the member, checked to stay inside."""
+        if member.startswith(data_dir + "/"):
+            scheme, _, relative = member[len(data_dir) + 1 :].partition("/")
+            if scheme not in SCHEME_NAMES or not relative:
+                raise self.refuse(
+                    member, f".data/{scheme}/ is not a scheme (one of {', '.join(SCHEME_NAMES)})"
+                )
+        else:
+            scheme, relative = root_scheme, member
+        base = self.scheme[scheme]
+        target = os.path.normpath(base / relative)
+        if os.path.commonpath([base, target]) != str(base) or target == str(base):
+            raise self.refuse(member, f"would be written outside {base}")
+        return scheme, relative
+
+    def script_names(self, dist_info: str) -> list[str]:
+        member = f"{dist_info}/entry_points.txt"
+        if member not in self.archive.NameToInfo:
+            return []
+        text = self.read_member(member).decode("utf-8", "replace")
+        try:
+            entries = list(parse_entrypoints(text))
+        except (configparser.Error, AssertionError) as error:
+            raise self.refuse(member, f"invalid entry_points.txt: {error}") from None
+        names = []
+        for name, _module, _attr, _section in entries:
+            if (
+                not name
+                or name in (".", "..")
+                or any(char in name for char in "/\\\x00")
+                or posixpath.isabs(name)
+            ):
+                raise self.refuse(member, f"script name {name!r} is not a plain file name")
+            names.append(name)
+        return names

@@ -1,0 +1,450 @@
+"""Fetch: the verified bytes of each file, from the cache first, then from sources in order.
+
+    with Fetcher(settings, client, DistributionCache(settings.cache_dir)) as fetcher:
+        results = fetcher.fetch_all([FileRequest.from_link(link) for link in links])
+        for result in results:
+            result.path      # the file, checked against the index's sha256 and size
+            result.source    # "cache", "origin" or "swarm"
+            result.bytes     # {"cache": 0, "origin": 12345, "peers": 0}, exact
+
+A *source* is anything that can put a file's bytes at a path: HTTP from the origin
+(``HttpSource``, always present and always last), later a BitTorrent swarm. The
+fetcher owns everything around it: the cache, one download per file across threads
+and processes (a per-file lock in the cache), the bound on downloads per host, and
+verification. No bytes from any source reach the cache or a caller before their
+size and sha256 match the request; bytes that do not match are deleted. A source
+other than the origin that fails or delivers wrong bytes is passed over (``log``
+says why) and the next one is asked; the origin's failure is the caller's error.
+
+A request without a sha256 (a direct URL, a --find-links file) is fetched and
+hashed, and the result says ``verified=False``. ``file:`` URLs are read in place:
+copied into the cache when there is one, used where they lie when there is not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Protocol, cast
+from urllib.parse import unquote, urldefrag, urlsplit
+from urllib.request import url2pathname
+
+import httpx
+
+from torrip.cache import DistributionCache, sha256_of
+from torrip.config import Settings
+from torrip.errors import HashMismatchError, SizeMismatchError, TorripError
+from torrip.index.links import Link
+from torrip.transport.http import discard_partial, download, resume_sidecar
+from torrip.transport.progress import NullProgress
+
+__all__ = [
+    "FetchProgress",
+    "FetchResult",
+    "Fetcher",
+    "FileRequest",
+    "HttpSource",
+    "Source",
+    "SourceName",
+]
+
+SourceName = Literal["cache", "origin", "swarm"]
+Log = Callable[[str], None]
+# Byte-count keys of FetchResult.bytes; a source's name maps to one of them.
+_BYTES_KEYS = ("cache", "origin", "peers")
+_MAX_WORKERS = 64
+
+
+def _ignore(_: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class FileRequest:
+    """One file to fetch; ``sha256`` and ``size`` are what the index promised, if it did."""
+
+    filename: str
+    url: str
+    sha256: str | None
+    size: int | None
+
+    @classmethod
+    def from_link(cls, link: Link) -> FileRequest:
+        sha256 = link.sha256
+        return cls(
+            filename=link.filename,
+            url=urldefrag(link.url).url,
+            sha256=sha256.lower() if sha256 else None,
+            size=link.size,
+        )
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).netloc
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """A fetched file. ``bytes`` counts what each kind of source delivered in this run."""
+
+    request: FileRequest
+    path: Path
+    source: SourceName
+    bytes: Mapping[str, int]
+    sha256: str  # of the bytes at ``path``
+    verified: bool  # False when the request had no sha256 to check against
+
+
+class Source(Protocol):
+    """Something that can put a file's bytes at ``dest``.
+
+    ``fetch`` returns None when this source cannot serve the file (no torrent, no
+    peers); else the bytes it received: an int, counted under the source's kind
+    (``"origin"`` for the origin, ``"peers"`` for anything else), or a mapping such
+    as ``{"peers": p, "origin": o}`` for a swarm that also used web seeds. It
+    calls ``progress(n)`` as bytes arrive (negative when it drops bytes). The
+    fetcher verifies ``dest`` afterwards; a source need not.
+    """
+
+    name: str
+
+    def fetch(
+        self, request: FileRequest, dest: Path, progress: Callable[[int], None]
+    ) -> int | Mapping[str, int] | None: ...
+
+
+class FetchProgress(Protocol):
+    """What a progress display is told; called from the fetcher's worker threads."""
+
+    def start(self, request: FileRequest, total: int | None) -> None: ...
+
+    def advance(self, request: FileRequest, n: int, source: str) -> None: ...
+
+    def finish(self, result: FetchResult) -> None: ...
+
+
+class HttpSource:
+    """The origin: the file's URL over HTTP(S), resumable, retried (torrip.transport.http)."""
+
+    name = "origin"
+
+    def __init__(self, client: httpx.Client, *, retries: int = 3, backoff: float = 0.5) -> None:
+        self.client = client
+        self.retries = retries
+        self.backoff = backoff
+
+    def fetch(
+        self, request: FileRequest, dest: Path, progress: Callable[[int], None]
+    ) -> int | None:
+        if urlsplit(request.url).scheme not in ("http", "https"):
+            return None
+        return download(
+            self.client,
+            request.url,
+            dest,
+            expected_size=request.size,
+            on_bytes=progress,
+            retries=self.retries,
+            backoff=self.backoff,
+        )
+
+
+class _Cancelled(Exception):
+    """Another file failed; this one stops (its partial bytes stay for a later resume)."""
+
+
+class Fetcher:
+    """Fetches files into the cache (or a private temporary folder when ``cache`` is None).
+
+    Without a cache, result paths live until ``close`` (or the end of a ``with`` block).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: httpx.Client,
+        cache: DistributionCache | None,
+        sources: Sequence[Source] | None = None,
+        *,
+        log: Log = _ignore,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.cache = cache
+        self.log = log
+        chosen = list(sources or ())
+        if not any(source.name == "origin" for source in chosen):
+            chosen.append(HttpSource(client, retries=settings.retries))
+        self.sources: tuple[Source, ...] = tuple(chosen)
+        self._temp: Path | None = None
+
+    # -- lifetime ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._temp is not None:
+            shutil.rmtree(self._temp, ignore_errors=True)
+            self._temp = None
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- fetching ---------------------------------------------------------------------
+
+    def fetch_all(
+        self, requests: Sequence[FileRequest], progress: FetchProgress | None = None
+    ) -> list[FetchResult]:
+        """Fetch every file, in parallel; results in the order of ``requests``.
+
+        Requests for the same file are fetched once. The first error (a hash or
+        size mismatch, an HTTP status, the network) stops the other downloads,
+        lets them end cleanly, and is raised: no results are returned then.
+        """
+        shown: FetchProgress = progress if progress is not None else NullProgress()
+        groups: dict[tuple[str, str], list[int]] = {}
+        for position, request in enumerate(requests):
+            groups.setdefault(_group_key(request), []).append(position)
+        if not groups:
+            return []
+        hosts = {requests[positions[0]].host for positions in groups.values()}
+        per_host = max(1, self.settings.max_downloads_per_host)
+        slots = {host: threading.BoundedSemaphore(per_host) for host in hosts}
+        workers = min(len(groups), per_host * len(hosts), _MAX_WORKERS)
+        cancel = threading.Event()
+        fetched: dict[tuple[str, str], FetchResult] = {}
+        with ThreadPoolExecutor(workers, thread_name_prefix="torrip-fetch") as pool:
+            futures: dict[Future[FetchResult], tuple[str, str]] = {}
+            for key, positions in groups.items():
+                request = requests[positions[0]]
+                future = pool.submit(self._fetch_one, request, slots[request.host], cancel, shown)
+                futures[future] = key
+            try:
+                for future in as_completed(futures):
+                    fetched[futures[future]] = future.result()
+            except BaseException:
+                cancel.set()
+                for future in futures:
+                    future.cancel()
+                raise  # leaving the block waits for running downloads to stop
+        results: list[FetchResult | None] = [None] * len(requests)
+        for key, positions in groups.items():
+            first = fetched[key]
+            results[positions[0]] = first
+            for position in positions[1:]:
+                # The same file again: its bytes are those just fetched, no new transfer.
+                again = replace(
+                    first,
+                    request=requests[position],
+                    source="cache",
+                    bytes=_count({"cache": first.path.stat().st_size}),
+                )
+                shown.finish(again)
+                results[position] = again
+        return [result for result in results if result is not None]
+
+    def _fetch_one(
+        self,
+        request: FileRequest,
+        slot: threading.BoundedSemaphore,
+        cancel: threading.Event,
+        progress: FetchProgress,
+    ) -> FetchResult:
+        if cancel.is_set():
+            raise _Cancelled
+        result = self._from_cache(request)
+        if result is None:
+            local = _local_path(request.url)
+            if local is not None:
+                result = self._from_local_file(request, local, progress)
+            else:
+                with self._download_lock(request):
+                    if cancel.is_set():
+                        raise _Cancelled
+                    # Another thread or process may have fetched it while we waited.
+                    result = self._from_cache(request)
+                    if result is None:
+                        result = self._from_sources(request, slot, cancel, progress)
+        if result.source == "cache":
+            progress.start(request, result.bytes["cache"])
+            progress.advance(request, result.bytes["cache"], "cache")
+        progress.finish(result)
+        return result
+
+    def _from_cache(self, request: FileRequest) -> FetchResult | None:
+        if self.cache is None or request.sha256 is None:
+            return None
+        path = self.cache.get(request.sha256, request.filename)
+        if path is None:
+            return None
+        size = path.stat().st_size
+        if request.size is not None and size != request.size:
+            # The cache holds this sha256 with another size: the index contradicts itself.
+            raise SizeMismatchError(request.filename, request.url, request.size, size)
+        return FetchResult(request, path, "cache", _count({"cache": size}), request.sha256, True)
+
+    def _download_lock(self, request: FileRequest) -> contextlib.AbstractContextManager[None]:
+        if self.cache is None or request.sha256 is None:
+            return contextlib.nullcontext()
+        return self.cache.lock(request.sha256)
+
+    def _from_sources(
+        self,
+        request: FileRequest,
+        slot: threading.BoundedSemaphore,
+        cancel: threading.Event,
+        progress: FetchProgress,
+    ) -> FetchResult:
+        progress.start(request, request.size)
+        received: dict[str, int] = {}
+        for source in self.sources:
+            is_origin = source.name == "origin"
+            with self._partial(request, source) as dest:
+                resumed = dest.stat().st_size if dest.exists() else 0
+                if resumed:
+                    progress.advance(request, resumed, "partial")
+
+                def on_bytes(n: int, source: Source = source) -> None:
+                    if cancel.is_set():
+                        raise _Cancelled
+                    progress.advance(request, n, source.name)
+
+                try:
+                    # The per-host bound is about HTTP connections; other sources pace themselves.
+                    with slot if is_origin else contextlib.nullcontext():
+                        got = source.fetch(request, dest, on_bytes)
+                    if got is None:
+                        continue
+                    _add_counts(received, source.name, got)
+                    sha256 = self._verify(request, dest)
+                except TorripError as error:
+                    if isinstance(error, HashMismatchError):
+                        discard_partial(dest)  # never keep bytes that failed the check
+                    if is_origin:
+                        raise
+                    self.log(
+                        f"{request.filename}: {source.name} failed, trying the next source: {error}"
+                    )
+                    discard_partial(dest)
+                    continue
+                path = self._keep(dest, sha256, request.filename)
+                name = cast(
+                    SourceName, source.name if source.name in ("origin", "swarm") else "swarm"
+                )
+                return FetchResult(
+                    request, path, name, _count(received), sha256, request.sha256 is not None
+                )
+        raise TorripError(
+            f"no source can fetch {request.url}",
+            hint="Use an http(s) or file URL, or a --find-links folder.",
+        )
+
+    @contextlib.contextmanager
+    def _partial(self, request: FileRequest, source: Source) -> Iterator[Path]:
+        """Where ``source`` writes: resumable for the origin when the sha256 is known."""
+        folder = self.cache.temp_dir() if self.cache is not None else self._temp_dir()
+        if request.sha256 is not None and source.name == "origin":
+            if self.cache is not None:
+                yield self.cache.partial_path(request.sha256)
+            else:
+                yield folder / f"{request.sha256}.part"
+            return
+        path = self._temp_file(folder, source.name)
+        try:
+            yield path
+        finally:
+            discard_partial(path)  # not resumable: never left behind
+
+    def _verify(self, request: FileRequest, path: Path) -> str:
+        size = path.stat().st_size
+        if request.size is not None and size != request.size:
+            raise SizeMismatchError(request.filename, request.url, request.size, size)
+        actual = sha256_of(path)
+        if request.sha256 is not None and actual != request.sha256:
+            raise HashMismatchError(request.filename, request.url, "sha256", request.sha256, actual)
+        return actual
+
+    def _keep(self, dest: Path, sha256: str, filename: str) -> Path:
+        """Publish verified bytes: into the cache, or a private folder without one."""
+        resume_sidecar(dest).unlink(missing_ok=True)
+        if self.cache is not None:
+            return self.cache.add_file(dest, sha256, filename)
+        folder = Path(tempfile.mkdtemp(dir=self._temp_dir(), prefix=sha256[:16] + "-"))
+        path = folder / filename
+        dest.replace(path)
+        return path
+
+    def _from_local_file(
+        self, request: FileRequest, local: Path, progress: FetchProgress
+    ) -> FetchResult:
+        progress.start(request, request.size)
+        try:
+            if self.cache is None:
+                path = local
+                sha256 = self._verify(request, local)
+            else:
+                # A copy, not a link: the user may edit the original; the cache must not change.
+                copy = self._temp_file(self.cache.temp_dir(), "local")
+                try:
+                    shutil.copyfile(local, copy)
+                    sha256 = self._verify(request, copy)  # the bytes that enter the cache
+                    path = self.cache.add_file(copy, sha256, request.filename)
+                finally:
+                    copy.unlink(missing_ok=True)
+        except OSError as exc:
+            raise TorripError(
+                f"cannot read {local}: {exc.strerror or exc}",
+                hint="Check the --find-links folder or the file's path.",
+            ) from None
+        size = path.stat().st_size
+        progress.advance(request, size, "origin")
+        verified = request.sha256 is not None
+        return FetchResult(request, path, "origin", _count({"origin": size}), sha256, verified)
+
+    @staticmethod
+    def _temp_file(folder: Path, prefix: str) -> Path:
+        """A new empty file in ``folder``, its name ours alone."""
+        handle, name = tempfile.mkstemp(dir=folder, prefix=f"{prefix}-", suffix=".part")
+        os.close(handle)
+        return Path(name)
+
+    def _temp_dir(self) -> Path:
+        if self._temp is None:
+            self._temp = Path(tempfile.mkdtemp(prefix="torrip-fetch-"))
+        return self._temp
+
+
+def _group_key(request: FileRequest) -> tuple[str, str]:
+    return (request.sha256 or request.url, request.filename)
+
+
+def _count(counts: Mapping[str, int]) -> dict[str, int]:
+    return {key: counts.get(key, 0) for key in _BYTES_KEYS}
+
+
+def _add_counts(total: dict[str, int], source_name: str, got: int | Mapping[str, int]) -> None:
+    if isinstance(got, int):
+        got = {"origin" if source_name == "origin" else "peers": got}
+    for key, n in got.items():
+        total[key] = total.get(key, 0) + n
+
+
+def _local_path(url: str) -> Path | None:
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        return None
+    return Path(url2pathname(unquote(parts.path)))

@@ -1,0 +1,254 @@
+"""`torrip install` from the command line: help, dry runs, reports, errors, targets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fixtures.environments import available_interpreters
+from fixtures.wheels import make_sdist, make_wheel
+from torrip import __version__
+from torrip.cli.main import main
+
+PIP = Path(sys.executable).parent / "pip"
+
+
+def run_torrip(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "torrip", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def index(tmp_path: Path, local_index):
+    directory = tmp_path / "dists"
+    return local_index(
+        [
+            make_wheel(
+                directory,
+                "app",
+                "1.0",
+                requires_dist=["lib>=1", "extra-dep; extra == 'x'"],
+                provides_extra=["x"],
+            ),
+            make_wheel(directory, "lib", "1.0"),
+            make_wheel(directory, "lib", "2.0", requires_python=">=3.10"),
+            make_wheel(directory, "extra-dep", "0.1"),
+            make_wheel(directory, "backport", "1.0"),
+            make_wheel(
+                directory, "modern", "1.0", requires_dist=["backport; python_version < '3.10'"]
+            ),
+            make_sdist(directory, "sourcey", "0.3"),
+        ]
+    )
+
+
+@pytest.fixture
+def isolated_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "TORRIP_CONFIG_FILE": str(tmp_path / "no-config.toml"),
+        "TORRIP_CACHE_DIR": str(tmp_path / "cache"),
+    }
+
+
+def test_version_and_help() -> None:
+    version = run_torrip("--version")
+    assert version.returncode == 0 and version.stdout.startswith(f"torrip {__version__}")
+    top = run_torrip("--help")
+    assert top.returncode == 0 and "install" in top.stdout
+    install = run_torrip("install", "--help")
+    for text in (
+        "Install Options",
+        "Package Index Options",
+        "General Options",
+        "--dry-run",
+        "--report",
+        "-r FILE, --requirement FILE",
+        "--index-url",
+        "--python",
+    ):
+        assert text in install.stdout
+
+
+def test_dry_run_prints_the_plan(
+    index, target_venv: Path, isolated_env, capsys, monkeypatch
+) -> None:
+    for key, value in isolated_env.items():
+        monkeypatch.setenv(key, value)
+    code = main(
+        ["install", "--dry-run", "--index-url", index.url, "--python", str(target_venv), "app[x]"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Would install app-1.0 extra_dep-0.1 lib-2.0" in out.replace("extra-dep", "extra_dep")
+
+
+def test_report_matches_pips_format(index, target_venv: Path, isolated_env, tmp_path: Path) -> None:
+    ours = tmp_path / "torrip.json"
+    result = run_torrip(
+        "install",
+        "--dry-run",
+        "-q",
+        "--index-url",
+        index.url,
+        "--python",
+        str(target_venv),
+        "--report",
+        str(ours),
+        "app",
+        env=isolated_env,
+    )
+    assert result.returncode == 0, result.stderr
+    pips = tmp_path / "pip.json"
+    pip_env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    pip_env.update(PIP_CONFIG_FILE="/dev/null", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    subprocess.run(
+        [
+            str(PIP),
+            "--python",
+            str(target_venv / "bin" / "python"),
+            "install",
+            "--dry-run",
+            "--quiet",
+            "--no-cache-dir",
+            "--index-url",
+            index.url,
+            "--report",
+            str(pips),
+            "app",
+        ],
+        check=True,
+        env=pip_env,
+        timeout=120,
+    )
+    report, reference = json.loads(ours.read_text()), json.loads(pips.read_text())
+    assert report["version"] == reference["version"] == "1"
+    assert report["environment"] == reference["environment"]
+    ours_items = {i["metadata"]["name"]: i for i in report["install"]}
+    pip_items = {i["metadata"]["name"]: i for i in reference["install"]}
+    assert ours_items.keys() == pip_items.keys() == {"app", "lib"}
+    for name, item in pip_items.items():
+        mine = ours_items[name]
+        assert set(item) - {"requested_extras"} <= set(mine)
+        assert mine["download_info"]["url"] == item["download_info"]["url"]
+        assert (
+            mine["download_info"]["archive_info"]["hashes"]
+            == (item["download_info"]["archive_info"]["hashes"])
+        )
+        assert (mine["requested"], mine["is_direct"]) == (item["requested"], item["is_direct"])
+        assert mine["metadata"] == item["metadata"]
+        assert "torrent" in mine["torrip"]  # the index publishes torrents
+
+
+def test_requirements_file_with_its_own_index_url(
+    index, target_venv: Path, isolated_env, tmp_path: Path
+) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"--index-url {index.url}\nlib==1.0  # pinned\n")
+    result = run_torrip(
+        "install",
+        "--dry-run",
+        "--python",
+        str(target_venv),
+        "-r",
+        str(requirements),
+        env=isolated_env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Would install lib-1.0" in result.stdout
+
+
+def test_sdist_only_is_a_clear_error(index, target_venv: Path, isolated_env) -> None:
+    result = run_torrip(
+        "install",
+        "--dry-run",
+        "--index-url",
+        index.url,
+        "--python",
+        str(target_venv),
+        "sourcey",
+        env=isolated_env,
+    )
+    assert result.returncode == 1
+    assert "sourcey 0.3 has only a source distribution: sourcey-0.3.tar.gz" in result.stderr
+    assert "hint:" in result.stderr
+
+
+def test_bad_requirement_and_no_requirement(target_venv: Path, isolated_env) -> None:
+    bad = run_torrip(
+        "install", "--dry-run", "--python", str(target_venv), "app>>1", env=isolated_env
+    )
+    assert bad.returncode == 1 and "invalid requirement 'app>>1'" in bad.stderr
+    none = run_torrip("install", "--dry-run", env=isolated_env)
+    assert none.returncode == 1 and "at least one requirement" in none.stderr
+
+
+def _fake_installed(venv: Path, name: str, version: str) -> None:
+    (site,) = venv.glob("lib/python*/site-packages")
+    dist_info = site / f"{name}-{version}.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    )
+    (dist_info / "RECORD").write_text("")
+
+
+def test_installed_distributions_satisfy_unless_upgrading(index, make_venv, isolated_env) -> None:
+    venv = make_venv()
+    _fake_installed(venv, "lib", "1.0")
+    kept = run_torrip(
+        "install",
+        "--dry-run",
+        "--index-url",
+        index.url,
+        "--python",
+        str(venv),
+        "app",
+        env=isolated_env,
+    )
+    assert kept.returncode == 0, kept.stderr
+    assert "Requirement already satisfied: lib==1.0" in kept.stdout
+    assert "Would install app-1.0" in kept.stdout and "lib-2.0" not in kept.stdout
+    upgraded = run_torrip(
+        "install",
+        "--dry-run",
+        "-U",
+        "--index-url",
+        index.url,
+        "--python",
+        str(venv),
+        "lib",
+        env=isolated_env,
+    )
+    assert "Would remove lib-1.0" in upgraded.stdout
+    assert "Would install lib-2.0" in upgraded.stdout
+
+
+@pytest.mark.parametrize("version", list(available_interpreters()))
+def test_each_target_interpreter(version: str, index, make_venv, isolated_env) -> None:
+    venv = make_venv(available_interpreters()[version])
+    result = run_torrip(
+        "install",
+        "--dry-run",
+        "--index-url",
+        index.url,
+        "--python",
+        str(venv),
+        "lib",
+        "modern",
+        env=isolated_env,
+    )
+    assert result.returncode == 0, result.stderr
+    old = tuple(map(int, version.split("."))) < (3, 10)
+    expected = "backport-1.0 lib-1.0 modern-1.0" if old else "lib-2.0 modern-1.0"
+    assert f"Would install {expected}" in result.stdout
