@@ -84,6 +84,34 @@ def settings_with_file_options(
     return settings.replace(**changes), parsed
 
 
+def _applicable(
+    user: list[PEP508Requirement], environment: TargetEnvironment
+) -> tuple[list[Requirement], list[str]]:
+    """The user's requirements whose markers hold for the target, and the text of the rest."""
+    requirements: list[Requirement] = []
+    ignored: list[str] = []
+    markers = environment.marker_environment("")
+    for pep508 in user:
+        if pep508.marker is not None and not pep508.marker.evaluate(markers):
+            ignored.append(str(pep508))
+        else:
+            requirements.append(requirement_from_pep508(pep508))
+    return requirements, ignored
+
+
+def _constraints(
+    parsed: ParsedRequirements, environment: TargetEnvironment
+) -> dict[NormalizedName, SpecifierSet]:
+    constraints: dict[NormalizedName, SpecifierSet] = {}
+    markers = environment.marker_environment("")
+    for line in parsed.constraints:
+        c = line.requirement
+        if c.marker is None or c.marker.evaluate(markers):
+            name = canonicalize_name(c.name)
+            constraints[name] = constraints.get(name, SpecifierSet()) & c.specifier
+    return constraints
+
+
 def plan_install(
     request: InstallRequest,
     settings: Settings,
@@ -93,42 +121,30 @@ def plan_install(
 ) -> PlannedInstall:
     started = time.perf_counter()
     settings, parsed_files = settings_with_file_options(settings, explicit or set(), request)
-    environment = inspect_environment(find_target_python(request.python))
-    log(
-        f"target: {environment.python} (Python {environment.markers['python_full_version']}, "
-        f"{len(environment.installed)} distributions installed)"
-    )
-    probed = time.perf_counter()
-
     user: list[PEP508Requirement] = [_parse_user_requirement(t) for t in request.requirements]
     user += [line.requirement for line in parsed_files.requirements]
-    ignored: list[str] = []
-    requirements: list[Requirement] = []
-    for pep508 in user:
-        if pep508.marker is not None and not pep508.marker.evaluate(
-            environment.marker_environment("")
-        ):
-            ignored.append(str(pep508))
-            continue
-        requirements.append(requirement_from_pep508(pep508))
-    constraints: dict[NormalizedName, SpecifierSet] = {}
-    for line in parsed_files.constraints:
-        c = line.requirement
-        if c.marker is not None and not c.marker.evaluate(environment.marker_environment("")):
-            continue
-        name = canonicalize_name(c.name)
-        constraints[name] = constraints.get(name, SpecifierSet()) & c.specifier
-    order: dict[NormalizedName, int] = {}  # first mention wins
-    for req in requirements:
-        order.setdefault(req.name, len(order))
-    options = ProviderOptions(
-        pre=settings.pre,
-        no_deps=request.no_deps,
-        upgrade=frozenset(order) if request.upgrade else frozenset(),
-        constraints=constraints,
-        requested_order=order,
-    )
     with make_client(settings) as http, IndexClient(settings, http, log=log) as index:
+        # The pages of what was asked for load while the target interpreter is probed.
+        for pep508 in user:
+            if not pep508.url:
+                index.prefetch_project(pep508.name)
+        environment = inspect_environment(find_target_python(request.python))
+        log(
+            f"target: {environment.python} (Python {environment.markers['python_full_version']}, "
+            f"{len(environment.installed)} distributions installed)"
+        )
+        probed = time.perf_counter()
+        requirements, ignored = _applicable(user, environment)
+        order: dict[NormalizedName, int] = {}  # first mention wins
+        for req in requirements:
+            order.setdefault(req.name, len(order))
+        options = ProviderOptions(
+            pre=settings.pre,
+            no_deps=request.no_deps,
+            upgrade=frozenset(order) if request.upgrade else frozenset(),
+            constraints=_constraints(parsed_files, environment),
+            requested_order=order,
+        )
         provider = Provider(index, environment, options)
         resolution = resolve(provider, requirements)
     resolved = time.perf_counter()

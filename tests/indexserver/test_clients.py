@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -11,29 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.index import clean_installer_env
 from fixtures.wheels import make_wheel
 from torrip.indexserver import IndexServer, RequestRecord, build_index
 
 UV = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
-
-
-def _client_env(tmp_path: Path) -> dict[str, str]:
-    """The environment without this machine's pip and uv settings (find-links, extra indexes)."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("PIP_", "UV_")) and key not in ("VIRTUAL_ENV",)
-    }
-    env.update(
-        PIP_CONFIG_FILE=os.devnull,
-        PIP_DISABLE_PIP_VERSION_CHECK="1",
-        PIP_NO_CACHE_DIR="1",
-        UV_NO_CONFIG="1",
-        UV_CACHE_DIR=str(tmp_path / "uv-cache"),
-        UV_PYTHON_DOWNLOADS="never",
-        NO_PROXY="127.0.0.1,localhost",
-    )
-    return env
 
 
 @pytest.fixture
@@ -73,11 +54,12 @@ def test_pip_installs(served: IndexServer, tmp_path: Path, requests: list[Reques
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target),
          "--index-url", served.url, "demo-pkg"],
-        env=_client_env(tmp_path), check=True, capture_output=True, timeout=120,
+        env=clean_installer_env(tmp_path), check=True, capture_output=True, timeout=120,
     )  # fmt: skip
     assert _installed_version(target) == "2.0"
     assert (target / "demo_pkg" / "__init__.py").read_text() == '__version__ = "2.0"\n'
     # pip read the PEP 658 metadata file before it took the wheel.
+    assert served.wait_idle()
     paths = [record.path for record in requests if record.status == 200]
     wheel = "/files/demo_pkg-2.0-py3-none-any.whl"
     assert paths.index(wheel + ".metadata") < paths.index(wheel)
@@ -91,7 +73,7 @@ def test_pip_installs_from_an_html_only_index(dists: Path, tmp_path: Path) -> No
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target),
              "--index-url", server.url, "Demo.Pkg==1.0"],
-            env=_client_env(tmp_path), check=True, capture_output=True, timeout=120,
+            env=clean_installer_env(tmp_path), check=True, capture_output=True, timeout=120,
         )  # fmt: skip
     assert _installed_version(target) == "1.0"
 
@@ -103,7 +85,7 @@ def test_uv_installs(served: IndexServer, tmp_path: Path) -> None:
     completed = subprocess.run(
         [UV, "pip", "install", "--no-deps", "--target", str(target), "--python", sys.executable,
          "--index-url", served.url, "--no-cache", "demo-pkg"],
-        env=_client_env(tmp_path), capture_output=True, text=True, timeout=120,
+        env=clean_installer_env(tmp_path), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
     assert _installed_version(target) == "2.0"

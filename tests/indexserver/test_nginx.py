@@ -16,8 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fixtures.wheels import make_wheel
 
+from fixtures.index import clean_installer_env
+from fixtures.wheels import make_wheel
 from torrip.indexserver import build_index
 
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
@@ -109,12 +110,10 @@ def test_nginx_negotiates_like_the_server(nginx_index: str) -> None:
 
 
 def test_pip_installs_through_nginx(nginx_index: str, tmp_path: Path) -> None:
-    from test_clients import _client_env
-
     target = tmp_path / "target"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target),
          "--index-url", nginx_index, "demo-pkg"],
-        env=_client_env(tmp_path), check=True, capture_output=True, timeout=120,
+        env=clean_installer_env(tmp_path), check=True, capture_output=True, timeout=120,
     )  # fmt: skip
     assert (target / "demo_pkg-2.0.dist-info").is_dir()

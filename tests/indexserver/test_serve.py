@@ -338,6 +338,7 @@ def test_on_request_records_every_answer(built: Path) -> None:
         http.get(server.base_url + f"files/{WHEEL}", headers={"Range": "bytes=0-9"})
         http.head(server.base_url + f"files/{WHEEL}")
         http.get(server.base_url + "missing")
+        assert server.wait_idle()
     assert records == [
         RequestRecord("GET", f"/files/{WHEEL}", 206, 10, "bytes=0-9"),
         RequestRecord("HEAD", f"/files/{WHEEL}", 200, 0, None),

@@ -79,6 +79,9 @@ class _Server(ThreadingHTTPServer):
         self.on_request = on_request
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
+        # Requests between their first line and their on_request call.
+        self.active = 0
+        self.idle = threading.Condition()
         super().__init__(address, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -169,6 +172,15 @@ class IndexServer:
         finally:
             self._server.server_close()
 
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Wait until no request is being answered; False if ``timeout`` passed first.
+
+        A client has its response before the server has reported it to
+        ``on_request``; tests that count requests call this first.
+        """
+        with self._server.idle:
+            return self._server.idle.wait_for(lambda: self._server.active == 0, timeout)
+
     def stop(self) -> None:
         if self._thread is not None:
             self._server.shutdown()
@@ -225,33 +237,43 @@ class _Handler(BaseHTTPRequestHandler):
             )
         )
 
-    def _handle(self, head: bool) -> None:
+    def _handle(self, answer: Callable[[], None]) -> None:
         self._status = 0
         self._sent = 0
+        with self.server.idle:
+            self.server.active += 1
         try:
-            self._route(head)
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            answer()
+        except (ConnectionError, TimeoutError):
             self.close_connection = True
+        except Exception:
+            self.close_connection = True
+            if not self._status:
+                self._send_text(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error\n", head=False)
+            raise  # handle_error prints the traceback
         finally:
-            self._record()
+            try:
+                self._record()
+            finally:
+                with self.server.idle:
+                    self.server.active -= 1
+                    self.server.idle.notify_all()
 
     def do_GET(self) -> None:
-        self._handle(head=False)
+        self._handle(lambda: self._route(head=False))
 
     def do_HEAD(self) -> None:
-        self._handle(head=True)
+        self._handle(lambda: self._route(head=True))
 
     def _method_not_allowed(self) -> None:
-        self._status, self._sent = 0, 0
-        try:
-            self._send_text(
+        self._handle(
+            lambda: self._send_text(
                 HTTPStatus.METHOD_NOT_ALLOWED,
                 "method not allowed\n",
-                head=False,
+                head=self.command == "HEAD",
                 headers={"Allow": "GET, HEAD"},
             )
-        finally:
-            self._record()
+        )
 
     do_POST = do_PUT = do_DELETE = do_PATCH = _method_not_allowed
 

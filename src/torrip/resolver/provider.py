@@ -80,7 +80,8 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
         self.environment = environment
         self.options = options
         self.evaluator = LinkEvaluator(environment.tag_priority(), environment.python_version)
-        self.python = PythonCandidate(Version(environment.markers["python_full_version"]))
+        # From the version tuple: python_full_version may be "3.13.0+" on a source build.
+        self.python = PythonCandidate(Version(".".join(map(str, environment.python_version))))
         self._files: dict[NormalizedName, ProjectFiles] = {}
         self._metadata: dict[str, DistMetadata | MetadataError] = {}
         self._lock = threading.Lock()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -61,6 +62,7 @@ Log = Callable[[str], None]
 # Byte-count keys of FetchResult.bytes; a source's name maps to one of them.
 _BYTES_KEYS = ("cache", "origin", "peers")
 _MAX_WORKERS = 64
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _ignore(_: str) -> None:
@@ -76,15 +78,13 @@ class FileRequest:
     sha256: str | None
     size: int | None
 
+    def __post_init__(self) -> None:
+        if self.sha256 is not None:
+            object.__setattr__(self, "sha256", self.sha256.lower())
+
     @classmethod
     def from_link(cls, link: Link) -> FileRequest:
-        sha256 = link.sha256
-        return cls(
-            filename=link.filename,
-            url=urldefrag(link.url).url,
-            sha256=sha256.lower() if sha256 else None,
-            size=link.size,
-        )
+        return cls(link.filename, urldefrag(link.url).url, link.sha256, link.size)
 
     @property
     def host(self) -> str:
@@ -286,21 +286,23 @@ class Fetcher:
         return result
 
     def _from_cache(self, request: FileRequest) -> FetchResult | None:
-        if self.cache is None or request.sha256 is None:
+        key = _cache_key(request)
+        if self.cache is None or key is None:
             return None
-        path = self.cache.get(request.sha256, request.filename)
+        path = self.cache.get(key, request.filename)
         if path is None:
             return None
         size = path.stat().st_size
         if request.size is not None and size != request.size:
             # The cache holds this sha256 with another size: the index contradicts itself.
             raise SizeMismatchError(request.filename, request.url, request.size, size)
-        return FetchResult(request, path, "cache", _count({"cache": size}), request.sha256, True)
+        return FetchResult(request, path, "cache", _count({"cache": size}), key, True)
 
     def _download_lock(self, request: FileRequest) -> contextlib.AbstractContextManager[None]:
-        if self.cache is None or request.sha256 is None:
+        key = _cache_key(request)
+        if self.cache is None or key is None:
             return contextlib.nullcontext()
-        return self.cache.lock(request.sha256)
+        return self.cache.lock(key)
 
     def _from_sources(
         self,
@@ -357,11 +359,9 @@ class Fetcher:
     def _partial(self, request: FileRequest, source: Source) -> Iterator[Path]:
         """Where ``source`` writes: resumable for the origin when the sha256 is known."""
         folder = self.cache.temp_dir() if self.cache is not None else self._temp_dir()
-        if request.sha256 is not None and source.name == "origin":
-            if self.cache is not None:
-                yield self.cache.partial_path(request.sha256)
-            else:
-                yield folder / f"{request.sha256}.part"
+        key = _cache_key(request)
+        if key is not None and source.name == "origin":
+            yield self.cache.partial_path(key) if self.cache is not None else folder / f"{key}.part"
             return
         path = self._temp_file(folder, source.name)
         try:
@@ -426,6 +426,12 @@ class Fetcher:
         if self._temp is None:
             self._temp = Path(tempfile.mkdtemp(prefix="torrip-fetch-"))
         return self._temp
+
+
+def _cache_key(request: FileRequest) -> str | None:
+    """The sha256 to file the request under; None if absent or malformed (it will not match)."""
+    sha256 = request.sha256
+    return sha256 if sha256 is not None and _SHA256.fullmatch(sha256) else None
 
 
 def _group_key(request: FileRequest) -> tuple[str, str]:
