@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import signal
@@ -65,10 +66,8 @@ class Result:
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def start(cmd: Sequence[str | Path], env: Mapping[str, str]) -> subprocess.Popen[str]:
@@ -91,7 +90,9 @@ def finish(proc: subprocess.Popen[str], started: float, timeout: float) -> Resul
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         out, err = proc.communicate()
-        return Result(time.perf_counter() - started, -9, out, err + f"\n[timed out after {timeout}s]")
+        return Result(
+            time.perf_counter() - started, -9, out, err + f"\n[timed out after {timeout}s]"
+        )
     return Result(time.perf_counter() - started, proc.returncode, out, err)
 
 

@@ -16,6 +16,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import _common as c
@@ -31,6 +32,21 @@ DEFAULT_PYTHONS = [
     "/root/.pyenv/versions/3.9.18/bin/python",
     "/root/.pyenv/versions/3.13.0/bin/python",
 ]
+
+
+@dataclass
+class Comparison:
+    python: str
+    pip_version: str
+    reqs: str
+    errors: list[str] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)
+    torrip: dict[str, str] = field(default_factory=dict)
+    pip: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not self.mismatches
 
 
 def installs(report: Path) -> dict[str, str]:
@@ -51,8 +67,9 @@ def diff(torrip: dict[str, str], pip: dict[str, str]) -> list[str]:
 
 
 def compare(
-    reqs: list[str], target: Path, torrip: Path, pip: Path, work: Path, timeout: float
-) -> dict[str, object]:
+    out: Comparison, target: Path, torrip: Path, pip: Path, work: Path, timeout: float
+) -> Comparison:
+    reqs = out.reqs.split()
     t_report, p_report = work / "torrip.json", work / "pip.json"
     cache = Path(tempfile.mkdtemp(prefix="torrip-cache-", dir=work))
     t_cmd: list[str | Path] = [torrip, "install", "--dry-run", "-q", "--report", t_report]
@@ -68,23 +85,15 @@ def compare(
     )
     t_res = c.finish(t_proc, started, timeout)
     p_res = c.finish(p_proc, started, timeout)
-    errors = [
+    out.errors = [
         f"{name} failed (rc={res.returncode}): {res.stderr.strip()[-500:]}"
         for name, res in (("torrip", t_res), ("pip", p_res))
         if not res.ok
     ]
-    if errors:
-        return {"ok": False, "errors": errors}
-    t_map, p_map = installs(t_report), installs(p_report)
-    mismatches = diff(t_map, p_map)
-    return {
-        "ok": not mismatches,
-        "torrip_count": len(t_map),
-        "pip_count": len(p_map),
-        "mismatches": mismatches,
-        "torrip": t_map,
-        "pip": p_map,
-    }
+    if not out.errors:
+        out.torrip, out.pip = installs(t_report), installs(p_report)
+        out.mismatches = diff(out.torrip, out.pip)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     pythons = args.pythons or DEFAULT_PYTHONS
     c.require(args.torrip, c.DEFAULT_PIP, c.LEGACY_PIP)
 
-    results: list[dict[str, object]] = []
+    results: list[Comparison] = []
     work = Path(tempfile.mkdtemp(prefix="torrip-bench-compare-"))
     try:
         print(f"{c.machine()}; {c.tool_version([args.torrip], 'torrip')}; tree {c.git_state()}")
@@ -114,8 +123,14 @@ def main(argv: list[str] | None = None) -> int:
             for index, reqs in enumerate(sets):
                 run_dir = work / f"{vtag}-{index}"
                 run_dir.mkdir()
-                res = compare(reqs.split(), target, args.torrip, pip, run_dir, args.timeout)
-                res.update(python=vtag, pip_version=pip_version, reqs=reqs)
+                res = compare(
+                    Comparison(vtag, pip_version, reqs),
+                    target,
+                    args.torrip,
+                    pip,
+                    run_dir,
+                    args.timeout,
+                )
                 results.append(res)
                 if args.keep:
                     dest = args.keep / f"py{vtag}-set{index}"
@@ -123,27 +138,29 @@ def main(argv: list[str] | None = None) -> int:
                     for name in ("torrip.json", "pip.json"):
                         if (run_dir / name).exists():
                             shutil.copy2(run_dir / name, dest / name)
-                if "errors" in res:
-                    print(f"  ERROR  {reqs}")
-                    for line in res["errors"]:  # type: ignore[attr-defined]
-                        print(f"         {line}")
+                if res.errors:
+                    print(f"  ERROR    {reqs}")
+                    for line in res.errors:
+                        print(f"           {line}")
                     continue
-                status = "match   " if res["ok"] else "MISMATCH"
-                print(f"  {status} {reqs}: torrip {res['torrip_count']}, pip {res['pip_count']}")
-                for line in res["mismatches"]:  # type: ignore[attr-defined]
+                status = "match   " if res.ok else "MISMATCH"
+                print(f"  {status} {reqs}: torrip {len(res.torrip)}, pip {len(res.pip)} packages")
+                for line in res.mismatches:
                     print(f"           {line}")
                 sys.stdout.flush()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    bad = [r for r in results if not r["ok"]]
+    bad = [r for r in results if not r.ok]
     print(f"\n{len(results) - len(bad)}/{len(results)} identical")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         data = {
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "machine": c.machine(),
-            "results": results,
+            "torrip": c.tool_version([args.torrip], "torrip"),
+            "torrip_tree": c.git_state(),
+            "results": [{**asdict(r), "ok": r.ok} for r in results],
         }
         args.json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return 1 if bad else 0

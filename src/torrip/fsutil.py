@@ -9,6 +9,16 @@ from pathlib import Path
 __all__ = ["atomic_write"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once: os.umask can only be read by setting it, which is not thread-safe.
+_DEFAULT_MODE = 0o666 & ~_umask()
+
+
 def atomic_write(path: Path, data: bytes, *, durable: bool = False) -> None:
     """Write ``data`` to ``path`` so readers see the old file or the whole new one.
 
@@ -17,6 +27,8 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp creates 0600; give the file the mode an ordinary open() would.
+        os.fchmod(fd, _DEFAULT_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             if durable:

@@ -63,7 +63,9 @@ class FaultServer:
         self.max_active = 0
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
 
     def __enter__(self) -> FaultServer:
         self._thread.start()
@@ -105,6 +107,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     owner: FaultServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that hang up (on purpose, in these tests) are not news
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -40,7 +40,9 @@ def lock_path(environment: TargetEnvironment) -> Path:
 
 
 @contextlib.contextmanager
-def environment_lock(environment: TargetEnvironment, timeout: float | None = None) -> Iterator[Path]:
+def environment_lock(
+    environment: TargetEnvironment, timeout: float | None = None
+) -> Iterator[Path]:
     """Hold the exclusive lock of ``environment``; wait at most ``timeout`` seconds (None: forever).
 
     Raises EnvironmentLockedError when the timeout passes first.

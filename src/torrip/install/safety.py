@@ -123,14 +123,14 @@ class _Verifier:
             if info.is_dir():
                 continue
             member = info.filename
-            self.check_against_record(info, dist_info, records)
+            hashed = self.check_against_record(info, dist_info, records)
             if "__pycache__" in member.split("/")[:-1]:
                 continue  # installer skips these; they are still checked against RECORD
             scheme, relative = self.destination(member, data_dir, root_scheme)
             destinations.add(self.scheme[scheme] / relative)
-            row = records.get(member)
-            if row is not None and scheme != "scripts":  # scripts get their shebang rewritten
-                expected[(scheme, relative)] = (row[1], int(row[2]))
+            if hashed and scheme != "scripts":  # scripts get their shebang rewritten
+                _, digest, size = records[member]
+                expected[(scheme, relative)] = (digest, int(size))
         for script in self.script_names(dist_info):
             destinations.add(self.scheme["scripts"] / script)
         for extra in ("INSTALLER", "REQUESTED", "direct_url.json", "RECORD"):
@@ -250,13 +250,12 @@ class _Verifier:
 
     def check_against_record(
         self, info: zipfile.ZipInfo, dist_info: str, records: Mapping[str, tuple[str, str, str]]
-    ) -> None:
+    ) -> bool:
+        """Whether ``info`` matches its RECORD row; False for RECORD and its signatures."""
         member = info.filename
         directory, _, file_name = member.rpartition("/")
-        if directory == dist_info and file_name == "RECORD":
-            return
-        if directory == dist_info and file_name in _SIGNATURE_FILES:
-            return
+        if directory == dist_info and (file_name == "RECORD" or file_name in _SIGNATURE_FILES):
+            return False
         row = records.get(member)
         if row is None:
             raise self.refuse(member, "not listed in RECORD")
@@ -280,6 +279,7 @@ class _Verifier:
         actual = base64.urlsafe_b64encode(hasher.digest()).rstrip(b"=").decode("ascii")
         if actual != expected.rstrip("=") or size != int(size_text):
             raise self.refuse(member, f"{algorithm} does not match RECORD")
+        return True
 
     # -- destinations ------------------------------------------------------
 

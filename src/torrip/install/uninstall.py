@@ -84,8 +84,6 @@ class Stash:
     def restore(self) -> list[str]:
         """Put everything back where it was; returns what could not be put back."""
         problems: list[str] = []
-        if not self._root.is_dir():
-            return problems
         for mirror_dir, directories, files in os.walk(self._root):
             relative = Path(mirror_dir).relative_to(self._root)
             original_dir = Path("/", relative)

@@ -109,6 +109,8 @@ class WriteJournal:
     def _make_parents(self, directory: Path) -> None:
         missing = []
         while not directory.is_dir():
+            if os.path.lexists(directory):
+                raise InstallError(f"cannot create the directory {directory}: a file is in the way")
             missing.append(directory)
             directory = directory.parent
         for parent in reversed(missing):

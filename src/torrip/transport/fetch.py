@@ -357,12 +357,16 @@ class Fetcher:
 
     @contextlib.contextmanager
     def _partial(self, request: FileRequest, source: Source) -> Iterator[Path]:
-        """Where ``source`` writes: resumable for the origin when the sha256 is known."""
-        folder = self.cache.temp_dir() if self.cache is not None else self._temp_dir()
+        """Where ``source`` writes: kept for resume (under the cache's lock) for the origin.
+
+        Elsewhere a fresh file, removed afterwards: without the cache's per-file lock,
+        two downloads of the same content must not share a path.
+        """
         key = _cache_key(request)
-        if key is not None and source.name == "origin":
-            yield self.cache.partial_path(key) if self.cache is not None else folder / f"{key}.part"
+        if self.cache is not None and key is not None and source.name == "origin":
+            yield self.cache.partial_path(key)
             return
+        folder = self.cache.temp_dir() if self.cache is not None else self._temp_dir()
         path = self._temp_file(folder, source.name)
         try:
             yield path

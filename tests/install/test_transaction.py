@@ -1,0 +1,281 @@
+"""install_transaction into real venvs: files, scripts, metadata, upgrades, rollback, pip parity."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fixtures.environments import available_interpreters
+from fixtures.wheels import make_wheel
+from install.support import MakeEnvironment, package_wheel, site_packages, snapshot, to_install
+
+import torrip.install.transaction as transaction
+from torrip.environment import TargetEnvironment
+from torrip.errors import InstallError, UninstallError, UnsafeWheelError
+from torrip.install.transaction import TransactionResult, install_transaction
+from torrip.install.wheel import install_wheel
+
+_PYTHONS = available_interpreters()
+_TARGETS = [version for version in ("3.8", f"{sys.version_info[0]}.{sys.version_info[1]}")]
+
+
+def _run(python: Path, code: str) -> str:
+    completed = subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, check=True, cwd="/"
+    )
+    return completed.stdout.strip()
+
+
+@pytest.mark.parametrize("version", _TARGETS)
+def test_installs_into_venv_of_any_python(
+    version: str, make_environment: MakeEnvironment, tmp_path: Path
+) -> None:
+    if version not in _PYTHONS:
+        pytest.skip(f"no Python {version} here")
+    environment = make_environment(_PYTHONS[version])
+    wheel = package_wheel(tmp_path, "alpha", "1.0")
+
+    result = install_transaction(environment, [to_install(wheel)], remove=[])
+
+    assert isinstance(result, TransactionResult)
+    assert result.installed == (("alpha", "1.0"),)
+    assert result.removed == ()
+    python = environment.python
+    assert _run(python, "import alpha, alpha.sub; print(alpha.__version__)") == "1.0"
+    script = Path(environment.scheme["scripts"]) / "alpha-cli"
+    assert script.read_text().splitlines()[0] == f"#!{python}"
+    assert os.access(script, os.X_OK)
+    assert subprocess.run([script], capture_output=True, text=True).stdout == "alpha 1.0\n"
+    dist_info = site_packages(environment) / "alpha-1.0.dist-info"
+    assert (dist_info / "INSTALLER").read_text() == "torrip\n"
+    assert (dist_info / "REQUESTED").exists()
+    assert not (dist_info / "direct_url.json").exists()
+    headers = Path(environment.scheme["headers"]) / "alpha" / "alpha.h"
+    assert headers.read_text() == "int answer(void);\n"
+    assert (Path(environment.prefix) / "share/alpha/notes.txt").read_text() == "alpha 1.0\n"
+    # No bytecode unless asked for.
+    assert not list(site_packages(environment).rglob("*.pyc"))
+    installed = environment.refresh_installed().installed["alpha"]
+    assert (installed.installer, installed.requested) == ("torrip", True)
+
+
+def test_dependency_without_requested_and_direct_url(
+    environment: TargetEnvironment, tmp_path: Path
+) -> None:
+    wheel = to_install(package_wheel(tmp_path, "beta", "2.0"), requested=False)
+    direct_url = {"url": wheel.path.as_uri(), "archive_info": {}}
+    wheel = transaction.WheelToInstall(
+        wheel.path, wheel.name, wheel.version, False, direct_url=direct_url
+    )
+    install_transaction(environment, [wheel], remove=[])
+    dist_info = site_packages(environment) / "beta-2.0.dist-info"
+    assert not (dist_info / "REQUESTED").exists()
+    assert json.loads((dist_info / "direct_url.json").read_text()) == direct_url
+    record = (dist_info / "RECORD").read_text()
+    assert "beta-2.0.dist-info/direct_url.json,sha256=" in record
+
+
+@pytest.mark.skipif("3.8" not in _PYTHONS, reason="no Python 3.8 here")
+def test_compile_uses_the_target_interpreter(
+    make_environment: MakeEnvironment, tmp_path: Path
+) -> None:
+    environment = make_environment(_PYTHONS["3.8"])
+    wheel = package_wheel(
+        tmp_path, "gamma", "1.0", extra_files={"gamma/py2_template.py": b"print 'hi'\n"}
+    )
+    install_transaction(environment, [to_install(wheel)], remove=[], compile=True)
+
+    package = site_packages(environment) / "gamma"
+    compiled = sorted(path.name for path in package.rglob("*.pyc"))
+    assert compiled == [
+        "__init__.cpython-38.pyc",
+        "__init__.cpython-38.pyc",
+        "core.cpython-38.pyc",
+        "only_in_gamma_1_0.cpython-38.pyc",
+    ]  # py2_template.py does not compile: skipped, as pip does
+    record = (site_packages(environment) / "gamma-1.0.dist-info/RECORD").read_text()
+    assert "gamma/__pycache__/core.cpython-38.pyc,sha256=" in record
+    # The target imports from the bytecode torrip wrote (same magic number).
+    assert _run(environment.python, "import gamma.core; print(gamma.core.__cached__)").endswith(
+        "core.cpython-38.pyc"
+    )
+
+
+def test_upgrade_removes_the_old_version(environment: TargetEnvironment, tmp_path: Path) -> None:
+    old = package_wheel(tmp_path / "old", "delta", "1.0")
+    new = package_wheel(tmp_path / "new", "delta", "2.0")
+    install_transaction(environment, [to_install(old)], remove=[], compile=True)
+    site = site_packages(environment)
+    assert (site / "delta/sub/only_in_delta_1_0.py").exists()
+    installed = environment.refresh_installed()
+
+    result = install_transaction(installed, [to_install(new)], remove=[installed.installed["delta"]])
+
+    assert result.removed == (("delta", "1.0"),)
+    assert not (site / "delta-1.0.dist-info").exists()
+    assert not (site / "delta/sub/only_in_delta_1_0.py").exists()
+    assert (site / "delta/sub/only_in_delta_2_0.py").exists()
+    assert not list(site.rglob("*.pyc"))  # the old bytecode went with the old version
+    assert [path.name for path in site.iterdir() if path.name.startswith(".torrip")] == []
+    assert _run(environment.python, "import delta; print(delta.__version__)") == "2.0"
+
+
+def test_reinstall_and_name_clash_remove_what_is_installed(
+    environment: TargetEnvironment, tmp_path: Path
+) -> None:
+    wheel = package_wheel(tmp_path, "epsilon", "1.0")
+    install_transaction(environment, [to_install(wheel)], remove=[])
+    before = snapshot(Path(environment.prefix))
+    # remove=[] from a stale plan: the installed epsilon is still removed first.
+    result = install_transaction(environment, [to_install(wheel)], remove=[])
+    assert result.removed == (("epsilon", "1.0"),)
+    assert snapshot(Path(environment.prefix)) == before
+
+
+def test_overwrites_a_file_of_another_distribution_like_pip(
+    environment: TargetEnvironment, tmp_path: Path
+) -> None:
+    shared = {"shared_ns/__init__.py": b"# from one\n"}
+    one = make_wheel(tmp_path, "one", "1.0", files=shared)
+    other = make_wheel(tmp_path, "other", "1.0", files={"shared_ns/__init__.py": b"# other\n"})
+    install_transaction(environment, [to_install(one)], remove=[])
+    install_transaction(environment, [to_install(other)], remove=[])
+    assert (site_packages(environment) / "shared_ns/__init__.py").read_bytes() == b"# other\n"
+
+
+# -- rollback --------------------------------------------------------------------------------
+
+
+def _four_wheels(directory: Path) -> list[Path]:
+    return [package_wheel(directory, name, "2.0") for name in ("w1", "w2", "w3", "w4")]
+
+
+def _installed_base(environment: TargetEnvironment, directory: Path) -> TargetEnvironment:
+    """An environment with old versions of two of the four wheels, and an unrelated one."""
+    old = [package_wheel(directory, name, "1.0") for name in ("w1", "w3", "keep")]
+    install_transaction(environment, [to_install(path) for path in old], remove=[], compile=True)
+    return environment.refresh_installed()
+
+
+@pytest.mark.parametrize("parallel", [True, False], ids=["parallel", "sequential"])
+def test_failure_midway_restores_the_environment_byte_for_byte(
+    parallel: bool, environment: TargetEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environment = _installed_base(environment, tmp_path / "old")
+    before = snapshot(Path(environment.prefix))
+    wheels = [to_install(path) for path in _four_wheels(tmp_path / "new")]
+
+    calls = []
+
+    def failing_install(verified, *args, **kwargs):  # type: ignore[no-untyped-def]
+        installed = install_wheel(verified, *args, **kwargs)  # written in full, then fail
+        calls.append(verified.name)
+        if verified.name == "w3":
+            raise OSError(28, "No space left on device")
+        return installed
+
+    monkeypatch.setattr(transaction, "install_wheel", failing_install)
+    with pytest.raises(InstallError, match=r"installing w3-2\.0-py3-none-any\.whl failed"):
+        install_transaction(
+            environment,
+            wheels,
+            remove=[environment.installed["w1"], environment.installed["w3"]],
+            compile=True,
+            parallel=parallel,
+        )
+    assert "w3" in calls
+    assert snapshot(Path(environment.prefix)) == before
+
+
+def test_a_directory_in_the_way_fails_midway_and_rolls_back(
+    environment: TargetEnvironment, tmp_path: Path
+) -> None:
+    environment = _installed_base(environment, tmp_path / "old")
+    before = snapshot(Path(environment.prefix))
+    wheels = _four_wheels(tmp_path / "new")
+    # The 4th wheel ships a *file* where the 1st installs the package directory w1/.
+    wheels[3] = make_wheel(tmp_path / "clash", "w4", "2.0", files={"w1": b"not a package\n"})
+    with pytest.raises(InstallError, match="is in the way"):
+        install_transaction(environment, [to_install(path) for path in wheels], remove=[])
+    assert snapshot(Path(environment.prefix)) == before
+
+
+def test_refused_wheel_touches_nothing(environment: TargetEnvironment, tmp_path: Path) -> None:
+    environment = _installed_base(environment, tmp_path / "old")
+    before = snapshot(Path(environment.prefix))
+    wheels = _four_wheels(tmp_path / "new")
+    wheels[2] = make_wheel(tmp_path / "evil", "w3", "2.0", files={"../../../../evil.py": b"x"})
+    with pytest.raises(UnsafeWheelError, match=r"w3-2\.0-py3-none-any\.whl"):
+        install_transaction(environment, [to_install(path) for path in wheels], remove=[])
+    assert snapshot(Path(environment.prefix)) == before
+
+
+def test_refused_uninstall_touches_nothing(environment: TargetEnvironment, tmp_path: Path) -> None:
+    environment = _installed_base(environment, tmp_path / "old")
+    record = site_packages(environment) / "w3-1.0.dist-info/RECORD"
+    record.write_text(record.read_text() + "../../../../../../etc/hostname,,\n")
+    before = snapshot(Path(environment.prefix))
+    wheels = [to_install(path) for path in _four_wheels(tmp_path / "new")]
+    with pytest.raises(UninstallError, match="etc/hostname"):
+        install_transaction(environment, wheels, remove=[])
+    assert snapshot(Path(environment.prefix)) == before
+    assert Path("/etc/hostname").exists()
+
+
+def test_interrupt_rolls_back(
+    environment: TargetEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environment = _installed_base(environment, tmp_path / "old")
+    before = snapshot(Path(environment.prefix))
+
+    def interrupted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(transaction, "compile_bytecode", interrupted)
+    wheels = [to_install(path) for path in _four_wheels(tmp_path / "new")]
+    with pytest.raises(KeyboardInterrupt):
+        install_transaction(environment, wheels, remove=[], compile=True)
+    assert snapshot(Path(environment.prefix)) == before
+
+
+# -- parity with pip -------------------------------------------------------------------------
+
+_IGNORED = {"INSTALLER", "RECORD", "REQUESTED", "direct_url.json"}
+
+
+def _installed_files(prefix: Path) -> set[str]:
+    files = set()
+    for path in prefix.rglob("*"):
+        relative = path.relative_to(prefix)
+        if "__pycache__" in relative.parts or path.name in _IGNORED or path.is_dir():
+            continue
+        files.add(str(relative))
+    return files
+
+
+def test_same_files_as_pip(make_venv, make_environment: MakeEnvironment, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pip = Path(sys.executable).parent / "pip"
+    if not pip.exists():
+        pytest.skip("pip is not installed next to the test interpreter")
+    wheel = package_wheel(
+        tmp_path,
+        "Parity.Pkg",
+        "1.0",
+        extra_files={"parity_pkg-1.0.data/scripts/raw-script": b"#!python\nprint('raw')\n"},
+    )
+    ours = make_environment()
+    install_transaction(ours, [to_install(wheel)], remove=[])
+    theirs = make_venv()
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
+    environ["PIP_CONFIG_FILE"] = os.devnull
+    subprocess.run(
+        [pip, "--python", theirs / "bin/python", "install", "--no-deps", "--no-index",
+         "--no-compile", "--disable-pip-version-check", "-q", wheel],
+        check=True, env=environ, capture_output=True,
+    )  # fmt: skip
+    assert _installed_files(Path(ours.prefix)) == _installed_files(theirs)
+    assert (Path(ours.prefix) / "bin/raw-script").read_text() == f"#!{ours.python}\nprint('raw')\n"

@@ -1,0 +1,35 @@
+"""atomic_write: whole files only, and the permissions an ordinary open() gives."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from torrip.fsutil import atomic_write
+
+
+def test_writes_whole_file_with_umask_mode(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "report.json"
+    atomic_write(target, b"{}", durable=True)
+    assert target.read_bytes() == b"{}"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
+    assert [p.name for p in target.parent.iterdir()] == ["report.json"]
+
+
+def test_failure_leaves_old_file_and_no_temp(tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / "page"
+    target.write_bytes(b"old")
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        atomic_write(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["page"]

@@ -1,0 +1,385 @@
+"""The fetch strategy: cache, sources, verification, dedupe, per-host bound, exact accounting."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import httpx
+import pytest
+from rich.console import Console
+
+from fixtures.index import LocalIndex
+from fixtures.wheels import make_wheel
+from torrip.cache import DistributionCache
+from torrip.config import Settings
+from torrip.errors import HashMismatchError, NetworkError, SizeMismatchError
+from torrip.index.links import Link
+from torrip.transport.fetch import Fetcher, FetchResult, FileRequest, HttpSource, Source
+from torrip.transport.progress import RichProgress
+from transport.test_http import FaultServer
+
+DATA = os.urandom(200_000)
+SHA = hashlib.sha256(DATA).hexdigest()
+NAME = "demo-1.0-py3-none-any.whl"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    with FaultServer() as running:
+        yield running
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=10, trust_env=False) as http:
+        yield http
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> DistributionCache:
+    return DistributionCache(tmp_path / "cache")
+
+
+def _fetcher(
+    client: httpx.Client, cache: DistributionCache | None, *, retries: int = 3, **settings: object
+) -> Fetcher:
+    root = cache.root if cache is not None else Path("unused")
+    return Fetcher(
+        Settings(cache_dir=root, **settings),  # type: ignore[arg-type]
+        client,
+        cache,
+        [HttpSource(client, retries=retries, backoff=0.01)],
+    )
+
+
+def _request(
+    server: FaultServer, data: bytes = DATA, name: str = NAME, **kw: object
+) -> FileRequest:
+    url = server.add(name, data, **kw)
+    return FileRequest(name, url, _sha(data), len(data))
+
+
+def test_from_link_drops_fragment_and_normalizes() -> None:
+    link = Link(
+        NAME, f"https://x.example/f/{NAME}#sha256={SHA.upper()}", {"sha256": SHA.upper()}, size=3
+    )
+    assert FileRequest.from_link(link) == FileRequest(NAME, f"https://x.example/f/{NAME}", SHA, 3)
+
+
+def test_real_index_and_exact_accounting(
+    local_index: LocalIndex, client: httpx.Client, cache: DistributionCache, tmp_path: Path
+) -> None:
+    wheels = [
+        make_wheel(tmp_path / "dists", f"pkg{n}", "1.0", files={"big.bin": os.urandom(50_000)})
+        for n in range(3)
+    ]
+    index = local_index(wheels, torrents=False)
+    requests = [
+        FileRequest(w.name, index.file_url(w.name), _sha(w.read_bytes()), w.stat().st_size)
+        for w in wheels
+    ]
+    results = _fetcher(client, cache).fetch_all(requests)
+    assert [r.request for r in results] == requests
+    for wheel, result in zip(wheels, results, strict=True):
+        assert result.source == "origin" and result.verified
+        assert result.path.read_bytes() == wheel.read_bytes()
+        assert result.path.name == wheel.name
+    sent = sum(r.bytes_sent for r in index.requests if r.path.endswith(".whl"))
+    assert sum(r.bytes["origin"] for r in results) == sent == sum(w.stat().st_size for w in wheels)
+
+
+def test_never_downloads_twice(
+    server: FaultServer, client: httpx.Client, cache: DistributionCache
+) -> None:
+    request = _request(server, once=True)  # a second GET of the file answers 403
+    first = _fetcher(client, cache).fetch_all([request])[0]
+    assert (first.source, dict(first.bytes)) == (
+        "origin",
+        {"cache": 0, "origin": len(DATA), "peers": 0},
+    )
+    second = _fetcher(client, cache).fetch_all([request])[0]
+    assert (second.source, dict(second.bytes)) == (
+        "cache",
+        {"cache": len(DATA), "origin": 0, "peers": 0},
+    )
+    assert second.path == first.path
+    assert len(server.gets(NAME)) == 1
+
+
+def test_same_file_twice_in_one_run(
+    server: FaultServer, client: httpx.Client, cache: DistributionCache
+) -> None:
+    request = _request(server, once=True, delay=0.1)
+    renamed = FileRequest("Demo-1.0-py3-none-any.whl", request.url, SHA, len(DATA))
+    results = _fetcher(client, cache).fetch_all([request, request, renamed])
+    assert sorted(r.source for r in results) == ["cache", "cache", "origin"]
+    assert sum(r.bytes["origin"] for r in results) == len(DATA) == server.bytes_sent()
+    assert [r.path.name for r in results] == [NAME, NAME, renamed.filename]
+    assert len(server.gets(NAME)) == 1
+
+
+def test_resume_across_runs(
+    server: FaultServer, client: httpx.Client, cache: DistributionCache
+) -> None:
+    request = _request(server, cuts=[70_000])
+    with pytest.raises(NetworkError):
+        _fetcher(client, cache, retries=0).fetch_all([request])
+    assert cache.partial_path(SHA).stat().st_size == 70_000
+    result = _fetcher(client, cache).fetch_all([request])[0]
+    assert result.path.read_bytes() == DATA
+    assert result.bytes["origin"] == len(DATA) - 70_000
+    assert server.gets(NAME)[1].range == "bytes=70000-"
+    assert server.bytes_sent() == len(DATA)
+    assert list(cache.temp_dir().iterdir()) == []
+
+
+def test_hash_mismatch(server: FaultServer, client: httpx.Client, cache: DistributionCache) -> None:
+    url = server.add(NAME, DATA)
+    expected = _sha(b"what the index promised")
+    with pytest.raises(HashMismatchError) as caught:
+        _fetcher(client, cache).fetch_all([FileRequest(NAME, url, expected, len(DATA))])
+    error = caught.value
+    assert (error.what, error.url, error.expected, error.actual) == (NAME, url, expected, SHA)
+    for fact in (NAME, url, expected, SHA):
+        assert fact in str(error)
+    assert list(cache.entries()) == []
+    assert list(cache.temp_dir().iterdir()) == []
+
+
+def test_size_mismatch(server: FaultServer, client: httpx.Client, cache: DistributionCache) -> None:
+    url = server.add(NAME, DATA)
+    with pytest.raises(SizeMismatchError) as caught:
+        _fetcher(client, cache).fetch_all([FileRequest(NAME, url, SHA, len(DATA) + 1)])
+    assert (caught.value.expected_size, caught.value.actual_size) == (len(DATA) + 1, len(DATA))
+    assert isinstance(caught.value, HashMismatchError)
+    assert list(cache.entries()) == []
+    assert list(cache.temp_dir().iterdir()) == []
+
+
+def test_mismatch_stops_the_others(
+    server: FaultServer, client: httpx.Client, cache: DistributionCache
+) -> None:
+    bad = FileRequest("bad-1.0.tar.gz", server.add("bad-1.0.tar.gz", b"evil"), _sha(b"good"), 4)
+    slow = [
+        _request(server, os.urandom(100_000), f"slow{n}-1.0.tar.gz", delay=0.3) for n in range(3)
+    ]
+    started = time.monotonic()
+    with pytest.raises(HashMismatchError):
+        _fetcher(client, cache).fetch_all([*slow, bad])
+    assert time.monotonic() - started < 2
+    assert cache.get(_sha(b"good"), "bad-1.0.tar.gz") is None
+    assert not cache.partial_path(_sha(b"good")).exists()
+
+
+def test_not_found(server: FaultServer, client: httpx.Client, cache: DistributionCache) -> None:
+    from torrip.errors import HTTPStatusError
+
+    url = server.url(NAME)
+    with pytest.raises(HTTPStatusError) as caught:
+        _fetcher(client, cache).fetch_all([FileRequest(NAME, url, SHA, len(DATA))])
+    assert caught.value.url == url and caught.value.status == 404 and caught.value.hint
+
+
+def test_retries_transient_statuses(
+    server: FaultServer, client: httpx.Client, cache: DistributionCache
+) -> None:
+    request = _request(server, statuses=[503, 503])
+    result = _fetcher(client, cache).fetch_all([request])[0]
+    assert result.path.read_bytes() == DATA
+    assert [hit.status for hit in server.gets(NAME)] == [503, 503, 200]
+
+
+def test_downloads_per_host_are_bounded(
+    server: FaultServer, client: httpx.Client, cache: DistributionCache
+) -> None:
+    with FaultServer() as other:
+        requests = [
+            _request(host, os.urandom(10_000), f"p{n}-1.0.tar.gz", delay=0.1)
+            for host in (server, other)
+            for n in range(4)
+        ]
+        results = _fetcher(client, cache, max_downloads_per_host=2).fetch_all(requests)
+        assert len(results) == 8
+        # Bounded per host, and still parallel, on both hosts at once.
+        assert (server.max_active, other.max_active) == (2, 2)
+
+
+_CHILD = """
+import sys
+from pathlib import Path
+import httpx
+from torrip.cache import DistributionCache
+from torrip.config import Settings
+from torrip.transport.fetch import Fetcher, FileRequest
+url, sha, size, root = sys.argv[1:]
+with httpx.Client(trust_env=False) as client:
+    cache = DistributionCache(Path(root))
+    fetcher = Fetcher(Settings(cache_dir=Path(root)), client, cache)
+    [result] = fetcher.fetch_all([FileRequest("demo-1.0-py3-none-any.whl", url, sha, int(size))])
+print(result.source, result.bytes["origin"])
+"""
+
+
+def test_concurrent_processes_share_the_cache(
+    server: FaultServer, cache: DistributionCache
+) -> None:
+    request = _request(server, once=True, delay=0.3)
+    args = [sys.executable, "-c", _CHILD, request.url, SHA, str(len(DATA)), str(cache.root)]
+    children = [subprocess.Popen(args, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [child.communicate(timeout=30)[0].split() for child in children]
+    assert [child.returncode for child in children] == [0, 0]
+    assert sorted(outputs) == [["cache", "0"], ["origin", str(len(DATA))]]
+    assert [entry.sha256 for entry in cache.entries()] == [SHA]
+    assert len(server.gets(NAME)) == 1
+
+
+class FakeSwarm:
+    """A non-origin source: serves given bytes, or declines."""
+
+    name = "swarm"
+
+    def __init__(self, data: bytes | None) -> None:
+        self.data = data
+
+    def fetch(
+        self, request: FileRequest, dest: Path, progress: Callable[[int], None]
+    ) -> int | Mapping[str, int] | None:
+        if self.data is None:
+            return None
+        dest.write_bytes(self.data)
+        progress(len(self.data))
+        return {"peers": len(self.data) - 10, "origin": 10}
+
+
+def test_swarm_source_first(
+    server: FaultServer, client: httpx.Client, cache: DistributionCache
+) -> None:
+    request = _request(server)
+    fetcher = Fetcher(Settings(cache_dir=cache.root), client, cache, [FakeSwarm(DATA)])
+    assert [source.name for source in fetcher.sources] == ["swarm", "origin"]
+    result = fetcher.fetch_all([request])[0]
+    assert (result.source, dict(result.bytes)) == (
+        "swarm",
+        {"cache": 0, "origin": 10, "peers": len(DATA) - 10},
+    )
+    assert server.gets(NAME) == []
+
+
+@pytest.mark.parametrize("swarm_data", [None, b"x" * len(DATA)])
+def test_swarm_declining_or_lying_falls_back_to_origin(
+    server: FaultServer, client: httpx.Client, cache: DistributionCache, swarm_data: bytes | None
+) -> None:
+    request = _request(server)
+    said: list[str] = []
+    sources: list[Source] = [FakeSwarm(swarm_data), HttpSource(client, backoff=0.01)]
+    fetcher = Fetcher(Settings(cache_dir=cache.root), client, cache, sources, log=said.append)
+    result = fetcher.fetch_all([request])[0]
+    assert result.source == "origin" and result.path.read_bytes() == DATA
+    if swarm_data is None:
+        assert dict(result.bytes) == {"cache": 0, "origin": len(DATA), "peers": 0}
+        assert said == []
+    else:  # the wrong bytes are counted (they crossed the network) and dropped
+        assert dict(result.bytes) == {"cache": 0, "origin": len(DATA) + 10, "peers": len(DATA) - 10}
+        assert len(said) == 1 and "hash mismatch" in said[0]
+
+
+def test_local_files(client: httpx.Client, cache: DistributionCache, tmp_path: Path) -> None:
+    local = tmp_path / NAME
+    local.write_bytes(DATA)
+    hashed = FileRequest(NAME, local.as_uri(), SHA, len(DATA))
+    unhashed = FileRequest("other-1.0.tar.gz", (tmp_path / "other-1.0.tar.gz").as_uri(), None, None)
+    (tmp_path / "other-1.0.tar.gz").write_bytes(b"sdist")
+    first, second = _fetcher(client, cache).fetch_all([hashed, unhashed])
+    assert first.path == cache.get(SHA, NAME) and first.verified
+    assert (second.verified, second.sha256) == (False, _sha(b"sdist"))
+    assert second.path.read_bytes() == b"sdist"  # recorded in the cache under its hash
+    assert first.bytes["origin"] == len(DATA)
+    with _fetcher(client, None) as fetcher:
+        [in_place] = fetcher.fetch_all([hashed])
+    assert in_place.path == local
+
+
+def test_local_file_mismatch_keeps_the_users_file(
+    client: httpx.Client, cache: DistributionCache, tmp_path: Path
+) -> None:
+    local = tmp_path / NAME
+    local.write_bytes(DATA)
+    with pytest.raises(HashMismatchError):
+        _fetcher(client, cache).fetch_all([FileRequest(NAME, local.as_uri(), _sha(b"other"), None)])
+    assert local.read_bytes() == DATA
+    assert list(cache.entries()) == [] and list(cache.temp_dir().iterdir()) == []
+
+
+def test_unhashed_url_is_fetched_and_hashed(
+    server: FaultServer, client: httpx.Client, cache: DistributionCache
+) -> None:
+    url = server.add(NAME, DATA)
+    [result] = _fetcher(client, cache).fetch_all([FileRequest(NAME, url, None, None)])
+    assert (result.verified, result.sha256, result.path) == (False, SHA, cache.get(SHA, NAME))
+    assert list(cache.temp_dir().iterdir()) == []
+
+
+def test_without_cache(server: FaultServer, client: httpx.Client) -> None:
+    request = _request(server)
+    with _fetcher(client, None) as fetcher:
+        [result] = fetcher.fetch_all([request])
+        assert result.path.name == NAME and result.path.read_bytes() == DATA
+    assert not result.path.exists()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.started: list[tuple[str, int | None]] = []
+        self.advanced: dict[str, int] = {}
+        self.finished: list[FetchResult] = []
+
+    def start(self, request: FileRequest, total: int | None) -> None:
+        self.started.append((request.filename, total))
+
+    def advance(self, request: FileRequest, n: int, source: str) -> None:
+        self.advanced[request.filename] = self.advanced.get(request.filename, 0) + n
+
+    def finish(self, result: FetchResult) -> None:
+        self.finished.append(result)
+
+
+def test_progress_events(
+    server: FaultServer, client: httpx.Client, cache: DistributionCache
+) -> None:
+    request = _request(server, cuts=[50_000], honour_ranges=False)
+    recorder = Recorder()
+    _fetcher(client, cache).fetch_all([request, request], recorder)
+    assert recorder.started == [(NAME, len(DATA))]
+    assert recorder.advanced == {NAME: len(DATA)}  # the restart's dropped bytes were taken back
+    assert [r.source for r in recorder.finished] == ["origin", "cache"]
+
+
+def test_rich_progress_plain_and_terminal(
+    server: FaultServer, client: httpx.Client, tmp_path: Path
+) -> None:
+    big = os.urandom(1_200_000)
+    requests = [_request(server), _request(server, big, "big-1.0.tar.gz")]
+    plain = io.StringIO()
+    with RichProgress(Console(file=plain, force_terminal=False, width=100)) as progress:
+        _fetcher(client, DistributionCache(tmp_path / "a")).fetch_all(requests, progress)
+    lines = sorted(plain.getvalue().splitlines())
+    assert lines == [
+        "fetched big-1.0.tar.gz (1.2 MB, origin)",
+        f"fetched {NAME} (200.0 kB, origin)",
+    ]
+    terminal = io.StringIO()
+    with RichProgress(Console(file=terminal, force_terminal=True, width=100)) as progress:
+        _fetcher(client, DistributionCache(tmp_path / "b")).fetch_all(requests, progress)
+        assert progress._progress.tasks[0].completed == len(DATA) + len(big)
+    assert "fetched" not in terminal.getvalue()
