@@ -69,7 +69,7 @@ def nginx_index(tmp_path: Path) -> Iterator[str]:
     process = subprocess.Popen(
         [NGINX, "-c", str(config), "-p", str(state), "-e", str(state / "error.log")],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 10

@@ -138,5 +138,6 @@ def run_serve(args: argparse.Namespace, output: Output) -> int:
     try:
         server.serve_forever()
     except KeyboardInterrupt:
+        server.wait_idle(timeout=5)  # let answers under way finish, and be logged
         output.info("stopped")
     return 0

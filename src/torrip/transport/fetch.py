@@ -34,7 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Protocol, cast
+from typing import Literal, Protocol
 from urllib.parse import unquote, urldefrag, urlsplit
 from urllib.request import url2pathname
 
@@ -338,18 +338,13 @@ class Fetcher:
                         discard_partial(dest)  # never keep bytes that failed the check
                     if is_origin:
                         raise
-                    self.log(
-                        f"{request.filename}: {source.name} failed, trying the next source: {error}"
-                    )
+                    self.log(f"{request.filename}: {source.name} failed ({error}); trying the next")
                     discard_partial(dest)
                     continue
                 path = self._keep(dest, sha256, request.filename)
-                name = cast(
-                    SourceName, source.name if source.name in ("origin", "swarm") else "swarm"
-                )
-                return FetchResult(
-                    request, path, name, _count(received), sha256, request.sha256 is not None
-                )
+                kind: SourceName = "origin" if is_origin else "swarm"
+                verified = request.sha256 is not None
+                return FetchResult(request, path, kind, _count(received), sha256, verified)
         raise TorripError(
             f"no source can fetch {request.url}",
             hint="Use an http(s) or file URL, or a --find-links folder.",
