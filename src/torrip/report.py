@@ -7,6 +7,7 @@ Tools that read ``pip install --report`` read torrip's: the same keys, plus a
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ def _download_info(dist: ResolvedDistribution) -> dict[str, Any]:
     return info
 
 
-def _item(dist: ResolvedDistribution) -> dict[str, Any]:
+def _item(dist: ResolvedDistribution, fetched: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     link = dist.candidate.link
     assert link is not None
     item: dict[str, Any] = {
@@ -51,17 +52,23 @@ def _item(dist: ResolvedDistribution) -> dict[str, Any]:
         torrip["index"] = link.index_url
     if link.torrent is not None:
         torrip["torrent"] = link.torrent.as_dict()
+    torrip.update(fetched.get(link.url, {}))
     item["torrip"] = torrip
     return item
 
 
 def build_report(
-    plan: Plan, environment: TargetEnvironment, *, extra: dict[str, Any] | None = None
+    plan: Plan,
+    environment: TargetEnvironment,
+    *,
+    extra: dict[str, Any] | None = None,
+    fetched: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """``fetched`` maps a file URL to what torrip adds after fetching it (source, bytes)."""
     return {
         "version": "1",
         "pip_version": f"torrip-{__version__}",
-        "install": [_item(dist) for dist in plan.install],
+        "install": [_item(dist, fetched or {}) for dist in plan.install],
         "environment": dict(environment.markers),
         "torrip": {
             "version": __version__,

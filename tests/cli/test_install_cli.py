@@ -252,3 +252,49 @@ def test_each_target_interpreter(version: str, index, make_venv, isolated_env) -
     old = tuple(map(int, version.split("."))) < (3, 10)
     expected = "backport-1.0 lib-1.0 modern-1.0" if old else "lib-2.0 modern-1.0"
     assert f"Would install {expected}" in result.stdout
+
+
+def test_real_install_then_from_cache(index, make_venv, isolated_env, tmp_path: Path) -> None:
+    first, second = make_venv(), make_venv()
+    report = tmp_path / "report.json"
+    result = run_torrip(
+        "install",
+        "--index-url",
+        index.url,
+        "--python",
+        str(first),
+        "--report",
+        str(report),
+        "app",
+        env=isolated_env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Successfully installed app-1.0 lib-2.0" in result.stdout
+    python = first / "bin" / "python"
+    subprocess.run([str(python), "-c", "import app, lib"], check=True)
+    (site,) = first.glob("lib/python*/site-packages")
+    assert (site / "app-1.0.dist-info" / "REQUESTED").exists()
+    assert not (site / "lib-2.0.dist-info" / "REQUESTED").exists()
+    assert (site / "lib-2.0.dist-info" / "INSTALLER").read_text().strip() == "torrip"
+    data = json.loads(report.read_text())
+    served = sum(r.bytes_sent for r in index.requests if r.path.endswith(".whl"))
+    assert data["torrip"]["bytes"]["origin"] == served
+    assert {i["torrip"]["source"] for i in data["install"]} == {"origin"}
+
+    before = len(index.requests)
+    again = run_torrip(
+        "install",
+        "--index-url",
+        index.url,
+        "--python",
+        str(second),
+        "--report",
+        str(report),
+        "app",
+        env=isolated_env,
+    )
+    assert again.returncode == 0, again.stderr
+    assert not [r for r in index.requests[before:] if r.path.endswith(".whl")]
+    data = json.loads(report.read_text())
+    assert data["torrip"]["bytes"]["origin"] == 0
+    assert {i["torrip"]["source"] for i in data["install"]} == {"cache"}

@@ -160,9 +160,11 @@ def test_unsafe_wheel_is_refused_and_the_environment_untouched(
     assert wheel.name in str(error) and (entry is None or repr(entry) in str(error))
     assert snapshot(prefix) == before
     assert not Path("/tmp/torrip-evil.py").exists()
-    assert not (prefix / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}").joinpath(
-        "site-packages-evil"
-    ).exists()
+    assert (
+        not (prefix / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}")
+        .joinpath("site-packages-evil")
+        .exists()
+    )
 
 
 def test_a_good_wheel_passes_and_lists_what_it_writes(tmp_path: Path) -> None:

@@ -113,7 +113,9 @@ def test_upgrade_removes_the_old_version(environment: TargetEnvironment, tmp_pat
     assert (site / "delta/sub/only_in_delta_1_0.py").exists()
     installed = environment.refresh_installed()
 
-    result = install_transaction(installed, [to_install(new)], remove=[installed.installed["delta"]])
+    result = install_transaction(
+        installed, [to_install(new)], remove=[installed.installed["delta"]]
+    )
 
     assert result.removed == (("delta", "1.0"),)
     assert not (site / "delta-1.0.dist-info").exists()

@@ -39,10 +39,16 @@ def test_uninstall_removes_every_file_and_the_directories_it_emptied(
 
     removed = uninstall(environment, ["Alpha", "beta", "not-installed"])
 
-    assert [(dist.name, str(dist.version)) for dist in removed] == [("alpha", "1.0"), ("beta", "1.0")]
+    assert [(dist.name, str(dist.version)) for dist in removed] == [
+        ("alpha", "1.0"),
+        ("beta", "1.0"),
+    ]
     after = snapshot(prefix)
     # What pip also leaves: the (emptied) headers directory of this Python.
-    assert set(after) - set(pristine) == {"include/site", f"include/site/{_headers_leaf(environment)}"}
+    assert set(after) - set(pristine) == {
+        "include/site",
+        f"include/site/{_headers_leaf(environment)}",
+    }
     assert {key: value for key, value in after.items() if key in pristine} == pristine
     assert not (Path(environment.scheme["scripts"]) / "alpha-cli").exists()
     assert not lock_path(environment).exists()
@@ -52,7 +58,9 @@ def _headers_leaf(environment: TargetEnvironment) -> str:
     return Path(environment.scheme["headers"]).name
 
 
-def test_uninstall_keeps_other_distributions(environment: TargetEnvironment, tmp_path: Path) -> None:
+def test_uninstall_keeps_other_distributions(
+    environment: TargetEnvironment, tmp_path: Path
+) -> None:
     environment = _install(environment, tmp_path, "alpha", "beta")
     uninstall(environment, ["alpha"])
     remaining = environment.refresh_installed().installed

@@ -85,6 +85,11 @@ def register(subparsers: Subparsers) -> None:
         action="store_true",
         help="Reinstall all packages even if they are already up-to-date.",
     )
+    group.add_argument(
+        "--compile",
+        action="store_true",
+        help="Compile Python source files to bytecode after installing (off by default, like uv).",
+    )
     group.add_argument("--no-deps", action="store_true", help="Don't install package dependencies.")
     group.add_argument(
         "--pre",
@@ -123,15 +128,46 @@ def run(args: argparse.Namespace, output: Output) -> int:
     for text in planned.ignored:
         output.info(f"Ignoring {text}: markers don't match your environment")
     render_plan(planned, output, elapsed=time.perf_counter() - started, dry_run=args.dry_run)
-    if args.report:
-        report = build_report(planned.plan, planned.environment, extra={"seconds": planned.seconds})
-        write_report(report, args.report)
-    if args.dry_run:
+    if args.dry_run or planned.plan.is_empty:
+        if args.report:
+            write_report(
+                build_report(planned.plan, planned.environment, extra={"seconds": planned.seconds}),
+                args.report,
+            )
         return 0
-    raise TorripError(
-        "installing is not available in this version of torrip yet; only planning is",
-        hint="Run with --dry-run (and --report FILE) to see what would be installed.",
+    from torrip.install.execute import execute_plan
+    from torrip.transport.progress import NullProgress, RichProgress
+
+    progress = RichProgress(output.err) if output.verbosity >= 0 else NullProgress()
+    execution = execute_plan(
+        planned,
+        progress=progress,
+        progress_context=progress if isinstance(progress, RichProgress) else None,
+        compile=args.compile,
+        log=output.detail,
     )
+    totals = execution.bytes_by_source()
+    elapsed = time.perf_counter() - started
+    installed = [(d.metadata.display_name, str(d.candidate.version)) for d in planned.plan.install]
+    output.info(f"Successfully installed {_names(installed)}")
+    output.detail(
+        f"{len(installed)} packages in {elapsed:.2f}s; bytes from origin {totals['origin']}, "
+        f"cache {totals['cache']}, peers {totals['peers']}"
+    )
+    if args.report:
+        fetched = {
+            result.request.url: {
+                "source": result.source,
+                "bytes": {k: result.bytes.get(k, 0) for k in ("cache", "origin", "peers")},
+            }
+            for result in execution.fetched
+        }
+        extra = {"bytes": totals, "seconds": {**planned.seconds, **execution.seconds}}
+        write_report(
+            build_report(planned.plan, planned.environment, extra=extra, fetched=fetched),
+            args.report,
+        )
+    return 0
 
 
 def _names(dists: list[tuple[str, str]]) -> str:

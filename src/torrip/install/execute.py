@@ -19,7 +19,7 @@ from torrip.install.transaction import TransactionResult, WheelToInstall, instal
 from torrip.metadata import parse_metadata
 from torrip.planner import PlannedInstall
 from torrip.resolver.resolve import ResolvedDistribution
-from torrip.transport.fetch import FetchProgress, Fetcher, FetchResult, FileRequest
+from torrip.transport.fetch import Fetcher, FetchProgress, FetchResult, FileRequest
 
 __all__ = ["Execution", "execute_plan"]
 
@@ -46,7 +46,8 @@ def _check_resolved_metadata(dist: ResolvedDistribution, result: FetchResult) ->
     try:
         with zipfile.ZipFile(result.path) as archive:
             names = [
-                n for n in archive.namelist()
+                n
+                for n in archive.namelist()
                 if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
             ]
             if len(names) != 1:
@@ -108,9 +109,7 @@ def execute_plan(
                     direct_url=direct_url,
                 )
             )
-        transaction = install_transaction(
-            planned.environment, wheels, plan.remove, compile=compile
-        )
+        transaction = install_transaction(planned.environment, wheels, plan.remove, compile=compile)
     finished = time.perf_counter()
     return Execution(
         fetched=tuple(fetched),
