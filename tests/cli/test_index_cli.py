@@ -122,3 +122,10 @@ def test_serve(dists: Path, tmp_path: Path) -> None:
         _, stderr = process.communicate(timeout=10)
     assert process.returncode == 0, stderr
     assert "GET /simple/demo/ 200" in stderr  # -v logs each request
+
+
+def test_cli_formats_match_the_servers() -> None:
+    from torrip.cli import index as cli_index
+    from torrip.indexserver import FORMATS
+
+    assert cli_index.FORMATS == FORMATS

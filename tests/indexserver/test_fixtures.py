@@ -193,3 +193,15 @@ def test_local_index_root_holds_the_built_tree(local_index: LocalIndex, tmp_path
     ]
     assert (index.root / "files" / "demo-1.0.tar.gz.torrent").is_file()
     assert not (index.root / "files" / "demo-1.0.tar.gz.metadata").exists()
+
+
+def test_local_index_relative_urls(local_index: LocalIndex, tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "demo", "1.0")
+    index = local_index([wheel], absolute_urls=False)
+    with httpx.Client() as client:
+        page = client.get(index.url + "demo/", headers={"Accept": JSON})
+        (entry,) = page.json()["files"]
+        assert entry["url"] == f"../../files/{wheel.name}"
+        assert client.get(str(page.url.join(entry["url"]))).content == wheel.read_bytes()
+    assert index.count(wheel.name) == 1
+    assert index.count("/simple/demo/", method=None) == 1

@@ -20,13 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fixtures.wheels import make_wheel  # noqa: E402
-from packaging.utils import canonicalize_name  # noqa: E402
-from packaging.version import Version  # noqa: E402
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
-from torrip.environment import inspect_environment  # noqa: E402
-from torrip.install import transaction  # noqa: E402
-from torrip.install.transaction import WheelToInstall, install_transaction  # noqa: E402
+from fixtures.wheels import make_wheel
+from torrip.environment import inspect_environment
+from torrip.install import transaction
+from torrip.install.transaction import WheelToInstall, install_transaction
 
 PROJECTS = [
     "anyio", "certifi", "h11", "h2", "hpack", "httpcore", "httpx", "hyperframe", "idna",
@@ -103,10 +103,9 @@ def main() -> None:
             times[mode].append(result.seconds)
             verify[mode].append(spent[0])
     for mode in times:
-        print(
-            f"{mode:10}  total median {statistics.median(times[mode]):.3f} s"
-            f" (min {min(times[mode]):.3f})  of which verify {statistics.median(verify[mode]):.3f} s"
-        )
+        median, fastest = statistics.median(times[mode]), min(times[mode])
+        checking = statistics.median(verify[mode])
+        print(f"{mode:10}  median {median:.3f} s (min {fastest:.3f}), verify {checking:.3f} s")
 
 
 if __name__ == "__main__":

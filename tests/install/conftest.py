@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from fixtures.environments import MakeVenv
 from install.support import MakeEnvironment
-
 from torrip.environment import TargetEnvironment, inspect_environment
 
 

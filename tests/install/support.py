@@ -10,10 +10,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
-from fixtures.wheels import make_wheel
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from fixtures.wheels import make_wheel
 from torrip.environment import TargetEnvironment
 from torrip.install.transaction import WheelToInstall
 

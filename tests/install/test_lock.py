@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from install.support import package_wheel, site_packages
 
+from install.support import package_wheel, site_packages
 from torrip.environment import TargetEnvironment
 from torrip.errors import EnvironmentLockedError
 from torrip.install.lock import environment_lock, lock_path
@@ -109,9 +109,11 @@ def test_two_concurrent_installs_of_one_project_leave_one_version(
 def test_timeout_names_the_holder(environment: TargetEnvironment) -> None:
     with environment_lock(environment):
         started = time.monotonic()
-        with pytest.raises(EnvironmentLockedError, match=f"torrip process {os.getpid()}"):
-            with environment_lock(environment, timeout=0.2):
-                pass  # pragma: no cover
+        with (
+            pytest.raises(EnvironmentLockedError, match=f"torrip process {os.getpid()}"),
+            environment_lock(environment, timeout=0.2),
+        ):
+            pass  # pragma: no cover
         assert 0.2 <= time.monotonic() - started < 2
     with environment_lock(environment, timeout=0):
         pass  # released: free again

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from fixtures.environments import available_interpreters
 from fixtures.wheels import make_wheel
 from install.support import package_wheel, rewrite_wheel, snapshot, to_install
-
 from torrip.environment import TargetEnvironment, inspect_environment
 from torrip.errors import UnsafeWheelError
 from torrip.install.safety import check_wheel, verify_wheel
@@ -197,3 +198,27 @@ def test_not_a_zip(tmp_path: Path) -> None:
     wheel.write_bytes(b"PK\x03\x04 not really")
     with pytest.raises(UnsafeWheelError, match="unreadable wheel"):
         check_wheel(wheel, {"purelib": tmp_path})
+
+
+def _real_wheels() -> list[Path]:
+    """The wheels CPython bundles for ensurepip: real PyPI wheels of pip and setuptools."""
+    found: dict[str, Path] = {}
+    candidates = sorted(Path("/usr/share/python-wheels").glob("*.whl"))
+    for python in available_interpreters().values():
+        candidates += sorted(python.parents[1].glob("lib/python3*/ensurepip/_bundled/*.whl"))
+    for wheel in candidates:
+        found.setdefault(wheel.name, wheel)
+    return sorted(found.values())
+
+
+@pytest.mark.parametrize("wheel", _real_wheels(), ids=lambda path: path.name)
+def test_real_wheels_pass(wheel: Path, tmp_path: Path) -> None:
+    scheme = {
+        "purelib": tmp_path / "site",
+        "platlib": tmp_path / "site",
+        "headers": tmp_path / "include",
+        "scripts": tmp_path / "bin",
+        "data": tmp_path,
+    }
+    verified = verify_wheel(wheel, scheme)
+    assert verified.destinations

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from fixtures.environments import available_interpreters
-from fixtures.wheels import make_wheel
-from install.support import MakeEnvironment, package_wheel, site_packages, snapshot, to_install
 
 import torrip.install.transaction as transaction
+from fixtures.environments import available_interpreters
+from fixtures.wheels import make_wheel
+from install.support import (
+    MakeEnvironment,
+    package_wheel,
+    rewrite_wheel,
+    site_packages,
+    snapshot,
+    to_install,
+)
 from torrip.environment import TargetEnvironment
 from torrip.errors import InstallError, UninstallError, UnsafeWheelError
 from torrip.install.transaction import TransactionResult, install_transaction
@@ -281,3 +289,65 @@ def test_same_files_as_pip(make_venv, make_environment: MakeEnvironment, tmp_pat
     )  # fmt: skip
     assert _installed_files(Path(ours.prefix)) == _installed_files(theirs)
     assert (Path(ours.prefix) / "bin/raw-script").read_text() == f"#!{ours.python}\nprint('raw')\n"
+
+
+# -- the wheel on disk changes between the check and the install -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"toctou/core.py": b"VERSION = '6.6.6'\n"}, "core.py does not match RECORD any more"),
+        ({"toctou/added.py": b"import os\n"}, "added.py is not in the wheel that was checked"),
+    ],
+    ids=["content", "new-member"],
+)
+def test_wheel_changed_after_the_check_is_caught_and_rolled_back(
+    change: dict[str, bytes],
+    message: str,
+    environment: TargetEnvironment,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    environment = _installed_base(environment, tmp_path / "old")
+    before = snapshot(Path(environment.prefix))
+    wheel = package_wheel(tmp_path / "new", "toctou", "1.0")
+    real_verify = transaction.verify_wheel
+
+    def verify_then_swap(path, scheme):  # type: ignore[no-untyped-def]
+        verified = real_verify(path, scheme)
+        if path == wheel:
+            rewrite_wheel(wheel, change)
+        return verified
+
+    monkeypatch.setattr(transaction, "verify_wheel", verify_then_swap)
+    wheels = [to_install(package_wheel(tmp_path / "new", "w2", "2.0")), to_install(wheel)]
+    with pytest.raises(InstallError, match=re.escape(message)):
+        install_transaction(environment, wheels, remove=[], parallel=False)
+    assert snapshot(Path(environment.prefix)) == before
+
+
+# -- real wheels from PyPI -------------------------------------------------------------------
+
+
+def _bundled_pip() -> Path | None:
+    """pip's own wheel, as bundled with CPython's ensurepip (a real PyPI wheel)."""
+    python = _PYTHONS.get("3.8")
+    if python is None:
+        return None
+    found = sorted(python.parents[1].glob("lib/python3.8/ensurepip/_bundled/pip-*.whl"))
+    return found[-1] if found else None
+
+
+@pytest.mark.skipif(_bundled_pip() is None, reason="no Python 3.8 with a bundled pip wheel")
+def test_installs_pips_real_wheel_into_python_3_8(
+    make_environment: MakeEnvironment, tmp_path: Path
+) -> None:
+    wheel = _bundled_pip()
+    assert wheel is not None
+    environment = make_environment(_PYTHONS["3.8"])
+    install_transaction(environment, [to_install(wheel)], remove=[])
+    pip = Path(environment.scheme["scripts"]) / "pip"
+    assert pip.read_text().startswith(f"#!{environment.python}\n")
+    completed = subprocess.run([pip, "--version"], capture_output=True, text=True, check=True)
+    assert "(python 3.8)" in completed.stdout

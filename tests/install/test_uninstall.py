@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from install.support import package_wheel, site_packages, snapshot, to_install
 
+from install.support import package_wheel, site_packages, snapshot, to_install
 from torrip.environment import TargetEnvironment
 from torrip.errors import UninstallError
 from torrip.install.lock import lock_path
@@ -79,7 +79,7 @@ def test_record_entry_outside_the_environment_refuses_everything(
     record.write_text(record.read_text() + f"{victim},,\n")
     before = snapshot(Path(environment.prefix))
 
-    with pytest.raises(UninstallError, match="victim.txt.*outside the environment"):
+    with pytest.raises(UninstallError, match=r"victim\.txt.*outside the environment"):
         uninstall(environment, ["alpha", "beta"])
 
     assert victim.read_text() == "precious"
@@ -97,7 +97,7 @@ def test_record_entry_through_a_symlink_out_of_the_environment(
     record = site_packages(environment) / "alpha-1.0.dist-info/RECORD"
     record.write_text(record.read_text() + "alpha/link/victim.txt,,\n")
 
-    with pytest.raises(UninstallError, match="alpha/link/victim.txt"):
+    with pytest.raises(UninstallError, match=r"alpha/link/victim\.txt"):
         uninstall(environment, ["alpha"])
     assert (outside / "victim.txt").read_text() == "precious"
 

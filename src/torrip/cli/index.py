@@ -12,12 +12,16 @@ from typing import TYPE_CHECKING
 
 from torrip.cli.output import Output
 from torrip.errors import IndexBuildError, TorripError
-from torrip.indexserver import FORMATS, IndexServer, RequestRecord, build_index
 
 if TYPE_CHECKING:
+    from torrip.indexserver import RequestRecord
+
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 __all__ = ["register"]
+
+# The index server's formats, repeated here so `torrip --help` need not import the server.
+FORMATS = ("json", "html")
 
 
 def register(subparsers: Subparsers) -> None:
@@ -91,6 +95,8 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def run_build(args: argparse.Namespace, output: Output) -> int:
+    from torrip.indexserver import build_index
+
     result = build_index(
         args.dist_dir, args.out_dir, base_url=args.base_url, torrents=args.torrents
     )
@@ -115,6 +121,8 @@ def run_build(args: argparse.Namespace, output: Output) -> int:
 
 
 def run_serve(args: argparse.Namespace, output: Output) -> int:
+    from torrip.indexserver import IndexServer
+
     root: Path = args.root
     if not (root / "simple").is_dir():
         raise IndexBuildError(

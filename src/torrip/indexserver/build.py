@@ -80,7 +80,7 @@ class BuildResult:
     files_read: int = 0
     torrents_made: int = 0
     removed: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

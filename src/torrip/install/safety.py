@@ -67,7 +67,7 @@ class VerifiedWheel:
     destinations: frozenset[Path]
     """Absolute paths of every file the install writes, scripts and metadata included."""
     expected: Mapping[tuple[str, str], tuple[str, int]]
-    """(scheme, path in scheme) -> (RECORD hash ``algo=value``, size), for files written as-is."""
+    """(scheme, path in scheme) -> (RECORD hash ``algo=value``, size) of each archive file."""
 
 
 def check_wheel(path: Path, scheme: Mapping[str, Path]) -> None:
@@ -128,7 +128,7 @@ class _Verifier:
                 continue  # installer skips these; they are still checked against RECORD
             scheme, relative = self.destination(member, data_dir, root_scheme)
             destinations.add(self.scheme[scheme] / relative)
-            if hashed and scheme != "scripts":  # scripts get their shebang rewritten
+            if hashed:
                 _, digest, size = records[member]
                 expected[(scheme, relative)] = (digest, int(size))
         for script in self.script_names(dist_info):

@@ -35,7 +35,7 @@ from torrip.environment import InstalledDistribution, TargetEnvironment
 from torrip.errors import InstallError, TorripError, UnsafeWheelError
 from torrip.install.lock import environment_lock
 from torrip.install.safety import VerifiedWheel, verify_wheel
-from torrip.install.uninstall import Stash, bytecode_files, uninstall
+from torrip.install.uninstall import Stash, uninstall
 from torrip.install.wheel import (
     InstalledWheel,
     TransactionCancelled,
@@ -96,12 +96,7 @@ def install_transaction(
         current = environment.refresh_installed()
         outgoing = _installed_to_remove(current, wheels, remove)
         stash = Stash.create(current)
-
-        def displace(path: Path) -> None:
-            for moved in [path, *bytecode_files(path)]:
-                stash.put(moved)
-
-        journal = WriteJournal(displace=displace)
+        journal = WriteJournal(displace=stash.put)
         try:
             uninstall(current, [dist.name for dist in outgoing], stash=stash.directory)
             installed = _install_all(current, wheels, verified, journal, parallel=parallel)

@@ -23,9 +23,10 @@ import hashlib
 import io
 import json
 import os
+import posixpath
 import subprocess
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -99,10 +100,14 @@ class WriteJournal:
             self._make_parents(target.parent)
             if target in self._created:
                 target.unlink(missing_ok=True)  # written earlier in this transaction: last wins
-            elif os.path.lexists(target):
-                if target.is_dir() and not target.is_symlink():
-                    raise InstallError(f"cannot install {target}: a directory is in the way")
-                self._displace(target)
+            else:
+                if os.path.lexists(target):
+                    if target.is_dir() and not target.is_symlink():
+                        raise InstallError(f"cannot install {target}: a directory is in the way")
+                    self._displace(target)
+                # Bytecode of what was there (or orphaned) goes too: undo() deletes any it finds.
+                for compiled in bytecode_files(target):
+                    self._displace(compiled)
             self._created.add(target)
             self.created_files.append(target)
 
@@ -163,6 +168,7 @@ class _JournalingDestination(SchemeDictionaryDestination):
         script_kind: LauncherKind,
         journal: WriteJournal,
         verified: VerifiedWheel,
+        metadata: Mapping[str, bytes],
     ) -> None:
         # No bytecode here: installer would compile for torrip's interpreter, not the target's.
         super().__init__(
@@ -173,27 +179,67 @@ class _JournalingDestination(SchemeDictionaryDestination):
         )
         self.journal = journal
         self.verified = verified
+        self.metadata = metadata
         self.written: list[tuple[Scheme, Path]] = []
+
+    def write_file(
+        self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
+    ) -> RecordEntry:
+        """A file from the archive: checked again against RECORD, as the wheel may have changed."""
+        path = os.fspath(path)
+        expected = self.verified.expected.get((scheme, path))
+        if expected is None:
+            raise self._changed(path, "is not in the wheel that was checked")
+        digest, size = expected
+        algorithm, _, value = digest.partition("=")
+        if scheme != "scripts" and algorithm == "sha256":
+            # installer hashes what it writes with sha256: compare afterwards, for free.
+            entry = super().write_file(scheme, path, stream, is_executable)
+            if entry.hash_ is None or (entry.hash_.value, entry.size) != (value.rstrip("="), size):
+                raise self._changed(path, "does not match RECORD any more")
+            return entry
+        # Scripts get their shebang rewritten while written; other hashes are rare: in memory.
+        data = stream.read()
+        actual = base64.urlsafe_b64encode(hashlib.new(algorithm, data).digest()).rstrip(b"=")
+        if (actual.decode("ascii"), len(data)) != (value.rstrip("="), size):
+            raise self._changed(path, "does not match RECORD any more")
+        return super().write_file(scheme, path, io.BytesIO(data), is_executable)
 
     def write_to_fs(
         self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool
     ) -> RecordEntry:
         target = Path(os.path.abspath(Path(self.scheme_dict[scheme]) / path))
+        if target not in self.verified.destinations:
+            raise self._changed(path, "was not in the wheel that was checked")
         self.journal.claim(target)
         self.written.append((scheme, target))
-        entry = super().write_to_fs(scheme, path, stream, is_executable)
-        expected = self.verified.expected.get((scheme, path))
-        if expected is not None and entry.hash_ is not None:
-            digest, size = expected
-            algorithm, _, value = digest.partition("=")
-            if entry.size != size or (
-                algorithm == entry.hash_.name and value.rstrip("=") != entry.hash_.value
-            ):
-                raise InstallError(
-                    f"{self.verified.path.name}: {path} changed since it was checked",
-                    wheel=self.verified.path,
-                )
-        return entry
+        return super().write_to_fs(scheme, path, stream, is_executable)
+
+    def finalize_installation(
+        self,
+        scheme: Scheme,
+        record_file_path: str,
+        records: Iterable[tuple[Scheme, RecordEntry]],
+    ) -> None:
+        """Write torrip's own .dist-info files (INSTALLER...), then RECORD listing them too.
+
+        Written here rather than as installer's ``additional_metadata``, which goes through
+        ``write_file`` and would be taken for (unchecked) files of the wheel.
+        """
+        dist_info = posixpath.dirname(record_file_path)
+        ours = {posixpath.join(dist_info, name): data for name, data in self.metadata.items()}
+        entries = [(s, entry) for s, entry in records if entry.path not in ours]
+        for path, data in ours.items():
+            entries.append((scheme, self.write_to_fs(scheme, path, io.BytesIO(data), False)))
+        super().finalize_installation(scheme, record_file_path, entries)
+
+    def _changed(self, path: str, how: str) -> InstallError:
+        return InstallError(
+            f"{self.verified.path.name} changed after it was checked: {path} {how}",
+            wheel=self.verified.path,
+            hint="The environment was restored. Something rewrote the file during the "
+            "install; download it again.",
+        )
 
 
 @dataclass(frozen=True)
@@ -235,20 +281,21 @@ def install_wheel(
     Writes INSTALLER (``torrip``), REQUESTED when ``requested``, and direct_url.json
     when ``direct_url`` is given. Every path written is claimed in ``journal`` first.
     """
+    metadata = {"INSTALLER": f"{INSTALLER_NAME}\n".encode()}
+    if requested:
+        metadata["REQUESTED"] = b""
+    if direct_url is not None:
+        metadata["direct_url.json"] = json.dumps(dict(direct_url), sort_keys=True).encode()
     destination = _JournalingDestination(
         scheme_dict={key: os.fspath(value) for key, value in scheme.items()},
         interpreter=os.fspath(interpreter),
         script_kind=script_kind,
         journal=journal,
         verified=verified,
+        metadata=metadata,
     )
-    metadata = {"INSTALLER": f"{INSTALLER_NAME}\n".encode()}
-    if requested:
-        metadata["REQUESTED"] = b""
-    if direct_url is not None:
-        metadata["direct_url.json"] = json.dumps(dict(direct_url), sort_keys=True).encode()
     with WheelFile.open(verified.path) as source:
-        installer.install(source, destination, additional_metadata=metadata)
+        installer.install(source, destination, additional_metadata={})
     root = Path(os.path.abspath(scheme[verified.root_scheme]))
     return InstalledWheel(
         verified=verified,
