@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -95,3 +97,18 @@ def rewrite_wheel(
 
 def site_packages(environment: TargetEnvironment) -> Path:
     return Path(environment.scheme["purelib"])
+
+
+def pip_install(python: Path, wheel: Path, *options: str) -> None:
+    """Install ``wheel`` into ``python``'s environment with pip (from the test venv), offline."""
+    pip = Path(sys.executable).parent / "pip"
+    if not pip.exists():
+        pytest.skip("pip is not installed next to the test interpreter")
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
+    environ["PIP_CONFIG_FILE"] = os.devnull
+    environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run(
+        [pip, "--python", python, "install", "--no-deps", "--no-index",
+         "--disable-pip-version-check", "-q", *options, wheel],
+        check=True, env=environ, capture_output=True,
+    )  # fmt: skip

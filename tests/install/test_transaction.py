@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 import torrip.install.transaction as transaction
-from fixtures.environments import available_interpreters
+from fixtures.environments import MakeVenv, available_interpreters
 from fixtures.wheels import make_wheel
 from install.support import (
     MakeEnvironment,
     package_wheel,
+    pip_install,
     rewrite_wheel,
     site_packages,
     snapshot,
@@ -146,6 +147,16 @@ def test_reinstall_and_name_clash_remove_what_is_installed(
     assert snapshot(Path(environment.prefix)) == before
 
 
+def test_signature_files_are_installed_though_not_in_record(
+    environment: TargetEnvironment, tmp_path: Path
+) -> None:
+    wheel = rewrite_wheel(
+        package_wheel(tmp_path, "signed", "1.0"), {"signed-1.0.dist-info/RECORD.jws": b"{}"}
+    )
+    install_transaction(environment, [to_install(wheel)], remove=[])
+    assert (site_packages(environment) / "signed-1.0.dist-info/RECORD.jws").read_bytes() == b"{}"
+
+
 def test_overwrites_a_file_of_another_distribution_like_pip(
     environment: TargetEnvironment, tmp_path: Path
 ) -> None:
@@ -267,10 +278,9 @@ def _installed_files(prefix: Path) -> set[str]:
     return files
 
 
-def test_same_files_as_pip(make_venv, make_environment: MakeEnvironment, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pip = Path(sys.executable).parent / "pip"
-    if not pip.exists():
-        pytest.skip("pip is not installed next to the test interpreter")
+def test_same_files_as_pip(
+    make_venv: MakeVenv, make_environment: MakeEnvironment, tmp_path: Path
+) -> None:
     wheel = package_wheel(
         tmp_path,
         "Parity.Pkg",
@@ -280,13 +290,7 @@ def test_same_files_as_pip(make_venv, make_environment: MakeEnvironment, tmp_pat
     ours = make_environment()
     install_transaction(ours, [to_install(wheel)], remove=[])
     theirs = make_venv()
-    environ = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
-    environ["PIP_CONFIG_FILE"] = os.devnull
-    subprocess.run(
-        [pip, "--python", theirs / "bin/python", "install", "--no-deps", "--no-index",
-         "--no-compile", "--disable-pip-version-check", "-q", wheel],
-        check=True, env=environ, capture_output=True,
-    )  # fmt: skip
+    pip_install(theirs / "bin/python", wheel, "--no-compile")
     assert _installed_files(Path(ours.prefix)) == _installed_files(theirs)
     assert (Path(ours.prefix) / "bin/raw-script").read_text() == f"#!{ours.python}\nprint('raw')\n"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from install.support import package_wheel, site_packages, snapshot, to_install
+from install.support import package_wheel, pip_install, site_packages, snapshot, to_install
 from torrip.environment import TargetEnvironment
 from torrip.errors import UninstallError
 from torrip.install.lock import lock_path
@@ -137,3 +137,22 @@ def test_is_inside_is_not_fooled_by_a_shared_prefix(tmp_path: Path) -> None:
     assert not is_inside(tmp_path / "lib/site-packages-evil/mod.py", [site])
     assert not is_inside(site / "../site-packages-evil/mod.py", [site])
     assert not is_inside(site, [site])  # never the root itself
+
+
+def test_uninstalls_what_pip_installed(environment: TargetEnvironment, tmp_path: Path) -> None:
+    """pip's RECORD: bytecode listed, scripts as ../../../bin/..., INSTALLER pip."""
+    prefix = Path(environment.prefix)
+    pristine = snapshot(prefix)
+    pip_install(environment.python, package_wheel(tmp_path, "alpha", "1.0"))  # compiles
+    environment = environment.refresh_installed()
+    assert environment.installed["alpha"].installer == "pip"
+    assert list(site_packages(environment).glob("alpha/__pycache__/*.pyc"))
+
+    uninstall(environment, ["alpha"])
+
+    after = snapshot(prefix)
+    assert set(after) - set(pristine) == {
+        "include/site",
+        f"include/site/{_headers_leaf(environment)}",
+    }
+    assert {key: value for key, value in after.items() if key in pristine} == pristine

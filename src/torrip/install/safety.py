@@ -123,14 +123,13 @@ class _Verifier:
             if info.is_dir():
                 continue
             member = info.filename
-            hashed = self.check_against_record(info, dist_info, records)
+            written_as = self.check_against_record(info, dist_info, records)
             if "__pycache__" in member.split("/")[:-1]:
                 continue  # installer skips these; they are still checked against RECORD
             scheme, relative = self.destination(member, data_dir, root_scheme)
             destinations.add(self.scheme[scheme] / relative)
-            if hashed:
-                _, digest, size = records[member]
-                expected[(scheme, relative)] = (digest, int(size))
+            if written_as is not None:
+                expected[(scheme, relative)] = written_as
         for script in self.script_names(dist_info):
             destinations.add(self.scheme["scripts"] / script)
         for extra in ("INSTALLER", "REQUESTED", "direct_url.json", "RECORD"):
@@ -250,12 +249,21 @@ class _Verifier:
 
     def check_against_record(
         self, info: zipfile.ZipInfo, dist_info: str, records: Mapping[str, tuple[str, str, str]]
-    ) -> bool:
-        """Whether ``info`` matches its RECORD row; False for RECORD and its signatures."""
+    ) -> tuple[str, int] | None:
+        """Check ``info`` against its RECORD row; its (``algo=digest``, size) as written.
+
+        None for RECORD itself (never installed as is); signature files, which RECORD
+        cannot list, get their sha256 here so the install can check them too.
+        """
         member = info.filename
         directory, _, file_name = member.rpartition("/")
-        if directory == dist_info and (file_name == "RECORD" or file_name in _SIGNATURE_FILES):
-            return False
+        if directory == dist_info and file_name == "RECORD":
+            return None
+        if directory == dist_info and file_name in _SIGNATURE_FILES:
+            if member in records:
+                raise self.refuse(member, "a signature file must not be listed in RECORD")
+            digest, size = self.hash_member(info, "sha256")
+            return f"sha256={digest}", size
         row = records.get(member)
         if row is None:
             raise self.refuse(member, "not listed in RECORD")
@@ -267,6 +275,13 @@ class _Verifier:
             raise self.refuse(
                 member, f"size is {info.file_size} bytes, RECORD says {size_text or 'nothing'}"
             )
+        actual, size = self.hash_member(info, algorithm)
+        if actual != expected.rstrip("=") or size != int(size_text):
+            raise self.refuse(member, f"{algorithm} does not match RECORD")
+        return digest, size
+
+    def hash_member(self, info: zipfile.ZipInfo, algorithm: str) -> tuple[str, int]:
+        """(urlsafe-base64 digest without padding, size) of the member's uncompressed bytes."""
         hasher = hashlib.new(algorithm)
         size = 0
         try:
@@ -275,11 +290,8 @@ class _Verifier:
                     hasher.update(chunk)
                     size += len(chunk)
         except (zipfile.BadZipFile, OSError, EOFError) as error:
-            raise self.refuse(member, f"corrupt zip member: {error}") from None
-        actual = base64.urlsafe_b64encode(hasher.digest()).rstrip(b"=").decode("ascii")
-        if actual != expected.rstrip("=") or size != int(size_text):
-            raise self.refuse(member, f"{algorithm} does not match RECORD")
-        return True
+            raise self.refuse(info.filename, f"corrupt zip member: {error}") from None
+        return base64.urlsafe_b64encode(hasher.digest()).rstrip(b"=").decode("ascii"), size
 
     # -- destinations ------------------------------------------------------
 

@@ -47,9 +47,9 @@ from torrip.install.wheel import (
 
 __all__ = ["TransactionResult", "WheelToInstall", "install_transaction"]
 
-# Installing is mostly zlib, hashing and file writes, which release the GIL; more threads than
-# this only contend for the disk.
-_MAX_WORKERS = 8
+# One thread per core, at most 8: the work is part Python (GIL-bound), part zlib, sha256 and
+# file system calls (which release it). More threads than cores measured no faster.
+_MAX_WORKERS = max(1, min(os.cpu_count() or 1, 8))
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,11 @@ def install_transaction(
     ``remove``; one outside the environment (a system site-packages) is left alone and
     shadowed, as pip does. Raises UnsafeWheelError (nothing touched), UninstallError or
     InstallError (everything put back).
+
+    ``compile`` writes bytecode with the target interpreter. ``parallel`` verifies and
+    installs with one thread per core and compiles with one target process per core
+    (measured: 24 wheels, 2,900 files, 2 cores: 1.06 s against 1.21 s; with compile
+    2.6 s against 4.1 s); wheels that write the same file are installed in order.
     """
     started = time.perf_counter()
     _refuse_duplicates(wheels)
@@ -101,15 +106,19 @@ def install_transaction(
             uninstall(current, [dist.name for dist in outgoing], stash=stash.directory)
             installed = _install_all(current, wheels, verified, journal, parallel=parallel)
             if compile:
-                compile_bytecode(current.python, installed, journal)
+                workers = _MAX_WORKERS if parallel else 1
+                compile_bytecode(current.python, installed, journal, workers=workers)
         except BaseException as error:
-            problems = journal.undo()
-            problems += stash.restore()
-            if problems:
+            not_deleted = journal.undo()
+            not_restored = stash.restore()  # keeps the stash if anything stays in it
+            if not_deleted or not_restored:
+                problems = [*not_deleted, *not_restored]
                 raise InstallError(
                     f"{error}\nand the rollback could not put back everything:"
                     + "".join(f"\n    {problem}" for problem in problems[:10]),
-                    hint=f"Files that were moved aside are kept in {stash.directory}.",
+                    hint=f"What could not be moved back is in {stash.directory}."
+                    if not_restored
+                    else "Delete the files listed above; they are from the failed install.",
                 ) from error
             if isinstance(error, TorripError) or not isinstance(error, Exception):
                 raise
@@ -212,7 +221,13 @@ def _install_all(
         return [install_one(index) for index in indices]
     with ThreadPoolExecutor(max_workers=min(len(wheels), _MAX_WORKERS)) as pool:
         futures = [pool.submit(install_one, index) for index in indices]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        except BaseException:  # interrupted: stop the workers before rolling back
+            journal.cancelled.set()
+            for future in futures:
+                future.cancel()
+            raise
         failed = [f for f in futures if f in done and f.exception() is not None]
         if failed:
             journal.cancelled.set()  # the others stop at their next file

@@ -12,7 +12,7 @@ Usage::
     journal = WriteJournal(displace=stash.put)
     installed = install_wheel(verified, scheme, interpreter=env.python,
                               script_kind="posix", journal=journal, requested=True)
-    compile_bytecode(env.python, [installed])
+    compile_bytecode(env.python, [installed], journal)
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import posixpath
 import subprocess
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -55,6 +56,8 @@ __all__ = [
 
 INSTALLER_NAME = "torrip"
 _COMPILE_TIMEOUT_SECONDS = 600.0
+# Below this many files per process, starting another interpreter costs more than it saves.
+_FILES_PER_COMPILER = 100
 
 # Runs in the target interpreter (3.8+): compile NUL-separated paths from stdin, print the
 # bytecode files written. Files that do not compile (Python 2 templates...) are skipped, as pip.
@@ -310,8 +313,13 @@ def compile_bytecode(
     wheels: Sequence[InstalledWheel],
     journal: WriteJournal,
     levels: Sequence[int] = (0,),
+    *,
+    workers: int = 1,
 ) -> None:
-    """Compile the wheels' purelib/platlib .py files with the target ``python``; add to RECORD."""
+    """Compile the wheels' purelib/platlib .py files with the target ``python``; add to RECORD.
+
+    ``workers`` target processes share the files (compiling is CPU-bound, one core each).
+    """
     sources: dict[Path, InstalledWheel] = {}
     for wheel in wheels:
         for scheme, path in wheel.files:
@@ -322,10 +330,29 @@ def compile_bytecode(
     for cache in {path.parent / "__pycache__" for path in sources}:
         if not cache.exists():
             journal.note_created_dir(cache)
+    paths = list(sources)
+    count = max(1, min(workers, len(paths) // _FILES_PER_COMPILER))
+    chunks = [paths[index::count] for index in range(count)]
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        outputs = list(pool.map(lambda chunk: _compile(python, chunk, levels), chunks))
+    compiled: dict[Path, list[Path]] = {}
+    for output in outputs:
+        for raw in output.split(b"\0"):
+            if raw:
+                pyc = Path(os.fsdecode(raw))
+                source = _source_of(pyc)
+                if source in sources:
+                    compiled.setdefault(sources[source].dist_info, []).append(pyc)
+    for wheel in wheels:
+        _append_to_record(wheel, compiled.get(wheel.dist_info, []))
+
+
+def _compile(python: Path, paths: Sequence[Path], levels: Sequence[int]) -> bytes:
+    """Run the target interpreter over ``paths``; the bytecode files it wrote, NUL-separated."""
     try:
         completed = subprocess.run(
             [os.fspath(python), "-I", "-c", _COMPILE_SCRIPT, *map(str, levels)],
-            input=b"\0".join(os.fsencode(path) for path in sources),
+            input=b"\0".join(os.fsencode(path) for path in paths),
             capture_output=True,
             timeout=_COMPILE_TIMEOUT_SECONDS,
             check=False,
@@ -338,15 +365,7 @@ def compile_bytecode(
             f"byte-compiling with {python} failed (exit code {completed.returncode})"
             + "".join(f"\n    {line}" for line in detail)
         )
-    compiled: dict[Path, list[Path]] = {}
-    for raw in completed.stdout.split(b"\0"):
-        if raw:
-            pyc = Path(os.fsdecode(raw))
-            source = _source_of(pyc)
-            if source in sources:
-                compiled.setdefault(sources[source].dist_info, []).append(pyc)
-    for wheel in wheels:
-        _append_to_record(wheel, compiled.get(wheel.dist_info, []))
+    return completed.stdout
 
 
 def _source_of(pyc: Path) -> Path:
