@@ -25,7 +25,7 @@ USER_AGENT = f"torrip/{__version__}"
 def make_client(settings: Settings) -> httpx.Client:
     """A client sized for parallel metadata and file requests."""
     limits = httpx.Limits(
-        max_connections=settings.max_connections_per_host * 4,
+        max_connections=settings.max_connections_per_host * 2,
         max_keepalive_connections=settings.max_connections_per_host * 2,
         keepalive_expiry=30.0,
     )

@@ -70,7 +70,10 @@ class DistMetadata:
 
 def parse_metadata(data: bytes, origin: str) -> DistMetadata:
     """Parse METADATA bytes; ``origin`` (URL or filename) goes into error messages."""
-    raw, _unparsed = parse_email(data)
+    # Resolution needs only the headers; the body (often a long README) is left to
+    # as_json(), which reads ``raw`` again when a report is written.
+    end = data.find(b"\n\n")
+    raw, _unparsed = parse_email(data if end < 0 else data[: end + 1])
     name = raw.get("name")
     version_text = raw.get("version")
     if not name or not version_text:

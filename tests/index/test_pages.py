@@ -43,7 +43,7 @@ def test_json_page_fields() -> None:
     ).encode()
     wheel, sdist = parse_json_page(body, PAGE)
     assert wheel.url == "https://index.example/files/demo-1.0-py3-none-any.whl"
-    assert wheel.hashes == {"sha256": "abc"}
+    assert wheel.sha256 == "abc"
     assert wheel.metadata_hashes == {"sha256": "def"}  # core-metadata wins (PEP 714)
     assert wheel.yanked == "bad"
     assert (wheel.size, wheel.upload_time) == (10, "2024-01-01T00:00:00Z")

@@ -55,6 +55,18 @@ class IndexClient:
         self._lock = threading.Lock()
         self._pages: dict[str, Future[Any]] = {}
         self._metadata: dict[str, Future[Any]] = {}
+        self._skipped: dict[str, list[str]] = {}
+        # Set once the target is known (see restrict_platforms).
+        self.platforms: frozenset[str] | None = None
+
+    def restrict_platforms(self, platforms: frozenset[str]) -> None:
+        """Leave wheels for other platforms out of pages parsed from now on; they are
+        only counted (``skipped_files``) for error messages."""
+        self.platforms = platforms
+
+    def skipped_files(self, name: str) -> list[str]:
+        with self._lock:
+            return list(self._skipped.get(canonicalize_name(name), ()))
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -86,15 +98,9 @@ class IndexClient:
 
     def _collect(self, project: NormalizedName) -> list[Link]:
         links: list[Link] = []
-        # Indexes are asked in parallel with each other; find-links are local or small.
-        pages = [
-            self._executor.submit(self._index_page, base, project)
-            for base in self.settings.index_urls[1:]
-        ]
-        if self.settings.index_urls:
-            links.extend(self._index_page(self.settings.index_urls[0], project))
-        for page in pages:
-            links.extend(page.result())
+        # One index after another: a worker waiting on other workers could deadlock the pool.
+        for base in self.settings.index_urls:
+            links.extend(self._index_page(base, project))
         for location in self.settings.find_links:
             links.extend(
                 link
@@ -109,7 +115,17 @@ class IndexClient:
         if response.status == 404:
             self.log(f"{url}: not found (404)")
             return []
-        links = parse_page(response.body, response.content_type, response.url)
+        skipped: list[str] = []
+        links = parse_page(
+            response.body,
+            response.content_type,
+            response.url,
+            platforms=self.platforms,
+            skipped=skipped,
+        )
+        if skipped:
+            with self._lock:
+                self._skipped.setdefault(project, []).extend(skipped)
         self.log(
             f"{url}: {len(links)} files ({response.content_type.split(';')[0]}"
             f"{', cached' if response.from_cache else ''})"
@@ -204,6 +220,7 @@ def _hash_mismatch(data: bytes, hashes: dict[str, str] | object) -> tuple[str, s
     for algorithm in ("sha256", "sha384", "sha512"):
         expected = hashes.get(algorithm)
         if expected:
+            expected = expected.lower()
             actual = hashlib.new(algorithm, data).hexdigest()
             return None if actual == expected else (algorithm, expected, actual)
     return None  # no hash we know: nothing to check (PEP 658 allows "true")

@@ -62,7 +62,7 @@ class Link:
 
     filename: str
     url: str
-    # algorithm -> lowercase hex digest, as the index gave it (trusted root).
+    # algorithm -> hex digest as the index gave it (trusted root); compared lowercased.
     hashes: Mapping[str, str] = field(default_factory=dict)
     requires_python: str | None = None
     yanked: str | None = None  # None: not yanked; "" yanked without a reason
@@ -98,4 +98,5 @@ class Link:
 
     @property
     def sha256(self) -> str | None:
-        return self.hashes.get("sha256")
+        digest = self.hashes.get("sha256")
+        return digest.lower() if digest else None

@@ -29,10 +29,19 @@ PAGE_ACCEPT = (
 _HASH_NAMES = ("sha256", "sha384", "sha512", "sha224", "sha1", "md5")
 
 
-def parse_page(body: bytes, content_type: str, page_url: str) -> list[Link]:
+def parse_page(
+    body: bytes,
+    content_type: str,
+    page_url: str,
+    *,
+    platforms: frozenset[str] | None = None,
+    skipped: list[str] | None = None,
+) -> list[Link]:
+    """Links of a page. With ``platforms``, JSON wheels for none of them are left out
+    (their filenames go to ``skipped``): most files of big projects are for other platforms."""
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type == JSON_CONTENT_TYPE:
-        return parse_json_page(body, page_url)
+        return parse_json_page(body, page_url, platforms=platforms, skipped=skipped)
     if media_type in ("application/vnd.pypi.simple.v1+html", "text/html", ""):
         return parse_html_page(body.decode("utf-8", errors="replace"), page_url)
     raise IndexPageError(
@@ -41,25 +50,8 @@ def parse_page(body: bytes, content_type: str, page_url: str) -> list[Link]:
     )
 
 
-def _json_metadata_hashes(entry: Mapping[str, Any]) -> dict[str, str] | None:
-    # PEP 714: "core-metadata" wins; "dist-info-metadata" is the older spelling.
-    for key in ("core-metadata", "dist-info-metadata"):
-        if key in entry:
-            value = entry[key]
-            if value is True:
-                return {}
-            if isinstance(value, dict):
-                return {str(k).lower(): str(v).lower() for k, v in value.items()}
-            return None
-    return None
-
-
-def _json_yanked(value: Any) -> str | None:
-    if value is True:
-        return ""
-    if isinstance(value, str) and value:
-        return value
-    return None
+# PEP 714: "core-metadata" wins; "dist-info-metadata" is the older spelling.
+_ABSENT = object()
 
 
 def _json_torrent(value: Any, file_url: str) -> TorrentRef | None:
@@ -88,7 +80,13 @@ def _absolute(page_url: str, url: str) -> str:
     return urljoin(page_url, url)
 
 
-def parse_json_page(body: bytes, page_url: str) -> list[Link]:
+def parse_json_page(
+    body: bytes,
+    page_url: str,
+    *,
+    platforms: frozenset[str] | None = None,
+    skipped: list[str] | None = None,
+) -> list[Link]:
     try:
         data = json.loads(body)
         version = str(data.get("meta", {}).get("api-version", "1.0"))
@@ -100,29 +98,50 @@ def parse_json_page(body: bytes, page_url: str) -> list[Link]:
             f"{page_url} speaks Simple API version {version}; torrip understands 1.x",
             hint="Upgrade torrip, or use an index that serves API version 1.",
         )
-    links = []
+    links: list[Link] = []
+    append = links.append
+    # This loop runs for every file of every project (tens of thousands per resolve):
+    # plain lookups, no per-entry helper calls. Hash values are lowercased where used.
     for entry in files:
         try:
-            url = _absolute(page_url, entry["url"])
             filename = entry["filename"]
-            hashes = {str(k).lower(): str(v).lower() for k, v in entry.get("hashes", {}).items()}
+            url = entry["url"]
+            if "#" in url or not url.startswith(("https://", "http://")):
+                url = _absolute(page_url, url)
         except (KeyError, TypeError, AttributeError):
             continue  # a malformed entry does not spoil the page
+        if platforms is not None and filename.endswith(".whl"):
+            tags = filename[:-4].rpartition("-")[2]
+            if tags not in platforms and not any(p in platforms for p in tags.split(".")):
+                if skipped is not None:
+                    skipped.append(filename)
+                continue
+        hashes = entry.get("hashes")
+        metadata = entry.get("core-metadata", _ABSENT)
+        if metadata is _ABSENT:
+            metadata = entry.get("dist-info-metadata", _ABSENT)
+        if metadata is True:
+            metadata_hashes: Mapping[str, str] | None = {}
+        elif isinstance(metadata, dict):
+            metadata_hashes = metadata
+        else:
+            metadata_hashes = None
+        yanked = entry.get("yanked")
         size = entry.get("size")
-        links.append(
+        upload_time = entry.get("upload-time")
+        torrent = entry.get("_torrent")
+        append(
             Link(
-                filename=filename,
-                url=url,
-                hashes=hashes,
-                requires_python=entry.get("requires-python") or None,
-                yanked=_json_yanked(entry.get("yanked")),
-                metadata_hashes=_json_metadata_hashes(entry),
-                size=size if isinstance(size, int) else None,
-                upload_time=entry.get("upload-time")
-                if isinstance(entry.get("upload-time"), str)
-                else None,
-                index_url=page_url,
-                torrent=_json_torrent(entry.get("_torrent"), url),
+                filename,
+                url,
+                hashes if isinstance(hashes, dict) else {},
+                entry.get("requires-python") or None,
+                None if not yanked else ("" if yanked is True else str(yanked)),
+                metadata_hashes,
+                size if isinstance(size, int) else None,
+                upload_time if isinstance(upload_time, str) else None,
+                page_url,
+                _json_torrent(torrent, url) if torrent else None,
             )
         )
     return links

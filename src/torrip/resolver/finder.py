@@ -50,17 +50,27 @@ def _build_tag(filename: str) -> tuple[Any, ...]:
 class ProjectFiles:
     """The files of one project, by version; evaluated on demand and memoized."""
 
-    def __init__(self, name: NormalizedName, links: Sequence[Link], evaluator: LinkEvaluator):
+    def __init__(
+        self,
+        name: NormalizedName,
+        links: Sequence[Link],
+        evaluator: LinkEvaluator,
+        skipped: Sequence[str] = (),
+    ):
         self.name = name
+        # Wheels the index client left out as being for other platforms (filenames).
+        self._skipped = skipped
         self.evaluator = evaluator
         by_version: dict[Version, list[Link]] = {}
+        self._unparsed: list[Link] = []
         for link in links:
             version = _version_in_filename(link.filename)
-            if version is not None:
+            if version is None:
+                self._unparsed.append(link)
+            else:
                 by_version.setdefault(version, []).append(link)
         self.versions = sorted(by_version, reverse=True)
         self._links = by_version
-        self._unparsed = [link for link in links if _version_in_filename(link.filename) is None]
         self._best: dict[Version, Link | None] = {}
         self._evaluations: dict[Version, list[Evaluation]] = {}
         self._lock = threading.Lock()
@@ -100,18 +110,18 @@ class ProjectFiles:
 
         Yanked files come only if ``allow_yanked`` and no other version fits (PEP 592).
         """
-        admitted = list(specifier.filter(self.versions, prereleases=True))
-        if prereleases or specifier.prereleases:
-            order = admitted
-        else:
-            # Pre-releases only when no final release has an installable file (like pip).
-            finals = [v for v in admitted if not v.is_prerelease]
-            order = finals + [v for v in admitted if v.is_prerelease]
+        # Lazy on purpose: the resolver usually takes the first candidate, and testing
+        # hundreds of old versions against the specifier costs more than the rest.
+        any_pre = bool(prereleases or specifier.prereleases)
+        held_back: list[Version] = []  # pre-releases, used only if no final release fits
         yanked: list[tuple[Version, Link]] = []
         found = False
-        for version in order:
-            if version.is_prerelease and found and not (prereleases or specifier.prereleases):
-                break
+        for version in self.versions:
+            if not specifier.contains(version, prereleases=True):
+                continue
+            if version.is_prerelease and not any_pre:
+                held_back.append(version)
+                continue
             link = self.best_link(version)
             if link is None:
                 continue
@@ -120,6 +130,16 @@ class ProjectFiles:
                 continue
             found = True
             yield version, link
+        if not found:
+            for version in held_back:
+                link = self.best_link(version)
+                if link is None:
+                    continue
+                if link.yanked is not None:
+                    yanked.append((version, link))
+                    continue
+                found = True
+                yield version, link
         if not found and allow_yanked:
             yield from yanked
 
@@ -127,6 +147,9 @@ class ProjectFiles:
         """Every file judged, for error messages."""
         evaluations = [e for v in self.versions for e in self._evaluate_version(v)]
         evaluations += [self.evaluator.evaluate(link, self.name) for link in self._unparsed]
+        evaluations += [
+            self.evaluator.evaluate(Link(filename, url=""), self.name) for filename in self._skipped
+        ]
         return evaluations
 
     def installable_versions(self) -> list[Version]:

@@ -80,9 +80,11 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
         self.environment = environment
         self.options = options
         self.evaluator = LinkEvaluator(environment.tag_priority(), environment.python_version)
+        index.restrict_platforms(frozenset(tag.platform for tag in environment.tags))
         # From the version tuple: python_full_version may be "3.13.0+" on a source build.
         self.python = PythonCandidate(Version(".".join(map(str, environment.python_version))))
         self._files: dict[NormalizedName, ProjectFiles] = {}
+        self._building: dict[NormalizedName, threading.Lock] = {}
         self._metadata: dict[str, DistMetadata | MetadataError] = {}
         self._lock = threading.Lock()
         self._speculated: set[tuple[str, frozenset[NormalizedName]]] = set()
@@ -207,12 +209,22 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
     # candidates ----------------------------------------------------------------------
 
     def files(self, name: NormalizedName) -> ProjectFiles:
+        """The project's files, built once even when threads ask at the same moment."""
         with self._lock:
             files = self._files.get(name)
-        if files is None:
-            files = ProjectFiles(name, self.index.project_links(name), self.evaluator)
+            if files is not None:
+                return files
+            building = self._building.setdefault(name, threading.Lock())
+        with building:
             with self._lock:
-                files = self._files.setdefault(name, files)
+                files = self._files.get(name)
+            if files is None:
+                links = self.index.project_links(name)
+                files = ProjectFiles(
+                    name, links, self.evaluator, self.index.skipped_files(name)
+                )
+                with self._lock:
+                    self._files[name] = files
         return files
 
     def _candidates(self, name: NormalizedName, reqs: Sequence[Requirement]) -> Iterator[Candidate]:
@@ -382,14 +394,14 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
         if self.done or future.exception() is not None:
             return
         try:
-            link = next(
-                (c.link for c in self._candidates(requirement.name, [requirement]) if c.link),
-                None,
+            candidate = next(
+                (c for c in self._candidates(requirement.name, [requirement]) if c.link), None
             )
         except TorripError:
             return
-        if link is None:
+        if candidate is None or candidate.link is None:
             return
+        link = candidate.link
         key = (link.url, requirement.extras)  # the same file with other extras needs more
         with self._lock:
             if key in self._speculated:
@@ -397,17 +409,16 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
             self._speculated.add(key)
         metadata_future = self.index.prefetch_metadata(link)
         metadata_future.add_done_callback(
-            lambda f: self._speculate_metadata(f, link, requirement.extras)
+            lambda f: self._speculate_metadata(f, candidate, requirement.extras)
         )
 
     def _speculate_metadata(
-        self, future: Future[bytes], link: Link, extras: frozenset[NormalizedName]
+        self, future: Future[bytes], candidate: Candidate, extras: frozenset[NormalizedName]
     ) -> None:
         if self.done or future.exception() is not None:
             return
-        try:
-            metadata = parse_metadata(future.result(), link.filename)
-        except MetadataError:
+        metadata = self._metadata_for(candidate)  # parsed once, shared with the resolver
+        if isinstance(metadata, MetadataError):
             return
         for req in self._requirements_of(metadata, frozenset()) + (
             self._requirements_of(metadata, extras) if extras else []
