@@ -220,9 +220,7 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
                 files = self._files.get(name)
             if files is None:
                 links = self.index.project_links(name)
-                files = ProjectFiles(
-                    name, links, self.evaluator, self.index.skipped_files(name)
-                )
+                files = ProjectFiles(name, links, self.evaluator, self.index.skipped_files(name))
                 with self._lock:
                     self._files[name] = files
         return files
