@@ -5,10 +5,21 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from torrip.cli import index, install, torrent
+from torrip.cli import cache, completion, index, install, inventory, torrent, uninstall
 
 __all__ = ["REGISTRARS"]
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-REGISTRARS: list[Registrar] = [install.register, torrent.register, index.register]
+REGISTRARS: list[Registrar] = [
+    install.register,
+    uninstall.register,
+    inventory.register_list,
+    inventory.register_freeze,
+    inventory.register_show,
+    inventory.register_check,
+    cache.register,
+    torrent.register,
+    index.register,
+    completion.register,
+]

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from torrip.cli.options import add_verbosity_options
 from torrip.cli.output import Output
 from torrip.errors import IndexBuildError, TorripError
 
@@ -58,7 +59,7 @@ def register(subparsers: Subparsers) -> None:
         action="store_false",
         help="make no .torrent files and list no _torrent keys",
     )
-    _add_verbosity(build)
+    add_verbosity_options(build)
     build.set_defaults(run=run_build)
 
     serve = commands.add_parser(
@@ -80,13 +81,8 @@ def register(subparsers: Subparsers) -> None:
         choices=FORMATS,
         help="page formats to offer (default both); only 'html' acts like an old index",
     )
-    _add_verbosity(serve)
+    add_verbosity_options(serve)
     serve.set_defaults(run=run_serve)
-
-
-def _add_verbosity(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="give more output")
-    parser.add_argument("-q", "--quiet", action="count", default=0, help="give less output")
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

@@ -6,7 +6,12 @@ import argparse
 import time
 from typing import TYPE_CHECKING
 
-from torrip.cli.options import add_general_options, add_index_options, settings_from_args
+from torrip.cli.options import (
+    add_general_options,
+    add_index_options,
+    add_python_option,
+    settings_from_args,
+)
 from torrip.cli.output import Output
 from torrip.errors import TorripError
 
@@ -56,12 +61,7 @@ def register(subparsers: Subparsers) -> None:
         metavar="FILE",
         help="Constrain versions using the given constraints file. Repeatable.",
     )
-    group.add_argument(
-        "--python",
-        metavar="PATH",
-        help="The interpreter (or virtual environment) to install into. Default: "
-        "$VIRTUAL_ENV, else ./.venv, else the interpreter torrip runs on.",
-    )
+    add_python_option(group, verb="install into")
     group.add_argument(
         "--dry-run",
         action="store_true",

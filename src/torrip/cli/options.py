@@ -8,7 +8,13 @@ from typing import Any
 
 from torrip.config import Settings, load_settings
 
-__all__ = ["add_general_options", "add_index_options", "settings_from_args"]
+__all__ = [
+    "add_general_options",
+    "add_index_options",
+    "add_python_option",
+    "add_verbosity_options",
+    "settings_from_args",
+]
 
 # argparse dest -> Settings field, for options that are also settings.
 _SETTING_DESTS = {
@@ -24,7 +30,8 @@ _SETTING_DESTS = {
 }
 
 
-def add_general_options(parser: argparse.ArgumentParser) -> None:
+def add_verbosity_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """-v and -q, in a "General Options" group (returned, for more general options)."""
     group = parser.add_argument_group("General Options")
     group.add_argument(
         "-v", "--verbose", action="count", default=0, help="Give more output. Option is additive."
@@ -32,6 +39,11 @@ def add_general_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "-q", "--quiet", action="count", default=0, help="Give less output. Option is additive."
     )
+    return group
+
+
+def add_general_options(parser: argparse.ArgumentParser) -> None:
+    group = add_verbosity_options(parser)
     group.add_argument(
         "--isolated",
         action="store_true",
@@ -50,6 +62,16 @@ def add_general_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--retries", type=int, metavar="N", help="Retry each connection up to N times (default 3)."
+    )
+
+
+def add_python_option(container: argparse._ActionsContainer, *, verb: str = "inspect") -> None:
+    """--python, as install has it; ``verb`` says what the command does with the interpreter."""
+    container.add_argument(
+        "--python",
+        metavar="PATH",
+        help=f"The interpreter (or virtual environment) to {verb}. Default: "
+        "$VIRTUAL_ENV, else ./.venv, else the interpreter torrip runs on.",
     )
 
 

@@ -45,6 +45,12 @@ class Output:
         if self.verbosity >= 0:
             self.out.print(message, markup=False)
 
+    def data(self, text: str) -> None:
+        """Output for machines and pipes (freeze lines, JSON, scripts): verbatim, never silenced."""
+        file = self.out.file
+        file.write(text if text.endswith("\n") else text + "\n")
+        file.flush()
+
     def detail(self, message: str) -> None:
         """Only with -v: why torrip chose what it chose. Goes to stderr."""
         if self.verbosity >= 1:

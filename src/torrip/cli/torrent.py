@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from torrip.cli.options import add_verbosity_options
 from torrip.cli.output import Output
 from torrip.errors import TorrentError
 from torrip.transport.recipe import (
@@ -71,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     make.add_argument(
         "-o", "--output", metavar="OUT", type=Path, help="where to write (default: FILE.torrent)"
     )
-    _add_verbosity(make)
+    add_verbosity_options(make)
     make.set_defaults(run=run_make)
 
     check = commands.add_parser(
@@ -85,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     check.add_argument(
         "--name", help="the file name the torrent must carry (default: FILE's name)", default=None
     )
-    _add_verbosity(check)
+    add_verbosity_options(check)
     check.set_defaults(run=run_check)
 
     show = commands.add_parser(
@@ -96,7 +97,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     show.add_argument("torrent", metavar="TORRENT", type=Path)
     show.add_argument("--json", action="store_true", help="print one JSON object")
-    _add_verbosity(show)
+    add_verbosity_options(show)
     show.set_defaults(run=run_show)
 
 
@@ -219,8 +220,3 @@ def _size(count: int) -> str:
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
     return 2
-
-
-def _add_verbosity(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="tell more")
-    parser.add_argument("-q", "--quiet", action="count", default=0, help="tell less")

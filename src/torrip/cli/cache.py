@@ -1,0 +1,125 @@
+"""``torrip cache dir|info|clean``: where the cache is, what it holds, and emptying it.
+
+Examples::
+
+    torrip cache dir
+    torrip cache info
+    torrip cache clean --cache-dir /tmp/torrip-cache
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from torrip.cli.options import add_general_options, settings_from_args
+from torrip.cli.output import Output
+
+if TYPE_CHECKING:
+    from torrip.cachedir import CacheUsage
+
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+__all__ = ["format_size", "register", "render_usage"]
+
+
+def register(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "cache",
+        help="Inspect and clean torrip's cache.",
+        description="Inspect and clean torrip's cache of distribution files, package "
+        "metadata and index pages (TORRIP_CACHE_DIR or --cache-dir moves it).",
+    )
+    parser.set_defaults(run=lambda args, output: _usage(parser))
+    commands = parser.add_subparsers(title="Subcommands", dest="cache_command", metavar="<sub>")
+
+    directory = commands.add_parser(
+        "dir", help="Show the cache directory.", description="Print the cache directory."
+    )
+    add_general_options(directory)
+    directory.set_defaults(run=run_dir)
+
+    info = commands.add_parser(
+        "info",
+        help="Show the cache's location and size, per area.",
+        description="Show where the cache is, and how many files and bytes each of its "
+        "areas (dists-v1, metadata-v1, http-v1) holds.",
+    )
+    add_general_options(info)
+    info.set_defaults(run=run_info)
+
+    clean = commands.add_parser(
+        "clean",
+        help="Remove everything from the cache.",
+        description="Remove every cached file, like pip cache purge (without asking). "
+        "Downloads another torrip process is writing are left alone.",
+    )
+    add_general_options(clean)
+    clean.set_defaults(run=run_clean)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def run_dir(args: argparse.Namespace, output: Output) -> int:
+    settings, _ = settings_from_args(args)
+    output.data(str(settings.cache_dir))
+    return 0
+
+
+def run_info(args: argparse.Namespace, output: Output) -> int:
+    from torrip.cachedir import measure_cache
+
+    settings, _ = settings_from_args(args)
+    for line in render_usage(measure_cache(settings.cache_dir)):
+        output.info(line)
+    if settings.no_cache:
+        output.warning("the cache is disabled (--no-cache-dir or no_cache in the settings)")
+    return 0
+
+
+def run_clean(args: argparse.Namespace, output: Output) -> int:
+    from torrip.cachedir import clean_cache
+
+    settings, _ = settings_from_args(args)
+    result = clean_cache(settings.cache_dir)
+    output.info(
+        f"Files removed: {result.files_removed}, {_bytes(result.bytes_freed)} freed"
+        if result.files_removed
+        else "Nothing to remove: the cache is empty"
+    )
+    if result.after.files:
+        output.detail(f"kept {result.after.files} partial downloads another torrip is writing")
+    return 0
+
+
+def render_usage(usage: CacheUsage) -> list[str]:
+    """Cache location, then one line per area: label (folder): files, bytes."""
+    lines = [f"Cache location: {usage.root}"]
+    for area in usage.areas:
+        lines.append(f"{area.label} ({area.name}): {_files(area.files)}, {_bytes(area.size)}")
+    lines.append(f"Total: {_files(usage.files)}, {_bytes(usage.size)}")
+    return lines
+
+
+def _files(count: int) -> str:
+    return f"{count} file" if count == 1 else f"{count} files"
+
+
+def _bytes(count: int) -> str:
+    exact = f"{count:,} byte" + ("" if count == 1 else "s")
+    return exact if count < 1000 else f"{exact} ({format_size(count)})"
+
+
+def format_size(count: int) -> str:
+    """Decimal units, as pip prints sizes: 999 bytes, 1.5 kB, 12.3 MB, 1.2 GB."""
+    if count < 1000:
+        return f"{count} bytes"
+    size, unit = count / 1000, "kB"
+    for bigger in ("MB", "GB", "TB"):
+        if size < 1000:
+            break
+        size, unit = size / 1000, bigger
+    return f"{size:.1f} {unit}"

@@ -1,0 +1,63 @@
+"""``torrip cache dir|info|clean`` from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from torrip.cli.cache import format_size
+from torrip.cli.main import main
+from torrip.config import load_settings
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TORRIP_CONFIG_FILE", str(tmp_path / "no-config.toml"))
+    monkeypatch.setenv("TORRIP_CACHE_DIR", str(tmp_path / "cache"))
+    pages = tmp_path / "cache" / "http-v1" / "ab"
+    pages.mkdir(parents=True)
+    (pages / "page.body").write_bytes(b"x" * 1500)
+    (pages / "page.json").write_bytes(b"{}")
+    return tmp_path / "cache"
+
+
+def test_dir_follows_the_settings(cache_dir: Path, tmp_path: Path, capsys) -> None:
+    assert main(["cache", "dir"]) == 0
+    assert capsys.readouterr().out == f"{cache_dir}\n"
+    assert main(["cache", "dir", "--cache-dir", str(tmp_path / "elsewhere")]) == 0
+    assert capsys.readouterr().out == f"{tmp_path / 'elsewhere'}\n"
+
+
+def test_info_lists_each_area(cache_dir: Path, capsys) -> None:
+    assert main(["cache", "info"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"Cache location: {cache_dir}",
+        "Distribution files (dists-v1): 0 files, 0 bytes",
+        "Package metadata (metadata-v1): 0 files, 0 bytes",
+        "Index pages (http-v1): 2 files, 1,502 bytes (1.5 kB)",
+        "Total: 2 files, 1,502 bytes (1.5 kB)",
+    ]
+
+
+def test_clean_does_not_ask_and_says_what_it_freed(cache_dir: Path, capsys) -> None:
+    assert main(["cache", "clean"]) == 0
+    assert capsys.readouterr().out == "Files removed: 2, 1,502 bytes (1.5 kB) freed\n"
+    assert main(["cache", "clean"]) == 0
+    assert capsys.readouterr().out == "Nothing to remove: the cache is empty\n"
+    assert load_settings({}).cache_dir == cache_dir
+
+
+def test_cache_without_a_subcommand_shows_help(capsys) -> None:
+    assert main(["cache"]) == 2
+    assert "dir" in capsys.readouterr().out
+
+
+def test_format_size() -> None:
+    assert [format_size(n) for n in (0, 999, 1000, 1_500_000, 2_000_000_000)] == [
+        "0 bytes",
+        "999 bytes",
+        "1.0 kB",
+        "1.5 MB",
+        "2.0 GB",
+    ]

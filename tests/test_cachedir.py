@@ -1,0 +1,67 @@
+"""The cache folder as a whole: files and bytes per area, and cleaning all of them."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from torrip.cache import DistributionCache
+from torrip.cachedir import clean_cache, measure_cache
+
+WHEEL = b"wheel bytes " * 100
+OTHER = b"other wheel " * 50
+
+
+def fill(root: Path) -> DistributionCache:
+    """Two contents (one under two names), a partial download, metadata and two pages."""
+    cache = DistributionCache(root)
+    for data, name in ((WHEEL, "a-1.0-py3-none-any.whl"), (OTHER, "b-1.0.tar.gz")):
+        partial = cache.temp_dir() / "x.part"
+        partial.write_bytes(data)
+        cache.add_file(partial, hashlib.sha256(data).hexdigest(), name)
+    # The same bytes asked for under a second name become a hard link.
+    assert cache.get(hashlib.sha256(WHEEL).hexdigest(), "A-1.0-py3-none-any.whl") is not None
+    (cache.temp_dir() / f"{'c' * 64}.part").write_bytes(b"half")
+    metadata = root / "metadata-v1" / "ab"
+    metadata.mkdir(parents=True)
+    (metadata / f"{'ab' * 32}.metadata").write_bytes(b"Name: a\n")
+    pages = root / "http-v1" / "cd"
+    pages.mkdir(parents=True)
+    (pages / "page.json").write_bytes(b"{}")
+    (pages / "page.body").write_bytes(b"<html></html>")
+    return cache
+
+
+def test_measure_counts_files_and_bytes_per_area(tmp_path: Path) -> None:
+    fill(tmp_path)
+    usage = measure_cache(tmp_path)
+    areas = {area.name: (area.files, area.size) for area in usage.areas}
+    # Hard-linked names count as files, their bytes once; .entry.json and locks not at all.
+    assert areas == {
+        "dists-v1": (4, len(WHEEL) + len(OTHER) + 4),
+        "metadata-v1": (1, 8),
+        "http-v1": (2, 2 + 13),
+    }
+    assert (usage.files, usage.size) == (7, len(WHEEL) + len(OTHER) + 4 + 8 + 15)
+
+
+def test_measure_of_a_missing_cache_is_zero(tmp_path: Path) -> None:
+    usage = measure_cache(tmp_path / "nothing")
+    assert [area.name for area in usage.areas] == ["dists-v1", "metadata-v1", "http-v1"]
+    assert (usage.files, usage.size) == (0, 0)
+
+
+def test_clean_frees_everything_but_a_download_in_progress(tmp_path: Path) -> None:
+    cache = fill(tmp_path)
+    busy = "d" * 64
+    with cache.lock(busy):
+        cache.partial_path(busy).write_bytes(b"being written")
+        result = clean_cache(tmp_path)
+    assert result.after.files == 1 and result.after.size == len(b"being written")
+    assert result.files_removed == 7
+    assert result.bytes_freed == len(WHEEL) + len(OTHER) + 4 + 8 + 15
+    assert cache.partial_path(busy).read_bytes() == b"being written"
+    assert list(cache.entries()) == []
+    assert list((tmp_path / "http-v1").iterdir()) == []
+    assert clean_cache(tmp_path).files_removed == 1  # the download, now idle
+    assert clean_cache(tmp_path).files_removed == 0
