@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from torrip.errors import TorripError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["Output"]
 
@@ -22,21 +24,21 @@ class Output:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Output:
         verbosity = getattr(args, "verbose", 0) - getattr(args, "quiet", 0)
-        return cls(
-            verbosity=verbosity,
-            console=Console(highlight=False, soft_wrap=True),
-            error_console=Console(stderr=True, highlight=False, soft_wrap=True),
-        )
+        return cls(verbosity=verbosity)  # consoles are made on first use: rich is slow to import
 
     @property
     def out(self) -> Console:
         if self.console is None:
+            from rich.console import Console
+
             self.console = Console(highlight=False, soft_wrap=True)
         return self.console
 
     @property
     def err(self) -> Console:
         if self.error_console is None:
+            from rich.console import Console
+
             self.error_console = Console(stderr=True, highlight=False, soft_wrap=True)
         return self.error_console
 
