@@ -180,6 +180,14 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
         if isinstance(requirement, RequiresPython):
             return candidate.version in requirement.specifier
         assert isinstance(candidate, Candidate)
+        if requirement.exact is None and not requirement.url:
+            # The common case, called tens of thousands of times by resolvelib.
+            if requirement.specifier and not requirement.specifier.contains(
+                candidate.version, prereleases=True
+            ):
+                return False
+            constraint = self.options.constraints.get(candidate.name)
+            return constraint is None or constraint.contains(candidate.version, prereleases=True)
         return self._satisfies_all([requirement], candidate)
 
     def get_dependencies(self, candidate: AnyCandidate) -> list[AnyRequirement]:
