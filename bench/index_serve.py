@@ -1,13 +1,14 @@
 """Throughput of ``torrip index serve`` against nginx on the same built tree of real wheels.
 
     bench/.venv-tools/bin/python bench/index_serve.py [--duration 15] [--clients 50] \
-        [--torrip-backlog 128] [--json OUT]
+        [--rounds 2] [--torrip-backlog 128] [--torrip-cpu 1] [--json OUT]
 
 The tree is bench/.mirror/public (built from bench/.mirror/wheels; run bench/index_install.py
 first, which fetches the wheels). The servers serve it at once, nginx with the server block of
 docs/torrent-index.md (``--nginx-workers`` worker processes, default 1), torrip with
-``torrip index serve`` (and, with ``--torrip-backlog N``, a what-if: the same server with a
-listen backlog of N instead of socketserver's 5). For each scenario and server in turn,
+``torrip index serve`` (and what-ifs: with ``--torrip-backlog N`` the same server with a
+listen backlog of N instead of socketserver's 5; with ``--torrip-cpu N`` the server pinned to
+CPU N with ``taskset``). For each scenario and server in turn,
 ``--clients`` HTTP/1.1 clients (spread over ``--processes`` client processes, each an asyncio
 loop) request paths drawn at random (fixed seeds) until ``--duration`` seconds pass or
 ``--max-requests`` requests are made, whichever comes first:
@@ -254,6 +255,7 @@ class Measurement:
     first_error: str
     server_cpu_s: float
     client_cpu_s: float
+    other_cpu_s: float  # busy CPU of the whole machine minus server and clients
 
 
 def _percentile(values: list[float], pct: int) -> float:
@@ -279,12 +281,14 @@ def measure(
     budgets = [args.max_requests // args.processes] * args.processes
     start_at = time.time() + 0.5
     cpu_before = server.cpu_seconds()
+    busy_before = m.machine_busy_seconds()
     jobs = [
         (server.port, targets, new_connections, n, start_at, args.duration, budgets[i], seed + i)
         for i, n in enumerate(per_process)
     ]
     answers = pool.starmap_async(worker, jobs).get(timeout=args.duration + GRACE_SECONDS + 60)
     server_cpu = server.cpu_seconds() - cpu_before
+    busy = m.machine_busy_seconds() - busy_before
     results = [r for r, _ in answers]
     seconds = max(s for _, s in answers)
     latencies = sorted(x for r in results for x in r.latencies)
@@ -313,6 +317,7 @@ def measure(
         first_error=next((r.first_error for r in results if r.first_error), ""),
         server_cpu_s=round(server_cpu, 2),
         client_cpu_s=round(sum(r.cpu_seconds for r in results), 2),
+        other_cpu_s=round(busy - server_cpu - sum(r.cpu_seconds for r in results), 2),
     )
 
 
@@ -328,13 +333,18 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50, help="connections in all")
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per measurement")
-    parser.add_argument("--max-requests", type=int, default=200_000, help="per measurement")
+    parser.add_argument("--max-requests", type=int, default=1_000_000, help="per measurement")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--nginx-workers", type=int, default=1)
     parser.add_argument(
         "--torrip-backlog",
         type=int,
         help="also measure torrip's server with this listen backlog (a what-if; default 5)",
+    )
+    parser.add_argument(
+        "--torrip-cpu",
+        type=int,
+        help="also measure torrip's server pinned to this CPU (taskset; a what-if)",
     )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -364,6 +374,9 @@ def main() -> int:
         if args.torrip_backlog is not None:
             what_if = m.TorripServe(args.tree, state / "torrip-b", backlog=args.torrip_backlog)
             servers.append(stack.enter_context(what_if))
+        if args.torrip_cpu is not None:
+            pinned = m.TorripServe(args.tree, state / "torrip-cpu", cpu=args.torrip_cpu)
+            servers.append(stack.enter_context(pinned))
         pool = stack.enter_context(ctx.Pool(args.processes))
         for round_no in range(args.rounds):
             for scenario, (targets, new_connections) in scenarios.items():
@@ -390,11 +403,11 @@ def main() -> int:
     print()
     print(
         "| scenario | server                  | requests |  req/s |  MB/s | p50 ms | p99 ms "
-        "| max ms | connect max ms | late | errors | server CPU s | client CPU s |"
+        "| max ms | connect max ms | late | errors | server CPU s | client CPU s | other CPU s |"
     )
     print(
         "|----------|-------------------------|---------:|-------:|------:|-------:|-------:"
-        "|-------:|---------------:|-----:|-------:|-------------:|-------------:|"
+        "|-------:|---------------:|-----:|-------:|-------------:|-------------:|------------:|"
     )
     for r in results:
         print(
@@ -402,21 +415,36 @@ def main() -> int:
             f"| {r.mb_per_s:5.0f} | {r.p50_ms:6.1f} | {r.p99_ms:6.1f} "
             f"| {r.max_ms:6.0f} | {r.connect_max_ms:14.0f} | {r.late:4} | {r.errors:6} "
             f"| {r.server_cpu_s:12.1f} "
-            f"| {r.client_cpu_s:12.1f} |"
+            f"| {r.client_cpu_s:12.1f} | {r.other_cpu_s:11.1f} |"
         )
     print()
+    print(f"Medians over {args.rounds} round(s):")
+    print()
+    print("| scenario | server                  |  req/s |  MB/s | p50 ms | p99 ms | errors |")
+    print("|----------|-------------------------|-------:|------:|-------:|-------:|-------:|")
+    ratios = []
     for scenario in scenarios:
         by_server: dict[str, list[Measurement]] = {}
         for r in results:
             if r.scenario == scenario:
                 by_server.setdefault(r.server, []).append(r)
+        for name, runs in by_server.items():
+            print(
+                f"| {scenario:8} | {name:23} | {statistics.median(r.rps for r in runs):6.0f} "
+                f"| {statistics.median(r.mb_per_s for r in runs):5.0f} "
+                f"| {statistics.median(r.p50_ms for r in runs):6.1f} "
+                f"| {statistics.median(r.p99_ms for r in runs):6.1f} "
+                f"| {sum(r.errors for r in runs):6} |"
+            )
         nginx_rps = statistics.median(r.rps for r in by_server["nginx"])
         nginx_mbs = statistics.median(r.mb_per_s for r in by_server["nginx"])
         for name, runs in by_server.items():
             if name != "nginx" and nginx_rps and nginx_mbs:
                 rps = statistics.median(r.rps for r in runs) / nginx_rps
                 mbs = statistics.median(r.mb_per_s for r in runs) / nginx_mbs
-                print(f"{scenario}: {name}/nginx requests/s = {rps:.2f}, MB/s = {mbs:.2f}")
+                ratios.append(f"{scenario}: {name}/nginx requests/s = {rps:.2f}, MB/s = {mbs:.2f}")
+    print()
+    print("\n".join(ratios))
 
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,9 @@ they installed (distributions, files, file contents and modes, RECORD, REQUESTED
 
 ``speed`` installs each set with torrip, ``uv pip install`` and ``pip install --no-compile``,
 interleaved (the order rotates), COLD: fresh venvs and empty caches every time; then WARM for
-torrip and uv: fresh venvs, each tool's cache from its first cold run reused.
+torrip and uv: fresh venvs, each tool's cache from its first cold run reused. Venvs and caches
+are deleted after each set, not between runs, and the file system is synced before every
+timed command, so no run pays for the previous one's writeback or deletion.
 
 Every subprocess has a timeout; ``--max-minutes`` stops the run (with what it has) at a
 deadline; nginx is stopped on exit (and dies with this process if it is killed).
@@ -480,9 +482,22 @@ class Run:
     error: str = ""
 
 
+def _settle(paths: list[Path]) -> None:
+    """Delete ``paths``, then flush the file system, outside any timed region.
+
+    Deleting a venv of 11,000 files, and the writeback of the last install, would otherwise
+    land in the next tool's time (the file system here is mounted with ``discard``).
+    """
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
+    paths.clear()
+    os.sync()
+
+
 def speed(args: argparse.Namespace, paths: Paths, index: str, work: Path) -> int:
     deadline = time.monotonic() + args.max_minutes * 60
     runs: list[Run] = []
+    garbage: list[Path] = []  # deleted between sets, not between runs
 
     def timed(name: str, tool: str, mode: str, cache: Path, i: int) -> None:
         if time.monotonic() > deadline:
@@ -490,7 +505,10 @@ def speed(args: argparse.Namespace, paths: Paths, index: str, work: Path) -> int
         venv = work / f"venv-{name}-{tool}-{mode}-{i}"
         report = work / f"report-{name}-{tool}-{mode}-{i}.json"
         c.make_venv(paths.target_python, venv)
+        garbage.append(venv)
         cmd, extra = install_command(tool, paths, index, venv, SETS[name], cache, report)
+        os.sync()
+        _wait_for_quiet(args.max_cpu_pressure, args.quiet_wait)
         load, pressure = os.getloadavg()[0], _pressure()
         res = c.run(cmd, c.clean_env(tool, extra), args.timeout)
         run = Run(name, tool, mode, res.seconds, res.ok, len(dist_infos(venv)), load, pressure)
@@ -506,7 +524,6 @@ def speed(args: argparse.Namespace, paths: Paths, index: str, work: Path) -> int
             f"{run.packages:3d} pkgs load {load:4.2f} psi cpu {pressure.get('cpu', -1):4.1f} "
             f"io {pressure.get('io', -1):4.1f}{note}"
         )
-        shutil.rmtree(venv, ignore_errors=True)
         report.unlink(missing_ok=True)
 
     try:
@@ -518,7 +535,7 @@ def speed(args: argparse.Namespace, paths: Paths, index: str, work: Path) -> int
                     cache = work / f"cache-{name}-{tool}-cold-{i}"
                     timed(name, tool, "cold", cache, i)
                     if tool in kept or tool == "pip":
-                        shutil.rmtree(cache, ignore_errors=True)
+                        garbage.append(cache)
                     else:
                         kept[tool] = cache
             for i in range(args.runs):
@@ -526,10 +543,12 @@ def speed(args: argparse.Namespace, paths: Paths, index: str, work: Path) -> int
                 for tool in ("torrip", "uv")[k:] + ("torrip", "uv")[:k]:
                     if tool in kept:
                         timed(name, tool, "warm", kept[tool], i)
-            for cache in kept.values():
-                shutil.rmtree(cache, ignore_errors=True)
+            garbage.extend(kept.values())
+            _settle(garbage)
     except Deadline:
         log(f"stopped: --max-minutes {args.max_minutes} reached")
+    finally:
+        _settle(garbage)
 
     summary = summarize(runs, args.sets)
     print_summary(summary)
@@ -546,6 +565,15 @@ def _pressure() -> dict[str, float]:
             line = Path(f"/proc/pressure/{kind}").read_text().splitlines()[0]
             found[kind] = float(line.split()[1].partition("=")[2])
     return found
+
+
+def _wait_for_quiet(max_pressure: float | None, wait: float) -> None:
+    """Wait (at most ``wait`` seconds) until the cpu pressure is at most ``max_pressure`` %."""
+    if max_pressure is None:
+        return
+    until = time.monotonic() + wait
+    while _pressure().get("cpu", 0.0) > max_pressure and time.monotonic() < until:
+        time.sleep(2)
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -666,6 +694,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--timeout", type=float, default=600, help="seconds per command")
     ap.add_argument("--max-minutes", type=float, default=90, help="speed: stop after this")
+    ap.add_argument(
+        "--max-cpu-pressure",
+        type=float,
+        metavar="PCT",
+        help="speed: before each command wait until /proc/pressure/cpu some avg10 <= PCT "
+        "(shared machines), at most --quiet-wait seconds",
+    )
+    ap.add_argument("--quiet-wait", type=float, default=120, help="seconds (default 120)")
     ap.add_argument("--serve-minutes", type=float, default=30, help="serve: stop after this")
     ap.add_argument("--torrip", type=Path, default=c.DEFAULT_TORRIP)
     ap.add_argument("--pip", type=Path, default=c.DEFAULT_PIP)

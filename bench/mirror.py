@@ -205,7 +205,8 @@ class TorripServe(_Server):
 
     With ``backlog``, instead the same server (``IndexServer.serve_forever``) with its listen
     backlog set to ``backlog`` (socketserver's default, which torrip keeps, is 5): a what-if
-    for a fix, run from a throwaway ``python -c``; src/ is not changed.
+    for a fix, run from a throwaway ``python -c``; src/ is not changed. With ``cpu``, the
+    server runs pinned to that CPU (``taskset -c``): a what-if for its threads' GIL contention.
     """
 
     name = "torrip-serve"
@@ -217,23 +218,30 @@ class TorripServe(_Server):
         port: int | None = None,
         torrip: Path = c.DEFAULT_TORRIP,
         backlog: int | None = None,
+        cpu: int | None = None,
     ) -> None:
         if backlog is not None:
             self.name = f"torrip-serve-backlog{backlog}"
+        if cpu is not None:
+            self.name += f"-cpu{cpu}"
         super().__init__(root, state, port)
         self.torrip = torrip
         self.backlog = backlog
+        self.cpu = cpu
 
     def command(self) -> list[str]:
+        pin = [] if self.cpu is None else ["taskset", "-c", str(self.cpu)]
         if self.backlog is None:
-            return [str(self.torrip), "index", "serve", str(self.root), "--port", str(self.port)]
+            serve = ["index", "serve", str(self.root), "--port", str(self.port)]
+            return [*pin, str(self.torrip), *serve]
         code = (
             "import sys; from pathlib import Path; from torrip.indexserver import serve; "
             "serve._Server.request_queue_size = int(sys.argv[3]); "
             "serve.IndexServer(Path(sys.argv[1]), port=int(sys.argv[2])).serve_forever()"
         )
         python = self.torrip.parent / "python"
-        return [str(python), "-c", code, str(self.root), str(self.port), str(self.backlog)]
+        args = [str(self.root), str(self.port), str(self.backlog)]
+        return [*pin, str(python), "-c", code, *args]
 
 
 def nginx_version() -> str:
@@ -241,6 +249,13 @@ def nginx_version() -> str:
         return "not installed"
     res = c.run([NGINX, "-v"], c.clean_env("none"), timeout=30)
     return (res.stderr or res.stdout).strip().removeprefix("nginx version: ")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (/proc/stat), to spot other work."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def load_average() -> str:

@@ -375,3 +375,11 @@ def test_page_of_a_project_is_valid_json(client: httpx.Client) -> None:
     text = client.get("/simple/demo/", headers={"Accept": JSON}).text
     assert json.loads(text)["files"][0]["filename"] == WHEEL
     assert os.sep not in json.loads(text)["files"][0]["url"].replace("/", "")
+
+
+def test_listen_backlog_takes_a_burst_of_connections() -> None:
+    # With socketserver's default of 5, a burst of 50 connections (uv opens that many)
+    # gets SYNs dropped and clients wait seconds for the kernel's retry.
+    from torrip.indexserver.serve import _Server
+
+    assert _Server.request_queue_size >= 128

@@ -37,7 +37,6 @@ __all__ = ["FORMATS", "IndexServer", "RequestRecord"]
 
 FORMATS = ("json", "html")
 PAGE_CACHE_CONTROL = "max-age=600"
-_CHUNK = 256 * 1024
 _PAGE_FILES = {"index.json": "json", "index.html": "html"}
 _CONTENT_TYPES = {
     ".whl": "application/octet-stream",
@@ -64,6 +63,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops connections when installers open dozens
+    # at once (uv opens 50), and the kernel's retry makes clients wait seconds.
+    request_queue_size = socket.SOMAXCONN
 
     def __init__(
         self,
@@ -444,17 +446,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._copy_body(handle, start, length)
 
     def _copy_body(self, handle: BinaryIO, start: int, length: int) -> None:
-        handle.seek(start)
-        remaining = length
-        while remaining > 0:
-            chunk = handle.read(min(_CHUNK, remaining))
-            if not chunk:
-                # The file shrank under us; the connection cannot be reused.
-                self.close_connection = True
-                return
-            self.wfile.write(chunk)
-            self._sent += len(chunk)
-            remaining -= len(chunk)
+        # sendfile(2): no copies through Python, and the GIL is free while the kernel sends.
+        try:
+            sent = self.connection.sendfile(handle, offset=start, count=length)
+        except OSError:
+            self.close_connection = True  # the client went away
+            return
+        self._sent += sent
+        if sent < length:
+            self.close_connection = True  # the file shrank under us
 
     def _not_modified(self, etag: str, mtime: int) -> bool:
         if_none_match = self.headers.get("If-None-Match")
