@@ -7,7 +7,7 @@ This is the core of ``torrip install`` up to the point where files are fetched;
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +21,8 @@ from torrip.environment import TargetEnvironment, find_target_python, inspect_en
 from torrip.errors import TorripError
 from torrip.http import make_client
 from torrip.index.client import IndexClient
+from torrip.index.links import TorrentRef
+from torrip.index.torrents import lookup_torrents
 from torrip.install.plan import Plan, make_plan
 from torrip.requirements import ParsedRequirements, merge_options, parse_requirement_files
 from torrip.resolver.models import Requirement
@@ -51,6 +53,8 @@ class PlannedInstall:
     settings: Settings
     seconds: dict[str, float] = field(default_factory=dict)
     ignored: tuple[str, ...] = ()  # requirements whose markers do not match the target
+    # Torrents found in torrent indexes for files whose index announced none (by file URL).
+    torrents: Mapping[str, TorrentRef] = field(default_factory=dict)
 
 
 def _parse_user_requirement(text: str) -> PEP508Requirement:
@@ -147,8 +151,10 @@ def plan_install(
         )
         provider = Provider(index, environment, options)
         resolution = resolve(provider, requirements)
-    resolved = time.perf_counter()
-    plan = make_plan(resolution, environment, reinstall=request.reinstall)
+        resolved = time.perf_counter()
+        plan = make_plan(resolution, environment, reinstall=request.reinstall)
+        links = [d.candidate.link for d in plan.install if d.candidate.link is not None]
+        torrents = lookup_torrents(http, links, settings.torrent_index, log=log)
     return PlannedInstall(
         environment=environment,
         resolution=resolution,
@@ -156,4 +162,5 @@ def plan_install(
         settings=settings,
         seconds={"inspect": probed - started, "resolve": resolved - probed},
         ignored=tuple(ignored),
+        torrents=torrents,
     )

@@ -14,6 +14,7 @@ from typing import Any
 from torrip import __version__
 from torrip.environment import TargetEnvironment
 from torrip.fsutil import atomic_write
+from torrip.index.links import TorrentRef
 from torrip.install.plan import Plan
 from torrip.resolver.resolve import ResolvedDistribution
 
@@ -33,7 +34,11 @@ def _download_info(dist: ResolvedDistribution) -> dict[str, Any]:
     return info
 
 
-def _item(dist: ResolvedDistribution, fetched: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+def _item(
+    dist: ResolvedDistribution,
+    fetched: Mapping[str, dict[str, Any]],
+    torrents: Mapping[str, TorrentRef],
+) -> dict[str, Any]:
     link = dist.candidate.link
     assert link is not None
     item: dict[str, Any] = {
@@ -50,8 +55,9 @@ def _item(dist: ResolvedDistribution, fetched: Mapping[str, dict[str, Any]]) -> 
         torrip["size"] = link.size
     if link.index_url:
         torrip["index"] = link.index_url
-    if link.torrent is not None:
-        torrip["torrent"] = link.torrent.as_dict()
+    torrent = link.torrent or torrents.get(link.url)
+    if torrent is not None:
+        torrip["torrent"] = torrent.as_dict()
     torrip.update(fetched.get(link.url, {}))
     item["torrip"] = torrip
     return item
@@ -63,12 +69,13 @@ def build_report(
     *,
     extra: dict[str, Any] | None = None,
     fetched: Mapping[str, dict[str, Any]] | None = None,
+    torrents: Mapping[str, TorrentRef] | None = None,
 ) -> dict[str, Any]:
     """``fetched`` maps a file URL to what torrip adds after fetching it (source, bytes)."""
     return {
         "version": "1",
         "pip_version": f"torrip-{__version__}",
-        "install": [_item(dist, fetched or {}) for dist in plan.install],
+        "install": [_item(dist, fetched or {}, torrents or {}) for dist in plan.install],
         "environment": dict(environment.markers),
         "torrip": {
             "version": __version__,

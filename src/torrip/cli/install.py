@@ -131,7 +131,12 @@ def run(args: argparse.Namespace, output: Output) -> int:
     if args.dry_run or planned.plan.is_empty:
         if args.report:
             write_report(
-                build_report(planned.plan, planned.environment, extra={"seconds": planned.seconds}),
+                build_report(
+                    planned.plan,
+                    planned.environment,
+                    extra={"seconds": planned.seconds},
+                    torrents=planned.torrents,
+                ),
                 args.report,
             )
         return 0
@@ -164,7 +169,13 @@ def run(args: argparse.Namespace, output: Output) -> int:
         }
         extra = {"bytes": totals, "seconds": {**planned.seconds, **execution.seconds}}
         write_report(
-            build_report(planned.plan, planned.environment, extra=extra, fetched=fetched),
+            build_report(
+                planned.plan,
+                planned.environment,
+                extra=extra,
+                fetched=fetched,
+                torrents=planned.torrents,
+            ),
             args.report,
         )
     return 0
