@@ -3,14 +3,12 @@
 Runs ``torrip install`` (warm cache, fresh venv, the mirror of bench/install.py) in torrip's
 own interpreter with the transaction patched, and times ``install_transaction``:
 
-- ``default``: as shipped (verify every wheel, then install with one thread per core)
+- ``default``: as shipped (structural checks of every wheel, then the install, with
+  threads when the files are large on average)
 - ``serial``: one thread (``install_transaction(parallel=False)``)
-- ``nohash``: the pre-install check skips hashing members against RECORD (it still checks
-  the zip, names, destinations and sizes; the write pass still compares every hash)
-- ``serial-nohash``: both
 
-A measurement aid only: ``nohash`` is not a proposal to trust RECORD less, it shows what
-the second pass costs.
+(Earlier ``nohash`` variants measured the cost of hashing every member twice; the install
+now hashes once, while writing, so they are gone.)
 
     bench/.venv-tools/bin/python bench/install_variants.py [--sets jupyterlab,sci] [--runs 3] \
         [--work-dir /dev/shm] [--json OUT]
@@ -31,32 +29,17 @@ import _common as c
 
 import install as bench
 
-VARIANTS = ("default", "serial", "nohash", "serial-nohash")
+VARIANTS = ("default", "serial")
 
 # Runs in torrip's interpreter: argv[1] is the variant, the rest torrip's arguments.
 HARNESS = r"""
 import sys, time
 import torrip.install.execute as execute
-import torrip.install.safety as safety
 import torrip.install.transaction as transaction
 
 variant = sys.argv[1]
 if "serial" in variant:
     transaction.install_transaction.__kwdefaults__["parallel"] = False
-if "nohash" in variant:
-    checked = safety._Verifier.check_against_record
-
-    def check_against_record(self, info, dist_info, records):
-        row = records.get(info.filename)
-        directory, _, name = info.filename.rpartition("/")
-        if row is None or (directory == dist_info and name == "RECORD"):
-            return checked(self, info, dist_info, records)
-        _, digest, size = row
-        if not size.isdigit() or int(size) != info.file_size or "=" not in digest:
-            return checked(self, info, dist_info, records)
-        return digest, int(size)
-
-    safety._Verifier.check_against_record = check_against_record
 timed = {}
 original = execute.install_transaction
 

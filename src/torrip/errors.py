@@ -218,7 +218,9 @@ class CacheError(TorripError):
 class UnsafeWheelError(TorripError):
     """A wheel would write outside its scheme, does not match its RECORD, or is an ambiguous zip.
 
-    Raised before anything is written; ``entry`` names the offending archive member.
+    Structural problems are found before anything is written; a content hash that does
+    not match RECORD is found while writing, and the transaction is rolled back.
+    ``entry`` names the offending archive member.
     """
 
     def __init__(self, wheel: object, entry: str | None, reason: str) -> None:

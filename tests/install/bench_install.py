@@ -76,6 +76,7 @@ def main() -> None:
     wheels = rebuild_wheels(work / "wheels", BINARY_PROJECTS if args.binary else PROJECTS)
     if args.workers:
         transaction._MAX_WORKERS = args.workers
+    transaction._MIN_AVERAGE_FILE_SIZE_FOR_THREADS = 0  # "parallel": threads whatever the sizes
     total = sum(wheel.path.stat().st_size for wheel in wheels)
     print(f"{len(wheels)} wheels, {total / 1e6:.1f} MB compressed")
 

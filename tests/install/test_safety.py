@@ -1,4 +1,8 @@
-"""Unsafe wheels are refused before anything is written: paths, RECORD, ambiguous zips."""
+"""Unsafe wheels are refused and the environment left as it was: paths, RECORD, ambiguous zips.
+
+Everything is refused before anything is written, except a RECORD hash mismatch: hashes are
+compared while the files are written, so that one is refused during the write and rolled back.
+"""
 
 from __future__ import annotations
 
@@ -114,7 +118,7 @@ UNSAFE = {
     ),
     "script-slash": (_script("sub/tool"), "evil-1.0.dist-info/entry_points.txt", "script name"),
     "script-parent": (_script("../../evil"), "evil-1.0.dist-info/entry_points.txt", "script"),
-    "record-hash": (_record_hash, _INIT, "does not match RECORD"),
+    "record-hash": (_record_hash, _INIT, "sha256 does not match RECORD"),  # found while writing
     "record-size": (_record_size, _INIT, "RECORD says"),
     "not-in-record": (_not_in_record, "evil/extra.py", "not listed in RECORD"),
     "no-record": (_no_record, "evil-1.0.dist-info/RECORD", "missing"),
@@ -183,14 +187,15 @@ def test_a_good_wheel_passes_and_lists_what_it_writes(tmp_path: Path) -> None:
     assert verified.name == "good"
     assert verified.root_scheme == "purelib"
     assert {
-        tmp_path / "site/good/__init__.py",
-        tmp_path / "site/good-1.0.dist-info/RECORD",
-        tmp_path / "site/good-1.0.dist-info/INSTALLER",
-        tmp_path / "bin/good-cli",
-        tmp_path / "include/good/good.h",
-        tmp_path / "share/good/notes.txt",
+        str(tmp_path / "site/good/__init__.py"),
+        str(tmp_path / "site/good-1.0.dist-info/RECORD"),
+        str(tmp_path / "site/good-1.0.dist-info/INSTALLER"),
+        str(tmp_path / "bin/good-cli"),
+        str(tmp_path / "include/good/good.h"),
+        str(tmp_path / "share/good/notes.txt"),
     } <= verified.destinations
-    assert verified.expected[("purelib", "good/core.py")][0].startswith("sha256=")
+    core = verified.expected[("purelib", "good/core.py")]
+    assert core.digest.startswith("sha256=") and core.member == "good/core.py"
 
 
 def test_not_a_zip(tmp_path: Path) -> None:

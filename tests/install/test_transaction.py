@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -168,6 +169,31 @@ def test_overwrites_a_file_of_another_distribution_like_pip(
     assert (site_packages(environment) / "shared_ns/__init__.py").read_bytes() == b"# other\n"
 
 
+@pytest.mark.parametrize(("big", "threaded"), [(True, True), (False, False)], ids=["big", "small"])
+def test_threads_only_for_large_files(
+    big: bool,
+    threaded: bool,
+    environment: TargetEnvironment,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wheels = []
+    for name in ("t1", "t2"):
+        files = {f"{name}/x.py": b""}
+        if big:
+            files[f"{name}/blob.bin"] = os.urandom(1 << 20)
+        wheels.append(to_install(make_wheel(tmp_path, name, "1.0", files=files)))
+    threads = []
+
+    def recording_install(*args, **kwargs):  # type: ignore[no-untyped-def]
+        threads.append(threading.get_ident())
+        return install_wheel(*args, **kwargs)
+
+    monkeypatch.setattr(transaction, "install_wheel", recording_install)
+    install_transaction(environment, wheels, remove=[])
+    assert (threading.get_ident() not in threads) == threaded
+
+
 # -- rollback --------------------------------------------------------------------------------
 
 
@@ -189,6 +215,8 @@ def test_failure_midway_restores_the_environment_byte_for_byte(
     environment = _installed_base(environment, tmp_path / "old")
     before = snapshot(Path(environment.prefix))
     wheels = [to_install(path) for path in _four_wheels(tmp_path / "new")]
+    # These files are small: without this, "parallel" would install them in one thread.
+    monkeypatch.setattr(transaction, "_MIN_AVERAGE_FILE_SIZE_FOR_THREADS", 0)
 
     calls = []
 
@@ -299,15 +327,26 @@ def test_same_files_as_pip(
 
 
 @pytest.mark.parametrize(
-    ("change", "message"),
+    ("change", "error", "message"),
     [
-        ({"toctou/core.py": b"VERSION = '6.6.6'\n"}, "core.py does not match RECORD any more"),
-        ({"toctou/added.py": b"import os\n"}, "added.py is not in the wheel that was checked"),
+        # Hashes are only compared while writing, so this is the same refusal as for a wheel
+        # that never matched its RECORD.
+        (
+            {"toctou/core.py": b"VERSION = '6.6.6'\n"},
+            UnsafeWheelError,
+            "sha256 does not match RECORD ('toctou/core.py')",
+        ),
+        (
+            {"toctou/added.py": b"import os\n"},
+            InstallError,
+            "added.py is not in the wheel that was checked",
+        ),
     ],
     ids=["content", "new-member"],
 )
 def test_wheel_changed_after_the_check_is_caught_and_rolled_back(
     change: dict[str, bytes],
+    error: type[Exception],
     message: str,
     environment: TargetEnvironment,
     tmp_path: Path,
@@ -326,7 +365,7 @@ def test_wheel_changed_after_the_check_is_caught_and_rolled_back(
 
     monkeypatch.setattr(transaction, "verify_wheel", verify_then_swap)
     wheels = [to_install(package_wheel(tmp_path / "new", "w2", "2.0")), to_install(wheel)]
-    with pytest.raises(InstallError, match=re.escape(message)):
+    with pytest.raises(error, match=re.escape(message)):
         install_transaction(environment, wheels, remove=[], parallel=False)
     assert snapshot(Path(environment.prefix)) == before
 

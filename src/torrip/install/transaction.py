@@ -2,8 +2,8 @@
 
 Steps: verify every wheel (``safety``) before touching anything; take the
 environment lock; re-read what is installed; move the old versions into a stash
-(``uninstall``); install the wheels (in parallel unless two write the same
-file); byte-compile with the target interpreter if asked; then commit (delete
+(``uninstall``); install the wheels (in parallel if their files are large and
+no two write the same file); byte-compile with the target interpreter if asked; then commit (delete
 the stash). If any step fails, or the user interrupts, the files written are
 deleted and the stash is moved back, so the environment ends byte for byte as
 it began.
@@ -50,6 +50,13 @@ __all__ = ["TransactionResult", "WheelToInstall", "install_transaction"]
 # One thread per core, at most 8: the work is part Python (GIL-bound), part zlib, sha256 and
 # file system calls (which release it). More threads than cores measured no faster.
 _MAX_WORKERS = max(1, min(os.cpu_count() or 1, 8))
+# Threads pay only when large files make zlib, sha256 and writes (GIL released) most of the
+# work; with many small files the Python per file dominates and threads contend for the GIL.
+# Measured (bench/install_variants.py, warm, tmpfs, 2 cores; install_transaction s, one
+# thread / two): jupyterlab (11,557 files, 12 KiB on average) 1.72 / 2.22; sci (7,215 files,
+# 46 KiB on average) 2.11 / 1.88. Verifying (zip directories and headers only) is faster
+# sequentially: jupyterlab 0.20 / 0.30 s, sci 0.105 / 0.11-0.15 s.
+_MIN_AVERAGE_FILE_SIZE_FOR_THREADS = 32 * 1024
 
 
 @dataclass(frozen=True)
@@ -89,14 +96,19 @@ def install_transaction(
     shadowed, as pip does. Raises UnsafeWheelError (nothing touched), UninstallError or
     InstallError (everything put back).
 
-    ``compile`` writes bytecode with the target interpreter. ``parallel`` verifies and
-    installs with one thread per core and compiles with one target process per core
-    (measured: 24 wheels, 2,900 files, 2 cores: 1.06 s against 1.21 s; with compile
-    2.6 s against 4.1 s); wheels that write the same file are installed in order.
+    ``compile`` writes bytecode with the target interpreter. ``parallel`` compiles with one
+    target process per core (measured: 24 wheels, 2,900 files, 2 cores: 2.6 s against
+    4.1 s) and installs with one thread per core when the files are large enough for
+    threads to pay (``_MIN_AVERAGE_FILE_SIZE_FOR_THREADS``); wheels that write the same
+    file are installed in order. Wheels are verified one after another.
+
+    A wheel whose contents do not match its RECORD hashes raises UnsafeWheelError during
+    the write (hashes are compared only there, one pass over the bytes), after which
+    everything is put back as for any other failure.
     """
     started = time.perf_counter()
     _refuse_duplicates(wheels)
-    verified = _verify_all(environment, wheels, parallel=parallel)
+    verified = _verify_all(environment, wheels)
     with environment_lock(environment):
         current = environment.refresh_installed()
         outgoing = _installed_to_remove(current, wheels, remove)
@@ -149,26 +161,25 @@ def _scheme_for(environment: TargetEnvironment, name: str) -> dict[str, Path]:
 
 
 def _verify_all(
-    environment: TargetEnvironment, wheels: Sequence[WheelToInstall], *, parallel: bool
+    environment: TargetEnvironment, wheels: Sequence[WheelToInstall]
 ) -> list[VerifiedWheel]:
-    def verify(wheel: WheelToInstall) -> VerifiedWheel:
-        verified = verify_wheel(wheel.path, _scheme_for(environment, wheel.name))
-        if canonicalize_name(verified.name) != wheel.name:
-            raise UnsafeWheelError(wheel.path, None, f"it is {verified.name}, not {wheel.name}")
-        try:
-            version = Version(verified.version)
-        except InvalidVersion:
-            version = None
-        if version != wheel.version:
-            raise UnsafeWheelError(
-                wheel.path, None, f"it is version {verified.version}, not {wheel.version}"
-            )
-        return verified
+    """Every wheel checked, in order (sequentially: threads measured slower, see above)."""
+    return [_verify(environment, wheel) for wheel in wheels]
 
-    if not parallel or len(wheels) < 2:
-        return [verify(wheel) for wheel in wheels]
-    with ThreadPoolExecutor(max_workers=min(len(wheels), _MAX_WORKERS)) as pool:
-        return list(pool.map(verify, wheels))  # raises the first failure in input order
+
+def _verify(environment: TargetEnvironment, wheel: WheelToInstall) -> VerifiedWheel:
+    verified = verify_wheel(wheel.path, _scheme_for(environment, wheel.name))
+    if canonicalize_name(verified.name) != wheel.name:
+        raise UnsafeWheelError(wheel.path, None, f"it is {verified.name}, not {wheel.name}")
+    try:
+        version = Version(verified.version)
+    except InvalidVersion:
+        version = None
+    if version != wheel.version:
+        raise UnsafeWheelError(
+            wheel.path, None, f"it is version {verified.version}, not {wheel.version}"
+        )
+    return verified
 
 
 def _installed_to_remove(
@@ -217,7 +228,12 @@ def _install_all(
             ) from error
 
     indices = range(len(wheels))
-    if not parallel or len(wheels) < 2 or _write_same_file(verified):
+    if (
+        not parallel
+        or len(wheels) < 2
+        or _average_file_size(verified) < _MIN_AVERAGE_FILE_SIZE_FOR_THREADS
+        or _write_same_file(verified)
+    ):
         return [install_one(index) for index in indices]
     with ThreadPoolExecutor(max_workers=min(len(wheels), _MAX_WORKERS)) as pool:
         futures = [pool.submit(install_one, index) for index in indices]
@@ -242,9 +258,15 @@ def _install_all(
         return [future.result() for future in futures]
 
 
+def _average_file_size(verified: Sequence[VerifiedWheel]) -> float:
+    """Uncompressed bytes per archive file, over all the wheels (RECORD sizes)."""
+    files = [expected.size for wheel in verified for expected in wheel.expected.values()]
+    return sum(files) / len(files) if files else 0.0
+
+
 def _write_same_file(verified: Sequence[VerifiedWheel]) -> bool:
     """Whether two wheels write one path: then order matters (the last wins, as in pip)."""
-    seen: set[Path] = set()
+    seen: set[str] = set()
     for wheel in verified:
         if not seen.isdisjoint(wheel.destinations):
             return True

@@ -37,7 +37,14 @@ from torrip.environment import InstalledDistribution, TargetEnvironment
 from torrip.errors import UninstallError
 from torrip.install.lock import environment_lock
 
-__all__ = ["Stash", "bytecode_files", "environment_roots", "is_inside", "uninstall"]
+__all__ = [
+    "Stash",
+    "bytecode_files",
+    "bytecode_pattern",
+    "environment_roots",
+    "is_inside",
+    "uninstall",
+]
 
 _STASH_PREFIX = ".torrip-stash-"
 
@@ -140,6 +147,11 @@ def _under(path: str, root: str) -> bool:
 _BYTECODE_NAME = r"^{stem}\.[^.]+(?:\.opt-[0-9]+)?\.pyc$"
 
 
+def bytecode_pattern(stem: str) -> re.Pattern[str]:
+    """Matches the names in ``__pycache__`` of the bytecode of ``stem.py``, any interpreter."""
+    return re.compile(_BYTECODE_NAME.format(stem=re.escape(stem)))
+
+
 def bytecode_files(source: Path) -> list[Path]:
     """The compiled files of ``source`` (a .py) that exist: __pycache__ for any interpreter."""
     if source.suffix != ".py":
@@ -153,7 +165,7 @@ def bytecode_files(source: Path) -> list[Path]:
         names = os.listdir(cache)
     except OSError:
         return found
-    pattern = re.compile(_BYTECODE_NAME.format(stem=re.escape(source.stem)))
+    pattern = bytecode_pattern(source.stem)
     found.extend(cache / name for name in sorted(names) if pattern.match(name))
     return found
 

@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import hashlib
 import io
@@ -34,13 +35,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import installer
 from installer.destinations import SchemeDictionaryDestination
-from installer.records import RecordEntry
+from installer.records import Hash, RecordEntry
 from installer.sources import WheelFile
-from installer.utils import Scheme
+from installer.utils import Scheme, copyfileobj_with_hashing, make_file_executable
 
-from torrip.errors import InstallError
-from torrip.install.safety import VerifiedWheel
-from torrip.install.uninstall import bytecode_files
+from torrip.errors import InstallError, UnsafeWheelError
+from torrip.install.safety import ExpectedFile, VerifiedWheel
+from torrip.install.uninstall import bytecode_files, bytecode_pattern
 
 if TYPE_CHECKING:
     from installer.scripts import LauncherKind
@@ -84,48 +85,80 @@ class WriteJournal:
     """What a transaction created, shared by the destinations of all its wheels (thread-safe).
 
     ``displace(path)`` moves a pre-existing file out of the way (into the stash)
-    so that installing over it can be undone.
+    so that installing over it can be undone. Paths are absolute ``str``: this runs
+    once per file written (tens of thousands per install), where pathlib costs.
     """
 
     def __init__(self, displace: Callable[[Path], None]) -> None:
         self._displace = displace
         self._lock = threading.Lock()
-        self.created_files: list[Path] = []
-        self.created_dirs: list[Path] = []
-        self._created: set[Path] = set()
+        self.created_files: list[str] = []
+        self.created_dirs: list[str] = []
+        self._created: set[str] = set()
+        # Directory -> the names in it before this transaction, plus the directories it made
+        # there (files it wrote are in _created): one listdir per directory instead of a
+        # stat (and a listdir of __pycache__) per file.
+        self._names: dict[str, set[str]] = {}
         self.cancelled = threading.Event()
 
-    def claim(self, target: Path) -> None:
+    def claim(self, target: str) -> None:
         """Make ``target`` writable: parents exist, nothing is in the way, and it is journaled."""
         if self.cancelled.is_set():
             raise TransactionCancelled
+        directory, name = os.path.split(target)
         with self._lock:
-            self._make_parents(target.parent)
+            names = self._names_in(directory)
             if target in self._created:
-                target.unlink(missing_ok=True)  # written earlier in this transaction: last wins
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(target)  # written earlier in this transaction: last wins
             else:
-                if os.path.lexists(target):
-                    if target.is_dir() and not target.is_symlink():
+                if name in names:
+                    if os.path.isdir(target) and not os.path.islink(target):
                         raise InstallError(f"cannot install {target}: a directory is in the way")
-                    self._displace(target)
+                    self._displace(Path(target))
                 # Bytecode of what was there (or orphaned) goes too: undo() deletes any it finds.
-                for compiled in bytecode_files(target):
-                    self._displace(compiled)
+                if name.endswith(".py"):
+                    for compiled in self._bytecode_of(directory, names, name[:-3]):
+                        self._displace(Path(compiled))
             self._created.add(target)
             self.created_files.append(target)
 
-    def _make_parents(self, directory: Path) -> None:
-        missing = []
-        while not directory.is_dir():
-            if os.path.lexists(directory):
-                raise InstallError(f"cannot create the directory {directory}: a file is in the way")
-            missing.append(directory)
-            directory = directory.parent
-        for parent in reversed(missing):
-            parent.mkdir()
-            self.created_dirs.append(parent)
+    def _names_in(self, directory: str) -> set[str]:
+        """The names in ``directory`` but the files written since; creates it if missing."""
+        names = self._names.get(directory)
+        if names is None:
+            if os.path.isdir(directory):
+                names = set(os.listdir(directory))
+            else:
+                if os.path.lexists(directory):
+                    raise InstallError(
+                        f"cannot create the directory {directory}: a file is in the way"
+                    )
+                parent, name = os.path.split(directory)
+                self._names_in(parent).add(name)  # creates the parents first
+                os.mkdir(directory)
+                self.created_dirs.append(directory)
+                names = set()
+            self._names[directory] = names
+        return names
 
-    def note_created_dir(self, directory: Path) -> None:
+    def _bytecode_of(self, directory: str, names: set[str], stem: str) -> list[str]:
+        """Bytecode of ``directory/stem.py`` that was there: as ``bytecode_files``, cached."""
+        found = []
+        legacy = os.path.join(directory, f"{stem}.pyc")
+        if f"{stem}.pyc" in names and os.path.isfile(legacy):
+            found.append(legacy)
+        if "__pycache__" in names:
+            cache = os.path.join(directory, "__pycache__")
+            cached = self._names.get(cache)
+            if cached is None:
+                cached = set(os.listdir(cache)) if os.path.isdir(cache) else set()
+                self._names[cache] = cached
+            pattern = bytecode_pattern(stem)
+            found.extend(os.path.join(cache, n) for n in sorted(cached) if pattern.match(n))
+        return found
+
+    def note_created_dir(self, directory: str) -> None:
         with self._lock:
             self.created_dirs.append(directory)
 
@@ -134,19 +167,20 @@ class WriteJournal:
         problems = []
         with self._lock:
             for path in reversed(self.created_files):
-                for doomed in [path, *bytecode_files(path)]:
+                for doomed in [Path(path), *bytecode_files(Path(path))]:
                     try:
                         doomed.unlink(missing_ok=True)
                     except OSError as error:
                         problems.append(f"{doomed}: {error.strerror or error}")
-            for directory in sorted(set(self.created_dirs), key=lambda p: -len(p.parts)):
+            for directory in sorted(set(self.created_dirs), key=lambda p: -p.count(os.sep)):
                 try:
-                    _remove_tree(directory)
+                    _remove_tree(Path(directory))
                 except OSError as error:
                     problems.append(f"{directory}: {error.strerror or error}")
             self.created_files.clear()
             self.created_dirs.clear()
             self._created.clear()
+            self._names.clear()
         return problems
 
 
@@ -183,40 +217,55 @@ class _JournalingDestination(SchemeDictionaryDestination):
         self.journal = journal
         self.verified = verified
         self.metadata = metadata
-        self.written: list[tuple[Scheme, Path]] = []
+        self.roots = {key: os.path.abspath(value) for key, value in scheme_dict.items()}
+        """Scheme -> its directory, as ``safety`` joined the destinations to it."""
+        self.written: list[tuple[Scheme, str]] = []
 
     def write_file(
         self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
     ) -> RecordEntry:
-        """A file from the archive: checked again against RECORD, as the wheel may have changed."""
+        """A file from the archive, compared with RECORD as it is written.
+
+        This is the only place its hash is checked (``safety`` checks names and sizes only):
+        on a mismatch the file is already written and journaled, so the rollback removes it.
+        """
         path = os.fspath(path)
         expected = self.verified.expected.get((scheme, path))
         if expected is None:
             raise self._changed(path, "is not in the wheel that was checked")
-        digest, size = expected
-        algorithm, _, value = digest.partition("=")
+        algorithm, _, value = expected.digest.partition("=")
+        value = value.rstrip("=")
         if scheme != "scripts" and algorithm == "sha256":
-            # installer hashes what it writes with sha256: compare afterwards, for free.
-            entry = super().write_file(scheme, path, stream, is_executable)
-            if entry.hash_ is None or (entry.hash_.value, entry.size) != (value.rstrip("="), size):
-                raise self._changed(path, "does not match RECORD any more")
+            # write_to_fs hashes what it writes with sha256: compare afterwards, for free.
+            entry = self.write_to_fs(scheme, path, stream, is_executable)
+            if entry.hash_ is None or (entry.hash_.value, entry.size) != (value, expected.size):
+                raise self._mismatch(expected, algorithm)
             return entry
         # Scripts get their shebang rewritten while written; other hashes are rare: in memory.
         data = stream.read()
         actual = base64.urlsafe_b64encode(hashlib.new(algorithm, data).digest()).rstrip(b"=")
-        if (actual.decode("ascii"), len(data)) != (value.rstrip("="), size):
-            raise self._changed(path, "does not match RECORD any more")
+        if (actual.decode("ascii"), len(data)) != (value, expected.size):
+            raise self._mismatch(expected, algorithm)
         return super().write_file(scheme, path, io.BytesIO(data), is_executable)
 
     def write_to_fs(
         self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool
     ) -> RecordEntry:
-        target = Path(os.path.abspath(Path(self.scheme_dict[scheme]) / path))
+        """Write ``stream`` to ``path`` in ``scheme``: installer's, with str paths and the journal.
+
+        Replaces installer's own (pathlib, a containment check and two stats per file): the
+        target must be one ``safety`` listed, and the journal has moved anything in its way.
+        """
+        target = os.path.join(self.roots[scheme], path)
         if target not in self.verified.destinations:
             raise self._changed(path, "was not in the wheel that was checked")
         self.journal.claim(target)
         self.written.append((scheme, target))
-        return super().write_to_fs(scheme, path, stream, is_executable)
+        with open(target, "wb") as file:
+            digest, size = copyfileobj_with_hashing(stream, file, self.hash_algorithm)
+        if is_executable:
+            make_file_executable(Path(target))
+        return RecordEntry(path, Hash(self.hash_algorithm, digest), size)
 
     def finalize_installation(
         self,
@@ -236,6 +285,11 @@ class _JournalingDestination(SchemeDictionaryDestination):
             entries.append((scheme, self.write_to_fs(scheme, path, io.BytesIO(data), False)))
         super().finalize_installation(scheme, record_file_path, entries)
 
+    def _mismatch(self, expected: ExpectedFile, algorithm: str) -> UnsafeWheelError:
+        return UnsafeWheelError(
+            self.verified.path, expected.member, f"{algorithm} does not match RECORD"
+        )
+
     def _changed(self, path: str, how: str) -> InstallError:
         return InstallError(
             f"{self.verified.path.name} changed after it was checked: {path} {how}",
@@ -253,7 +307,7 @@ class InstalledWheel:
     root: Path
     """The scheme directory holding the .dist-info (RECORD paths are relative to it)."""
     dist_info: Path
-    files: tuple[tuple[str, Path], ...]
+    files: tuple[tuple[str, str], ...]
     """(scheme, absolute path) of every file written."""
 
 
@@ -320,15 +374,15 @@ def compile_bytecode(
 
     ``workers`` target processes share the files (compiling is CPU-bound, one core each).
     """
-    sources: dict[Path, InstalledWheel] = {}
+    sources: dict[str, InstalledWheel] = {}
     for wheel in wheels:
         for scheme, path in wheel.files:
-            if scheme in ("purelib", "platlib") and path.suffix == ".py":
+            if scheme in ("purelib", "platlib") and path.endswith(".py"):
                 sources[path] = wheel
     if not sources:
         return
-    for cache in {path.parent / "__pycache__" for path in sources}:
-        if not cache.exists():
+    for cache in {os.path.join(os.path.dirname(path), "__pycache__") for path in sources}:
+        if not os.path.exists(cache):
             journal.note_created_dir(cache)
     paths = list(sources)
     count = max(1, min(workers, len(paths) // _FILES_PER_COMPILER))
@@ -340,14 +394,14 @@ def compile_bytecode(
         for raw in output.split(b"\0"):
             if raw:
                 pyc = Path(os.fsdecode(raw))
-                source = _source_of(pyc)
+                source = os.fspath(_source_of(pyc))
                 if source in sources:
                     compiled.setdefault(sources[source].dist_info, []).append(pyc)
     for wheel in wheels:
         _append_to_record(wheel, compiled.get(wheel.dist_info, []))
 
 
-def _compile(python: Path, paths: Sequence[Path], levels: Sequence[int]) -> bytes:
+def _compile(python: Path, paths: Sequence[str], levels: Sequence[int]) -> bytes:
     """Run the target interpreter over ``paths``; the bytecode files it wrote, NUL-separated."""
     try:
         completed = subprocess.run(
