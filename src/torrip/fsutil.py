@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "file_url_path"]
 
 
 def _umask() -> int:
@@ -38,3 +40,11 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = False) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def file_url_path(url: str) -> Path | None:
+    """The local path of a ``file:`` URL; None for any other URL."""
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        return None
+    return Path(url2pathname(unquote(parts.path)))

@@ -16,15 +16,13 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 import httpx
 from packaging.utils import NormalizedName, canonicalize_name
 
 from torrip.config import Settings
 from torrip.errors import HashMismatchError, MetadataError, TorripError
-from torrip.fsutil import atomic_write
+from torrip.fsutil import atomic_write, file_url_path
 from torrip.http import http_errors, raise_for_status
 from torrip.index.httpcache import PageCache
 from torrip.index.lazywheel import fetch_wheel_metadata
@@ -233,12 +231,10 @@ def check_hashes(data: bytes, hashes: dict[str, str], what: str, url: str) -> No
 
 
 def _local_path(location: str) -> Path | None:
-    parts = urlsplit(location)
-    if parts.scheme == "file":
-        return Path(url2pathname(unquote(parts.path)))
-    if parts.scheme in ("http", "https"):
+    """A find-links location or file URL as a local path; None for http(s) URLs."""
+    if location.startswith(("http://", "https://")):
         return None
-    return Path(location).expanduser()
+    return file_url_path(location) or Path(location).expanduser()
 
 
 def _read_local_wheel_metadata(path: Path, url: str) -> bytes:

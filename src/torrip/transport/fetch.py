@@ -35,14 +35,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Protocol
-from urllib.parse import unquote, urldefrag, urlsplit
-from urllib.request import url2pathname
+from urllib.parse import urldefrag, urlsplit
 
 import httpx
 
 from torrip.cache import DistributionCache, sha256_of
 from torrip.config import Settings
 from torrip.errors import HashMismatchError, SizeMismatchError, TorripError
+from torrip.fsutil import file_url_path
 from torrip.index.links import Link
 from torrip.transport.http import discard_partial, download, resume_sidecar
 from torrip.transport.progress import NullProgress
@@ -268,7 +268,7 @@ class Fetcher:
             raise _Cancelled
         result = self._from_cache(request)
         if result is None:
-            local = _local_path(request.url)
+            local = file_url_path(request.url)
             if local is not None:
                 result = self._from_local_file(request, local, progress)
             else:
@@ -448,8 +448,3 @@ def _add_counts(total: dict[str, int], source_name: str, got: int | Mapping[str,
         total[key] = total.get(key, 0) + n
 
 
-def _local_path(url: str) -> Path | None:
-    parts = urlsplit(url)
-    if parts.scheme != "file":
-        return None
-    return Path(url2pathname(unquote(parts.path)))
