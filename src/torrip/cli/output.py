@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -69,7 +68,3 @@ class Output:
         self.print_error(error.message)
         if error.hint:
             self.err.print(f"hint: {error.hint}", markup=False, style="cyan")
-
-
-def _is_terminal() -> bool:
-    return sys.stdout.isatty()

@@ -21,7 +21,7 @@ import httpx
 from packaging.utils import NormalizedName, canonicalize_name
 
 from torrip.config import Settings
-from torrip.errors import HashMismatchError, MetadataError, TorripError
+from torrip.errors import MetadataError, TorripError
 from torrip.fsutil import atomic_write, file_url_path
 from torrip.http import http_errors, raise_for_status
 from torrip.index.httpcache import PageCache
@@ -222,12 +222,6 @@ def _hash_mismatch(data: bytes, hashes: dict[str, str] | object) -> tuple[str, s
             actual = hashlib.new(algorithm, data).hexdigest()
             return None if actual == expected else (algorithm, expected, actual)
     return None  # no hash we know: nothing to check (PEP 658 allows "true")
-
-
-def check_hashes(data: bytes, hashes: dict[str, str], what: str, url: str) -> None:
-    mismatch = _hash_mismatch(data, hashes)
-    if mismatch is not None:
-        raise HashMismatchError(what, url, *mismatch)
 
 
 def _local_path(location: str) -> Path | None:
