@@ -25,9 +25,22 @@ else:  # pragma: no cover - Python 3.10
 
 from torrip.errors import ConfigError
 
-__all__ = ["DEFAULT_INDEX_URL", "Settings", "config_file_path", "load_settings"]
+__all__ = [
+    "DEFAULT_DHT_BOOTSTRAP",
+    "DEFAULT_INDEX_URL",
+    "Settings",
+    "config_file_path",
+    "load_settings",
+]
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple/"
+# The usual public Mainline DHT routers, for real users; tests and benchmarks
+# always pass loopback nodes (and nothing resolves on a machine without internet).
+DEFAULT_DHT_BOOTSTRAP = (
+    "router.bittorrent.com:6881",
+    "dht.transmissionbt.com:6881",
+    "router.utorrent.com:6881",
+)
 _APP = "torrip"
 
 
@@ -52,6 +65,18 @@ class Settings:
     # Distribution files downloaded at once from one host (the rest wait their turn).
     max_downloads_per_host: int = 8
     pre: bool = False
+    # -- peer to peer (docs/swarm.md) --
+    p2p: bool = True
+    dht_bootstrap: tuple[str, ...] = DEFAULT_DHT_BOOTSTRAP
+    # Extra trackers announced for every torrent.
+    trackers: tuple[str, ...] = ()
+    # host:port to listen on for peers; port 0 picks a free port.
+    listen: tuple[str, ...] = ("0.0.0.0:6881", "[::]:6881")
+    # Local service discovery multicasts on the LAN: only when the user asks.
+    lan_discovery: bool = False
+    # Bytes per second; 0 is unlimited.
+    upload_rate: int = 0
+    download_rate: int = 0
     verbose: int = 0
     quiet: int = 0
 

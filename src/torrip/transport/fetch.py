@@ -43,7 +43,7 @@ from torrip.cache import DistributionCache, sha256_of
 from torrip.config import Settings
 from torrip.errors import HashMismatchError, SizeMismatchError, TorripError
 from torrip.fsutil import file_url_path
-from torrip.index.links import Link
+from torrip.index.links import Link, TorrentRef
 from torrip.transport.http import discard_partial, download, resume_sidecar
 from torrip.transport.progress import NullProgress
 
@@ -77,6 +77,8 @@ class FileRequest:
     url: str
     sha256: str | None
     size: int | None
+    # Where a torrent for this file is known (index, torrent index, lockfile); untrusted.
+    torrent: TorrentRef | None = None
 
     def __post_init__(self) -> None:
         if self.sha256 is not None:
@@ -84,7 +86,7 @@ class FileRequest:
 
     @classmethod
     def from_link(cls, link: Link) -> FileRequest:
-        return cls(link.filename, urldefrag(link.url).url, link.sha256, link.size)
+        return cls(link.filename, urldefrag(link.url).url, link.sha256, link.size, link.torrent)
 
     @property
     def host(self) -> str:
