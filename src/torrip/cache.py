@@ -13,6 +13,8 @@ Layout under ``root`` (``Settings.cache_dir``)::
       ab/abcdef…(sha256)/           one folder per content
         .entry.json                 {"sha256": …, "size": N}; its mtime is the last use
         demo-1.0-py3-none-any.whl   the original bytes under the original file name
+        .torrent                    its torrent (recipe 1), when one is known: what the
+                                    agent seeds; checked against the file before it was kept
       tmp/<sha256>.part             downloads in progress, kept for resume
       tmp/<sha256>.part.resume      the resume validator (see torrip.transport.http)
       locks/<sha256>.lock           flock(2) files: one downloader per file across processes
@@ -49,6 +51,7 @@ __all__ = ["CacheEntry", "CacheInfo", "DistributionCache", "sha256_of"]
 
 _LAYOUT = "dists-v1"
 _ENTRY = ".entry.json"
+_TORRENT = ".torrent"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1024 * 1024
 
@@ -242,6 +245,21 @@ class DistributionCache:
         except OSError as exc:
             raise CacheError(exc.filename or folder, exc.strerror or str(exc)) from None
         return path
+
+    def add_torrent(self, sha256: str, data: bytes) -> None:
+        """Keep the torrent of a cached file; the caller has checked it describes the file."""
+        folder = self.entry_dir(sha256)
+        try:
+            atomic_write(folder / _TORRENT, data, durable=False)
+        except OSError as exc:
+            raise CacheError(exc.filename or folder, exc.strerror or str(exc)) from None
+
+    def torrent(self, sha256: str) -> bytes | None:
+        """The kept torrent of ``sha256``, or None."""
+        try:
+            return (self.entry_dir(sha256) / _TORRENT).read_bytes()
+        except OSError:
+            return None
 
     def clean(self) -> int:
         """Remove every cached file and idle partial download; returns the bytes freed.

@@ -1,0 +1,179 @@
+"""libtorrent sessions configured from Settings: the one place that knows its settings names.
+
+    lt = load_libtorrent()                  # None when it is not installed (HTTP only then)
+    session = open_session(settings, role="install")
+    ...
+    close_session(session)
+
+Both ``torrip install`` (role "install") and the seeding agent (role "agent") open
+their sessions here, so both follow the same network manners: local service
+discovery only when ``lan-discovery`` is on, never UPnP or NAT-PMP, the DHT
+bootstrapped only from ``dht-bootstrap``, and listening only where ``listen`` says.
+
+When every DHT bootstrap node is a loopback or private address (a test, a
+benchmark, a closed LAN), libtorrent's protections against routing through such
+addresses are relaxed, or the DHT could not work there at all.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from types import ModuleType
+from typing import Any, Literal
+
+from torrip import __version__
+from torrip.config import Settings
+from torrip.errors import TorripError
+
+__all__ = [
+    "SwarmUnavailable",
+    "close_session",
+    "is_local_host",
+    "load_libtorrent",
+    "open_session",
+    "session_settings",
+    "split_host_port",
+]
+
+Role = Literal["install", "agent"]
+
+
+class SwarmUnavailable(TorripError):
+    """libtorrent is missing or its session cannot start; torrip uses HTTP only."""
+
+
+def load_libtorrent() -> ModuleType | None:
+    """The libtorrent module, or None; ``TORRIP_NO_LIBTORRENT=1`` hides it (tests, debugging)."""
+    import os
+
+    if os.environ.get("TORRIP_NO_LIBTORRENT", "").strip() not in ("", "0"):
+        return None
+    try:
+        import libtorrent
+    except ImportError:
+        return None
+    return libtorrent
+
+
+def split_host_port(text: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` -> (host, port); raises ValueError."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"{text!r} is not host:port")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    number = int(port)
+    if not 0 <= number <= 65535:
+        raise ValueError(f"{text!r}: port {number} is out of range")
+    return host, number
+
+
+def is_local_host(host: str) -> bool:
+    """Whether ``host`` is a loopback or private IP address (names are not)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost"
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
+def _dht_nodes(settings: Settings) -> list[tuple[str, int]]:
+    nodes = []
+    for text in settings.dht_bootstrap:
+        try:
+            nodes.append(split_host_port(text))
+        except ValueError as exc:
+            raise TorripError(
+                f"dht-bootstrap: {exc}", hint="Give nodes as host:port, comma-separated."
+            ) from None
+    return nodes
+
+
+def _listen_interfaces(settings: Settings) -> str:
+    for text in settings.listen:
+        try:
+            split_host_port(text)
+        except ValueError as exc:
+            raise TorripError(
+                f"listen: {exc}",
+                hint="Give addresses as host:port (port 0 for any free port), comma-separated.",
+            ) from None
+    return ",".join(text.strip() for text in settings.listen)
+
+
+def session_settings(settings: Settings, *, role: Role) -> dict[str, Any]:
+    """The settings_pack for a session: network manners first, then limits by role."""
+    nodes = _dht_nodes(settings)
+    local_dht = bool(nodes) and all(is_local_host(host) for host, _ in nodes)
+    pack: dict[str, Any] = {
+        "listen_interfaces": _listen_interfaces(settings),
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "enable_lsd": settings.lan_discovery,
+        "enable_dht": bool(nodes),
+        "dht_bootstrap_nodes": ",".join(f"{host}:{port}" for host, port in nodes),
+        "user_agent": f"torrip/{__version__}",
+        "upload_rate_limit": max(0, settings.upload_rate),
+        "download_rate_limit": max(0, settings.download_rate),
+        # Alerts torrip reads: errors, status (tracker replies, metadata), peer bans.
+        "alert_mask": _alert_mask(),
+        # Web seeds (the origin, through torrip's counting relay) are retried soon after
+        # a failure, so a brief origin hiccup does not leave a download to peers alone.
+        "urlseed_wait_retry": 2,
+        "urlseed_timeout": int(settings.timeout),
+        # Trackers are told we stopped, but a session closing does not wait long for them.
+        "stop_tracker_timeout": 1,
+    }
+    if local_dht:
+        pack.update(
+            {
+                "dht_restrict_routing_ips": False,
+                "dht_restrict_search_ips": False,
+                "dht_ignore_dark_internet": False,
+                "dht_prefer_verified_node_ids": False,
+                # Every peer on one machine shares 127.0.0.1.
+                "allow_multiple_connections_per_ip": True,
+            }
+        )
+    if role == "install":
+        # Every file of a plan downloads at once; none waits in libtorrent's queue.
+        pack.update({"active_downloads": -1, "active_seeds": -1, "active_limit": -1})
+    return pack
+
+
+def _alert_mask() -> int:
+    lt = load_libtorrent()
+    if lt is None:
+        return 0
+    category = lt.alert.category_t
+    return int(
+        category.error_notification
+        | category.status_notification
+        | category.peer_notification
+        | category.storage_notification
+        | category.tracker_notification
+        | category.dht_notification
+    )
+
+
+def open_session(settings: Settings, *, role: Role) -> Any:
+    """A started libtorrent session, or SwarmUnavailable saying why not."""
+    lt = load_libtorrent()
+    if lt is None:
+        raise SwarmUnavailable("libtorrent is not available")
+    pack = session_settings(settings, role=role)
+    try:
+        session = lt.session(pack)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise SwarmUnavailable(f"libtorrent could not start: {exc}") from None
+    if pack["enable_dht"] and pack.get("dht_restrict_routing_ips") is False:
+        # Loopback nodes are not learned from bootstrapping alone: add them as nodes too.
+        for text in settings.dht_bootstrap:
+            session.add_dht_node(split_host_port(text))
+    return session
+
+
+def close_session(session: Any) -> None:
+    """Stop a session without waiting for trackers (bounded by stop_tracker_timeout)."""
+    session.pause()
+    del session
