@@ -5,4 +5,5 @@ pytest_plugins = [
     "fixtures.index",
     "fixtures.environments",
     "fixtures.installed",
+    "fixtures.swarm",
 ]

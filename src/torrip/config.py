@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ __all__ = [
     "Settings",
     "config_file_path",
     "load_settings",
+    "parse_byte_size",
 ]
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple/"
@@ -93,6 +95,8 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+# Integer settings in bytes (or bytes per second), written with units if wanted.
+_BYTE_SIZES = {"upload_rate", "download_rate"}
 # Settings that only make sense on the command line.
 _FLAG_ONLY = {"verbose", "quiet"}
 
@@ -103,6 +107,30 @@ def config_file_path(environ: Mapping[str, str] | None = None) -> Path:
     if explicit:
         return Path(explicit)
     return Path(platformdirs.user_config_dir(_APP, appauthor=False)) / "config.toml"
+
+
+_BYTE_UNITS = {
+    "": 1,
+    "k": 1000,
+    "m": 1000**2,
+    "g": 1000**3,
+    "ki": 1024,
+    "mi": 1024**2,
+    "gi": 1024**3,
+}
+
+
+def parse_byte_size(text: str | int) -> int:
+    """``"20M"``, ``"512k"``, ``"1.5GiB"``, ``"20MB"`` or an int -> bytes; ValueError if not."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text < 0:
+            raise ValueError(f"{text} is negative")
+        return text
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]i?)?b?\s*", str(text), re.IGNORECASE)
+    if match is None:
+        raise ValueError(f"{text!r} is not a size in bytes (like 500k, 20M, 1GiB)")
+    number, unit = match.groups()
+    return int(float(number) * _BYTE_UNITS[(unit or "").lower()])
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
@@ -127,6 +155,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         if kind == "int":
             if isinstance(value, bool):
                 raise ValueError("expected an integer")
+            if name in _BYTE_SIZES:
+                return parse_byte_size(value)
             return int(value)
         if kind == "float":
             return float(value)

@@ -16,10 +16,13 @@ __all__ = [
     "EnvironmentLockedError",
     "HTTPStatusError",
     "HashMismatchError",
+    "HashNotAllowedError",
+    "HashRequirementsError",
     "IndexBuildError",
     "IndexPageError",
     "InstallError",
     "InterpreterError",
+    "LockfileError",
     "MetadataError",
     "NetworkError",
     "NoMatchingDistributionError",
@@ -120,6 +123,50 @@ class HashMismatchError(TorripError):
             f"    got      {algorithm}:{actual}",
             hint="The bytes were discarded. The index or a proxy served altered data; "
             "report it to the index's maintainers if it persists.",
+        )
+
+
+class HashNotAllowedError(HashMismatchError):
+    """A file's hash is not one of those a requirements file (``--hash``) or a lockfile allows."""
+
+    def __init__(self, what: str, url: str, allowed: Sequence[str], actual: Sequence[str]) -> None:
+        self.allowed = list(allowed)
+        self.actual_hashes = list(actual)
+        super().__init__(what, url, "hash", ", ".join(allowed), ", ".join(actual))
+        self.message = (
+            f"hash of {what} is not one of those allowed\n"
+            f"    from     {url}\n"
+            + "".join(f"    allowed  {digest}\n" for digest in self.allowed)
+            + "".join(f"    got      {digest}\n" for digest in self.actual_hashes)
+        ).rstrip("\n")
+        self.args = (self.message,)
+        self.hint = (
+            "Nothing was installed. The file is not the one the hashes pin: it changed on "
+            "the server, or the hashes are wrong. Check where the hashes came from."
+        )
+
+
+class HashRequirementsError(TorripError):
+    """Hash-checking mode (``--hash``, ``--require-hashes``) finds requirements it cannot check.
+
+    ``lines`` are the offending requirements, written so they can be pasted into the file.
+    """
+
+    def __init__(self, message: str, lines: Sequence[str], *, hint: str) -> None:
+        self.lines = list(lines)
+        super().__init__(message + "".join(f"\n    {line}" for line in self.lines), hint=hint)
+
+
+class LockfileError(TorripError):
+    """A lockfile (PEP 751 ``pylock.toml``) cannot be read, or does not fit the target."""
+
+    def __init__(self, path: object, reason: str, *, hint: str | None = None) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(
+            f"{self.path}: {reason}",
+            hint=hint or "Write the lock again for this environment (torrip lock -o "
+            f"{self.path} ... --python <target>), or install it into a matching environment.",
         )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement
@@ -19,6 +19,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from torrip.config import Settings
 from torrip.environment import TargetEnvironment, find_target_python, inspect_environment
 from torrip.errors import TorripError
+from torrip.hashcheck import allowed_hashes, check_resolution_hashed
 from torrip.http import make_client
 from torrip.index.client import IndexClient
 from torrip.index.links import TorrentRef
@@ -43,6 +44,8 @@ class InstallRequest:
     upgrade: bool = False
     no_deps: bool = False
     reinstall: bool = False
+    require_hashes: bool = False  # hash-checking mode even without --hash lines
+    ignore_installed: bool = False  # resolve as for an empty environment (torrip lock)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class PlannedInstall:
     ignored: tuple[str, ...] = ()  # requirements whose markers do not match the target
     # Torrents found in torrent indexes for files whose index announced none (by file URL).
     torrents: Mapping[str, TorrentRef] = field(default_factory=dict)
+    # Hash-checking mode (or a lockfile): the hashes each project's file must match.
+    allowed_hashes: Mapping[NormalizedName, frozenset[str]] = field(default_factory=dict)
 
 
 def _parse_user_requirement(text: str) -> PEP508Requirement:
@@ -125,7 +130,8 @@ def plan_install(
 ) -> PlannedInstall:
     started = time.perf_counter()
     settings, parsed_files = settings_with_file_options(settings, explicit or set(), request)
-    user: list[PEP508Requirement] = [_parse_user_requirement(t) for t in request.requirements]
+    command_line = [_parse_user_requirement(t) for t in request.requirements]
+    user: list[PEP508Requirement] = [*command_line]
     user += [line.requirement for line in parsed_files.requirements]
     with make_client(settings) as http, IndexClient(settings, http, log=log) as index:
         # The pages of what was asked for load while the target interpreter is probed.
@@ -138,6 +144,14 @@ def plan_install(
             f"{len(environment.installed)} distributions installed)"
         )
         probed = time.perf_counter()
+        hashes = allowed_hashes(
+            parsed_files,
+            command_line,
+            environment.marker_environment(""),
+            require_hashes=request.require_hashes,
+        )
+        if request.ignore_installed:
+            environment = replace(environment, installed={})
         requirements, ignored = _applicable(user, environment)
         order: dict[NormalizedName, int] = {}  # first mention wins
         for req in requirements:
@@ -148,9 +162,12 @@ def plan_install(
             upgrade=frozenset(order) if request.upgrade else frozenset(),
             constraints=_constraints(parsed_files, environment),
             requested_order=order,
+            hashes=hashes or {},
         )
         provider = Provider(index, environment, options)
         resolution = resolve(provider, requirements)
+        if hashes is not None:
+            check_resolution_hashed(resolution, hashes)
         resolved = time.perf_counter()
         plan = make_plan(resolution, environment, reinstall=request.reinstall)
         links = [d.candidate.link for d in plan.install if d.candidate.link is not None]
@@ -163,4 +180,5 @@ def plan_install(
         seconds={"inspect": probed - started, "resolve": resolved - probed},
         ignored=tuple(ignored),
         torrents=torrents,
+        allowed_hashes=hashes or {},
     )

@@ -347,6 +347,9 @@ class Recorder:
     def start(self, request: FileRequest, total: int | None) -> None:
         self.started.append((request.filename, total))
 
+    def peers(self, request: FileRequest, count: int) -> None:
+        pass
+
     def advance(self, request: FileRequest, n: int, source: str) -> None:
         self.advanced[request.filename] = self.advanced.get(request.filename, 0) + n
 

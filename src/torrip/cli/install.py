@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from torrip.cli.options import (
     add_general_options,
     add_index_options,
+    add_p2p_options,
     add_python_option,
     settings_from_args,
 )
@@ -99,6 +100,7 @@ def register(subparsers: Subparsers) -> None:
         "stable versions are considered.",
     )
     add_index_options(parser)
+    add_p2p_options(parser)
     add_general_options(parser)
     parser.set_defaults(run=run)
 
@@ -150,6 +152,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
         progress_context=progress if isinstance(progress, RichProgress) else None,
         compile=args.compile,
         log=output.detail,
+        notice=output.info,
     )
     totals = execution.bytes_by_source()
     elapsed = time.perf_counter() - started

@@ -6,11 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from torrip.config import Settings, load_settings
+from torrip.config import Settings, load_settings, parse_byte_size
 
 __all__ = [
     "add_general_options",
     "add_index_options",
+    "add_p2p_options",
     "add_python_option",
     "add_verbosity_options",
     "settings_from_args",
@@ -27,6 +28,13 @@ _SETTING_DESTS = {
     "timeout": "timeout",
     "retries": "retries",
     "pre": "pre",
+    "p2p": "p2p",
+    "dht_bootstrap": "dht_bootstrap",
+    "trackers": "trackers",
+    "listen": "listen",
+    "lan_discovery": "lan_discovery",
+    "upload_rate": "upload_rate",
+    "download_rate": "download_rate",
 }
 
 
@@ -116,12 +124,80 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _comma_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _byte_rate(text: str) -> int:
+    try:
+        return parse_byte_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_p2p_options(parser: argparse.ArgumentParser) -> None:
+    """Peer-to-peer settings; each is also a config key and a TORRIP_* variable."""
+    group = parser.add_argument_group("Peer-to-peer Options")
+    group.add_argument(
+        "--no-p2p",
+        dest="p2p",
+        action="store_false",
+        default=None,
+        help="Download over HTTP only: no BitTorrent, no DHT, no peers.",
+    )
+    group.add_argument(
+        "--p2p",
+        dest="p2p",
+        action="store_true",
+        default=None,
+        help="Download from peers and the origin at once where a torrent is known (default).",
+    )
+    group.add_argument(
+        "--dht-bootstrap",
+        type=_comma_list,
+        metavar="HOST:PORT,...",
+        help="DHT nodes to join the Mainline DHT through (default: the usual public routers).",
+    )
+    group.add_argument(
+        "--trackers",
+        type=_comma_list,
+        metavar="URL,...",
+        help="Extra trackers to announce every torrent to.",
+    )
+    group.add_argument(
+        "--listen",
+        type=_comma_list,
+        metavar="HOST:PORT,...",
+        help="Where to listen for peers (default 0.0.0.0:6881,[::]:6881; port 0 picks a free "
+        "port).",
+    )
+    group.add_argument(
+        "--lan-discovery",
+        action="store_true",
+        default=None,
+        help="Find peers on the local network with multicast (local service discovery). Off "
+        "by default.",
+    )
+    group.add_argument(
+        "--upload-rate",
+        type=_byte_rate,
+        metavar="BYTES",
+        help="Upload limit in bytes per second (suffixes k, M, G; 0 = unlimited).",
+    )
+    group.add_argument(
+        "--download-rate",
+        type=_byte_rate,
+        metavar="BYTES",
+        help="Download limit from peers in bytes per second (suffixes k, M, G; 0 = unlimited).",
+    )
+
+
 def settings_from_args(args: argparse.Namespace) -> tuple[Settings, set[str]]:
     """Settings with the flags given on this command line on top; and which flags those were."""
     flags: dict[str, Any] = {}
     for dest, name in _SETTING_DESTS.items():
         value = getattr(args, dest, None)
-        if value is None or value is False:
+        if value is None or (value is False and name != "p2p"):
             continue
         flags[name] = tuple(value) if isinstance(value, list) else value
     if getattr(args, "no_index", False):

@@ -19,7 +19,7 @@ from torrip.http import http_errors, raise_for_status
 from torrip.index.links import Link, TorrentRef
 from torrip.transport.recipe import MAX_TORRENT_BYTES, parse_torrent, validate_for_file
 
-__all__ = ["lookup_torrents", "torrent_index_url"]
+__all__ = ["download_torrent", "lookup_torrents", "torrent_index_url"]
 
 Log = Callable[[str], None]
 
@@ -29,7 +29,7 @@ def torrent_index_url(base: str, sha256: str) -> str:
     return f"{base.rstrip('/')}/{digest[:2]}/{digest}.torrent"
 
 
-def _download_capped(http: httpx.Client, url: str) -> bytes | None:
+def download_torrent(http: httpx.Client, url: str) -> bytes | None:
     """The body, or None on 404; at most MAX_TORRENT_BYTES are read."""
     with http_errors(url), http.stream("GET", url) as response:
         if response.status_code == 404:
@@ -50,7 +50,7 @@ def _lookup_one(
     for base in bases:
         url = torrent_index_url(base, link.sha256)
         try:
-            data = _download_capped(http, url)
+            data = download_torrent(http, url)
             if data is None:
                 continue
             torrent = parse_torrent(data)

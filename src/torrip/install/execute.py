@@ -10,16 +10,18 @@ import time
 import zipfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from torrip.cache import DistributionCache
 from torrip.errors import MetadataError
+from torrip.hashcheck import check_file_allowed
 from torrip.http import make_client
 from torrip.install.transaction import TransactionResult, WheelToInstall, install_transaction
 from torrip.metadata import parse_metadata
 from torrip.planner import PlannedInstall
 from torrip.resolver.resolve import ResolvedDistribution
 from torrip.transport.fetch import Fetcher, FetchProgress, FetchResult, FileRequest
+from torrip.transport.swarm import swarm_for
 
 __all__ = ["Execution", "execute_plan"]
 
@@ -56,6 +58,14 @@ def _check_resolved_metadata(dist: ResolvedDistribution, result: FetchResult) ->
     except zipfile.BadZipFile as exc:
         raise MetadataError(f"{result.request.filename} is not a valid wheel: {exc}") from None
     expected = dist.metadata
+    if dist.candidate.source == "lock":  # a lock pins name and version, not dependencies
+        if (actual.name, actual.version) != (expected.name, expected.version):
+            raise MetadataError(
+                f"{result.request.filename}: its METADATA says {actual.name} {actual.version}, "
+                f"but the lockfile lists it as {expected.name} {expected.version}",
+                hint="The lockfile is inconsistent; write it again (torrip lock).",
+            )
+        return
     if (actual.name, actual.version, sorted(map(str, actual.requires_dist))) != (
         expected.name,
         expected.version,
@@ -75,16 +85,25 @@ def execute_plan(
     progress_context: AbstractContextManager[object] | None = None,
     compile: bool = False,
     log: Log = lambda _: None,
+    notice: Log = lambda _: None,
 ) -> Execution:
     settings = planned.settings
     plan = planned.plan
     started = time.perf_counter()
     requests = []
     for dist in plan.install:
-        assert dist.candidate.link is not None
-        requests.append(FileRequest.from_link(dist.candidate.link))
+        link = dist.candidate.link
+        assert link is not None
+        request = FileRequest.from_link(link)
+        if request.torrent is None and link.url in planned.torrents:
+            request = replace(request, torrent=planned.torrents[link.url])
+        requests.append(request)
     cache = None if settings.no_cache else DistributionCache(settings.cache_dir)
-    with make_client(settings) as http, Fetcher(settings, http, cache, log=log) as fetcher:
+    with (
+        make_client(settings) as http,
+        swarm_for(settings, http, cache, requests, log=log, notice=notice) as sources,
+        Fetcher(settings, http, cache, sources, log=log) as fetcher,
+    ):
         if progress_context is not None:
             with progress_context:
                 fetched = fetcher.fetch_all(requests, progress)
@@ -93,6 +112,7 @@ def execute_plan(
         downloaded = time.perf_counter()
         wheels = []
         for dist, result in zip(plan.install, fetched, strict=True):
+            check_file_allowed(result, planned.allowed_hashes.get(dist.candidate.name))
             _check_resolved_metadata(dist, result)
             direct_url = None
             if dist.candidate.source == "url":

@@ -18,6 +18,7 @@ from resolvelib.structs import RequirementInformation
 
 from torrip.environment import TargetEnvironment
 from torrip.errors import MetadataError, TorripError
+from torrip.hashcheck import may_match
 from torrip.index.client import IndexClient
 from torrip.index.evaluate import LinkEvaluator
 from torrip.index.links import Link
@@ -47,6 +48,8 @@ class ProviderOptions:
     constraints: Mapping[NormalizedName, SpecifierSet] = field(default_factory=dict)
     # Order in which the user named projects; earlier resolves first, like pip.
     requested_order: Mapping[NormalizedName, int] = field(default_factory=dict)
+    # Hash-checking mode: a project's files must be able to match one of these (hashcheck).
+    hashes: Mapping[NormalizedName, frozenset[str]] = field(default_factory=dict)
 
 
 def requirement_from_pep508(req: PEP508Requirement, parent: Candidate | None = None) -> Requirement:
@@ -228,6 +231,9 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
                 files = self._files.get(name)
             if files is None:
                 links = self.index.project_links(name)
+                allowed = self.options.hashes.get(name)
+                if allowed is not None:  # hash-checking mode: other files are no candidates
+                    links = [link for link in links if may_match(link, allowed)]
                 files = ProjectFiles(name, links, self.evaluator, self.index.skipped_files(name))
                 with self._lock:
                     self._files[name] = files

@@ -153,6 +153,19 @@ def no_matching_distribution(
             "for the target, or build the wheel yourself (`pip wheel`) and use --find-links.",
         )
     reasons = _rejections(provider, requirement.name)
+    allowed = provider.options.hashes.get(requirement.name)
+    hashed_versions = provider.files(requirement.name).versions if allowed is not None else []
+    if (
+        allowed is not None
+        and provider.index.project_links(requirement.name)
+        and not any(requirement.specifier.contains(v, prereleases=True) for v in hashed_versions)
+    ):
+        return NoMatchingDistributionError(
+            str(requirement),
+            [f"no file of {requirement.name} has one of the {len(allowed)} hashes given"],
+            hint="Check the --hash values of this requirement against the files the index "
+            "lists; the index may have replaced the file.",
+        )
     if not reasons and not provider.index.project_links(requirement.name):
         reasons = ["the index has no project of that name"]
     elif not reasons:

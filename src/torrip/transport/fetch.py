@@ -55,6 +55,7 @@ __all__ = [
     "HttpSource",
     "Source",
     "SourceName",
+    "SourceProgress",
 ]
 
 SourceName = Literal["cache", "origin", "swarm"]
@@ -111,7 +112,7 @@ class Source(Protocol):
     ``fetch`` returns None when this source cannot serve the file (no torrent, no
     peers); else the bytes it received: an int, counted under the source's kind
     (``"origin"`` for the origin, ``"peers"`` for anything else), or a mapping such
-    as ``{"peers": p, "origin": o}`` for a swarm that also used web seeds. It
+    as ``{"peers": p, "origin": o}`` for a swarm that also used the origin. It
     calls ``progress(n)`` as bytes arrive (negative when it drops bytes). The
     fetcher verifies ``dest`` afterwards; a source need not.
     """
@@ -119,8 +120,32 @@ class Source(Protocol):
     name: str
 
     def fetch(
-        self, request: FileRequest, dest: Path, progress: Callable[[int], None]
+        self, request: FileRequest, dest: Path, progress: SourceProgress
     ) -> int | Mapping[str, int] | None: ...
+
+
+class SourceProgress:
+    """What a source tells while it fetches one file; stops it when the run is cancelled.
+
+    ``progress(n)`` counts ``n`` bytes under the source's name, ``progress(n, "peers")``
+    under a kind of its choosing; ``progress.peers(k)`` says how many peers serve it.
+    """
+
+    def __init__(
+        self, request: FileRequest, display: FetchProgress, cancel: threading.Event, kind: str
+    ) -> None:
+        self.request = request
+        self.display = display
+        self.cancel = cancel
+        self.kind = kind
+
+    def __call__(self, n: int, kind: str | None = None) -> None:
+        if self.cancel.is_set():
+            raise _Cancelled
+        self.display.advance(self.request, n, kind or self.kind)
+
+    def peers(self, count: int) -> None:
+        self.display.peers(self.request, count)
 
 
 class FetchProgress(Protocol):
@@ -129,6 +154,8 @@ class FetchProgress(Protocol):
     def start(self, request: FileRequest, total: int | None) -> None: ...
 
     def advance(self, request: FileRequest, n: int, source: str) -> None: ...
+
+    def peers(self, request: FileRequest, count: int) -> None: ...
 
     def finish(self, result: FetchResult) -> None: ...
 
@@ -143,9 +170,7 @@ class HttpSource:
         self.retries = retries
         self.backoff = backoff
 
-    def fetch(
-        self, request: FileRequest, dest: Path, progress: Callable[[int], None]
-    ) -> int | None:
+    def fetch(self, request: FileRequest, dest: Path, progress: SourceProgress) -> int | None:
         if urlsplit(request.url).scheme not in ("http", "https"):
             return None
         return download(
@@ -322,11 +347,7 @@ class Fetcher:
                 if resumed:
                     progress.advance(request, resumed, "partial")
 
-                def on_bytes(n: int, source: Source = source) -> None:
-                    if cancel.is_set():
-                        raise _Cancelled
-                    progress.advance(request, n, source.name)
-
+                on_bytes = SourceProgress(request, progress, cancel, source.name)
                 try:
                     # The per-host bound is about HTTP connections; other sources pace themselves.
                     with slot if is_origin else contextlib.nullcontext():
@@ -338,12 +359,18 @@ class Fetcher:
                 except TorripError as error:
                     if isinstance(error, HashMismatchError):
                         discard_partial(dest)  # never keep bytes that failed the check
+                        distrust = getattr(source, "distrust", None)
+                        if distrust is not None:
+                            distrust(request)
                     if is_origin:
                         raise
                     self.log(f"{request.filename}: {source.name} failed ({error}); trying the next")
                     discard_partial(dest)
                     continue
                 path = self._keep(dest, sha256, request.filename)
+                keep_torrent = getattr(source, "keep_torrent", None)
+                if keep_torrent is not None and self.cache is not None:
+                    keep_torrent(request, sha256)
                 kind: SourceName = "origin" if is_origin else "swarm"
                 verified = request.sha256 is not None
                 return FetchResult(request, path, kind, _count(received), sha256, verified)
@@ -448,5 +475,3 @@ def _add_counts(total: dict[str, int], source_name: str, got: int | Mapping[str,
         got = {"origin" if source_name == "origin" else "peers": got}
     for key, n in got.items():
         total[key] = total.get(key, 0) + n
-
-

@@ -1,0 +1,379 @@
+"""Swarm downloads: a file from peers and the origin at once, through libtorrent.
+
+    swarm = SwarmSource(settings, http, cache=cache, log=output.detail, notice=output.info)
+    with Fetcher(settings, http, cache, sources=[swarm], log=...) as fetcher:
+        results = fetcher.fetch_all(requests)      # swarm first, then plain HTTP
+    swarm.close()
+
+A file is fetched here when its request names a torrent (index ``_torrent``, a
+torrent index, a lockfile) and it is large enough for a swarm to pay off
+(``SWARM_MIN_SIZE``); otherwise ``fetch`` returns None and the fetcher uses HTTP.
+
+Trust: the torrent is untrusted transport. It is used only if it describes exactly
+the requested file (one file, that name, that size, sane limits, and the infohash
+or .torrent hash the index announced); libtorrent checks every piece against it,
+and the fetcher checks the whole file against the index's sha256 afterwards. A
+torrent that leads to wrong bytes is distrusted for the rest of the run.
+
+The origin: never given to libtorrent directly. It joins a download as a web seed
+on torrip's counting relay (torrip.transport.webseed) when peers do not carry the
+file: none delivered within ``PEER_GRACE`` seconds, or they deliver less than
+``SLOW_PEERS_RATE``. So a swarm with no peers still completes from the origin, and
+a healthy swarm takes nothing from it. Bytes are counted exactly: the origin's by
+the relay (plus the .torrent), the peers' as the rest of the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from torrip.cache import DistributionCache
+from torrip.config import Settings
+from torrip.errors import TorrentError, TorripError
+from torrip.index.links import TorrentRef
+from torrip.index.torrents import download_torrent
+from torrip.transport.fetch import FileRequest, Source, SourceProgress
+from torrip.transport.recipe import TorrentFile, parse_torrent, validate_for_file
+from torrip.transport.session import (
+    SwarmUnavailable,
+    close_session,
+    load_libtorrent,
+    open_session,
+)
+from torrip.transport.webseed import OriginRelay, RelayRoute
+
+__all__ = ["PEER_GRACE", "SLOW_PEERS_RATE", "SWARM_MIN_SIZE", "SwarmSource", "swarm_for"]
+
+Log = Callable[[str], None]
+
+# Below this size a file comes over plain HTTP: fetching its .torrent, adding it and
+# meeting peers costs more than the file (docs/swarm.md has the measurement).
+SWARM_MIN_SIZE = 1024 * 1024
+# How long peers alone get before the origin joins a download nobody is serving.
+PEER_GRACE = 0.5
+# Peers slower than this (bytes/s, over RATE_WINDOW seconds) get the origin's help.
+SLOW_PEERS_RATE = 512 * 1024
+RATE_WINDOW = 2.0
+_POLL = 0.05
+# Metadata of a magnet from peers: at most this large (a recipe-1 .torrent of a 64 GiB
+# file is about 2 MiB).
+_MAX_METADATA = 8 * 1024 * 1024
+
+
+def _ignore(_: str) -> None:
+    pass
+
+
+@dataclass
+class _Download:
+    """One file's swarm download in progress."""
+
+    handle: Any
+    route: RelayRoute
+    filename: str
+    size: int
+    started: float
+    origin_on: bool = False
+    done: int = 0  # bytes of the file libtorrent has verified
+    peer_bytes: int = 0  # of those, not from the origin (passed to progress)
+
+
+class SwarmSource:
+    """A fetch Source backed by one libtorrent session, started on first use."""
+
+    name = "swarm"
+
+    def __init__(
+        self,
+        settings: Settings,
+        http: httpx.Client,
+        *,
+        cache: DistributionCache | None = None,
+        log: Log = _ignore,
+        notice: Log = _ignore,
+        min_size: int = SWARM_MIN_SIZE,
+    ) -> None:
+        self.settings = settings
+        self.http = http
+        self.cache = cache
+        self.log = log
+        self.notice = notice
+        self.min_size = min_size
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._relay: OriginRelay | None = None
+        self._unavailable: str | None = None
+        self._distrusted: set[str] = set()
+        # request url -> .torrent bytes, kept in the cache once the file is verified.
+        self._torrents: dict[str, bytes] = {}
+
+    # -- Source -----------------------------------------------------------------------
+
+    def fetch(
+        self, request: FileRequest, dest: Path, progress: SourceProgress
+    ) -> Mapping[str, int] | None:
+        ref = request.torrent
+        if ref is None or not self.settings.p2p or request.size is None:
+            return None
+        if request.size < self.min_size or _ref_key(ref) in self._distrusted:
+            return None
+        started = self._start()
+        if started is None:
+            return None
+        session, relay = started
+        torrent, torrent_bytes = self._torrent_for(request, ref)
+        if torrent is None and not (ref.btih or ref.btmh):
+            return None
+        work = dest.parent / f"{dest.name}.swarm"
+        work.mkdir(exist_ok=True)
+        route = relay.open(request.url, request.filename, lambda n: progress(n, "origin"))
+        download: _Download | None = None
+        try:
+            handle = self._add(session, request, ref, torrent, work)
+            download = _Download(handle, route, request.filename, request.size, time.monotonic())
+            try:
+                self._run(download, progress)
+            finally:
+                session.remove_torrent(handle)
+            (work / request.filename).replace(dest)
+        except (TorripError, OSError) as error:
+            self._distrusted.add(_ref_key(ref))
+            # Take back what the display was told: these bytes are thrown away.
+            progress(-(route.bytes + (download.peer_bytes if download else 0)), "peers")
+            if isinstance(error, OSError):
+                raise TorrentError(f"swarm download failed: {error}") from None
+            raise
+        finally:
+            relay.close_route(route)
+            shutil.rmtree(work, ignore_errors=True)
+        if torrent is not None:
+            self._torrents[request.url] = torrent.data
+        origin = route.bytes
+        return {"origin": origin + torrent_bytes, "peers": max(0, request.size - origin)}
+
+    def keep_torrent(self, request: FileRequest, sha256: str) -> None:
+        """The fetcher verified the file: keep its torrent in the cache for seeding."""
+        data = self._torrents.pop(request.url, None)
+        if data is not None and self.cache is not None:
+            self.cache.add_torrent(sha256, data)
+
+    def distrust(self, request: FileRequest) -> None:
+        """The file failed verification: never use this torrent again in this run."""
+        ref = request.torrent
+        if ref is not None:
+            self._distrusted.add(_ref_key(ref))
+        self._torrents.pop(request.url, None)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._relay is not None:
+                self._relay.close()
+                self._relay = None
+            if self._session is not None:
+                close_session(self._session)
+                self._session = None
+
+    # -- session ----------------------------------------------------------------------
+
+    def _start(self) -> tuple[Any, OriginRelay] | None:
+        with self._lock:
+            if self._unavailable is not None:
+                return None
+            if self._session is None:
+                try:
+                    session = open_session(self.settings, role="install")
+                    if not session.is_listening():
+                        close_session(session)
+                        raise SwarmUnavailable(f"cannot listen on {','.join(self.settings.listen)}")
+                except SwarmUnavailable as error:
+                    self._unavailable = str(error)
+                    self.notice(f"peer to peer is off ({error}): downloading over HTTP only")
+                    return None
+                self._session = session
+                self._relay = OriginRelay(self.http)
+            assert self._relay is not None
+            return self._session, self._relay
+
+    # -- torrents ---------------------------------------------------------------------
+
+    def _torrent_for(self, request: FileRequest, ref: TorrentRef) -> tuple[TorrentFile | None, int]:
+        """The validated torrent and the bytes its download took; (None, n) for a magnet."""
+        url = ref.url or request.url + ".torrent"
+        try:
+            data = download_torrent(self.http, url)
+            if data is None:
+                self.log(f"{request.filename}: no .torrent at {url}; looking up its infohash")
+                return None, 0
+            torrent = parse_torrent(data)
+            validate_for_file(torrent, filename=request.filename, size=request.size or 0)
+            _check_announced(torrent, ref)
+        except TorripError as error:
+            self.log(f"warning: discarded the torrent {url} for {request.filename}: {error}")
+            self._distrusted.add(_ref_key(ref))
+            return None, 0
+        return torrent, len(data)
+
+    def _add(
+        self,
+        session: Any,
+        request: FileRequest,
+        ref: TorrentRef,
+        torrent: TorrentFile | None,
+        work: Path,
+    ) -> Any:
+        lt = load_libtorrent()
+        assert lt is not None
+        if torrent is not None:
+            params = lt.load_torrent_buffer(torrent.data)
+            trackers = list(torrent.trackers)
+        else:
+            params = lt.parse_magnet_uri(_magnet(ref, request.filename))
+            trackers = []
+        # The torrent's own web seeds would bypass the counting relay; the origin joins
+        # through it, when the policy says so.
+        params.url_seeds = []
+        params.trackers = trackers + [t for t in self.settings.trackers if t not in trackers]
+        params.save_path = str(work)
+        params.flags &= ~lt.torrent_flags.auto_managed
+        params.flags &= ~lt.torrent_flags.paused
+        try:
+            return session.add_torrent(params)
+        except RuntimeError as exc:
+            raise TorrentError(f"libtorrent refused the torrent: {exc}") from None
+
+    # -- the download loop ------------------------------------------------------------
+
+    def _run(self, download: _Download, progress: SourceProgress) -> None:
+        handle = download.handle
+        stall_limit = max(5.0, self.settings.timeout)
+        last_progress = time.monotonic()
+        checked_metadata = False
+        window: deque[tuple[float, int]] = deque()  # (time, bytes from peers so far)
+        while True:
+            status = handle.status()
+            if status.errc.value():
+                raise TorrentError(f"libtorrent: {status.errc.message()}")
+            if not checked_metadata and status.has_metadata:
+                _check_metadata(handle, download)
+                checked_metadata = True
+            now = time.monotonic()
+            done = int(status.total_wanted_done) if status.has_metadata else 0
+            # Origin bytes reach the display from the relay as they come; the rest is peers'.
+            peers = max(0, done - download.route.bytes)
+            if peers > download.peer_bytes:
+                progress(peers - download.peer_bytes, "peers")
+                download.peer_bytes = peers
+            if done > download.done:
+                download.done = done
+                last_progress = now
+            if status.has_metadata and done >= download.size and status.is_seeding:
+                return
+            if now - last_progress > stall_limit:
+                raise TorrentError(f"no data for {stall_limit:.0f} seconds from peers or origin")
+            window.append((now, peers))
+            while now - window[0][0] > RATE_WINDOW:
+                window.popleft()
+            if not download.origin_on and _origin_needed(download, now, window):
+                handle.add_url_seed(download.route.url)
+                download.origin_on = True
+                self.log(f"{download.filename}: the origin joins the swarm download")
+            progress.peers(max(0, status.num_peers - (1 if download.origin_on else 0)))
+            time.sleep(_POLL)
+
+
+@contextlib.contextmanager
+def swarm_for(
+    settings: Settings,
+    http: httpx.Client,
+    cache: DistributionCache | None,
+    requests: Sequence[FileRequest],
+    *,
+    log: Log = _ignore,
+    notice: Log = _ignore,
+) -> Iterator[list[Source]]:
+    """The sources to put before HTTP for ``requests``: a SwarmSource when any has a torrent.
+
+    With p2p off (``--no-p2p``) or libtorrent missing, none, and one line says so
+    (``notice`` when it changes how files arrive, ``log`` when the user asked for it).
+    """
+    if not any(request.torrent is not None for request in requests):
+        yield []
+        return
+    if not settings.p2p:
+        log("peer to peer is off (p2p = false): downloading over HTTP only")
+        yield []
+        return
+    if load_libtorrent() is None:
+        notice("peer to peer is off (libtorrent is not installed): downloading over HTTP only")
+        yield []
+        return
+    swarm = SwarmSource(settings, http, cache=cache, log=log, notice=notice)
+    try:
+        yield [swarm]
+    finally:
+        swarm.close()
+
+
+def _origin_needed(download: _Download, now: float, window: deque[tuple[float, int]]) -> bool:
+    """Whether peers need the origin's help: nobody delivered in the grace, or too slowly."""
+    elapsed = now - download.started
+    if elapsed < PEER_GRACE:
+        return False
+    if window[-1][1] == 0:
+        return True
+    first_time, first_bytes = window[0]
+    span = now - first_time
+    if span < RATE_WINDOW * 0.9:
+        return False  # not enough history to judge a rate yet
+    return (window[-1][1] - first_bytes) / span < SLOW_PEERS_RATE
+
+
+def _ref_key(ref: TorrentRef) -> str:
+    return ref.btih or ref.btmh or ref.sha256 or ref.url or ""
+
+
+def _magnet(ref: TorrentRef, filename: str) -> str:
+    from urllib.parse import quote
+
+    parts = []
+    if ref.btih:
+        parts.append(f"xt=urn:btih:{ref.btih}")
+    if ref.btmh:
+        parts.append(f"xt=urn:btmh:{ref.btmh}")
+    parts.append(f"dn={quote(filename, safe='')}")
+    return "magnet:?" + "&".join(parts)
+
+
+def _check_announced(torrent: TorrentFile, ref: TorrentRef) -> None:
+    """The torrent must be the one the index (or lock) announced, where it said which."""
+    if ref.sha256 and torrent.sha256 != ref.sha256.lower():
+        raise TorrentError("the .torrent's sha256 is not the one the index announced")
+    if ref.btih and torrent.btih != ref.btih.lower():
+        raise TorrentError("the torrent's v1 infohash is not the one the index announced")
+    if ref.btmh and torrent.btmh != ref.btmh.lower():
+        raise TorrentError("the torrent's v2 infohash is not the one the index announced")
+
+
+def _check_metadata(handle: Any, download: _Download) -> None:
+    """Metadata from peers (a magnet) must describe exactly the expected file."""
+    info = handle.torrent_file()
+    if info is None:
+        return
+    if info.num_files() != 1:
+        raise TorrentError(f"the swarm's torrent has {info.num_files()} files, expected one")
+    if info.layout().file_name(0) != download.filename or info.name() != download.filename:
+        raise TorrentError(f"the swarm's torrent names {info.name()!r}, not {download.filename!r}")
+    if info.total_size() != download.size:
+        raise TorrentError(f"the swarm's file is {info.total_size()} bytes, not {download.size}")
+    if len(info.info_section()) > _MAX_METADATA:
+        raise TorrentError("the swarm's torrent metadata is larger than torrip's limit")
