@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from fixtures.swarm import Swarm, big_wheel
 from torrip.cache import DistributionCache
+from torrip.errors import TorripError
 from torrip.http import make_client
 from torrip.index.links import TorrentRef
 from torrip.transport.fetch import Fetcher, FileRequest
@@ -22,9 +26,7 @@ def wheel(tmp_path: Path) -> Path:
     return big_wheel(tmp_path / "dists", "blob", "1.0", SIZE)
 
 
-def _request(net, wheel: Path, *, with_url: bool = True) -> FileRequest:
-    import hashlib
-
+def _request(net, wheel: Path) -> FileRequest:
     data = wheel.read_bytes()
     torrent = parse_torrent(net.torrents[wheel.name])
     ref = TorrentRef(btih=torrent.btih, btmh=torrent.btmh, sha256=torrent.sha256)
@@ -34,11 +36,12 @@ def _request(net, wheel: Path, *, with_url: bool = True) -> FileRequest:
 
 
 def _fetch(settings, request, logs):
+    log = logs.append
     cache = DistributionCache(settings.cache_dir)
     with make_client(settings) as http:
-        swarm = SwarmSource(settings, http, cache=cache, log=logs.append, notice=logs.append)
+        swarm = SwarmSource(settings, http, cache=cache, log=log, notice=log)
         try:
-            with Fetcher(settings, http, cache, [swarm], log=logs.append) as fetcher:
+            with Fetcher(settings, http, cache, [swarm], log=log) as fetcher:
                 return fetcher.fetch_all([request])[0]
         finally:
             swarm.close()
@@ -49,7 +52,6 @@ def test_origin_only(swarm: Swarm, wheel: Path, tmp_path: Path) -> None:
     settings = net.client_settings(cache_dir=tmp_path / "cache")
     logs: list[str] = []
     result = _fetch(settings, _request(net, wheel), logs)
-    print(logs)
     assert result.source == "swarm"
     sent = net.origin.bytes_sent(wheel.name) + net.origin.bytes_sent(".torrent")
     assert result.bytes["origin"] == sent
@@ -62,6 +64,52 @@ def test_peers_through_tracker(swarm: Swarm, wheel: Path, tmp_path: Path) -> Non
     settings = net.client_settings(cache_dir=tmp_path / "cache")
     logs: list[str] = []
     result = _fetch(settings, _request(net, wheel), logs)
-    print(logs, result.bytes)
     assert result.source == "swarm"
     assert result.bytes["peers"] > SIZE * 0.9
+
+
+def test_origin_stopped_mid_run_peers_finish(swarm: Swarm, wheel: Path, tmp_path: Path) -> None:
+    net = swarm([wheel], seeders=2, tracker=True, seeder_rate=1_000_000)  # ~2 s from peers
+    settings = net.client_settings(cache_dir=tmp_path / "cache")
+    stopper = threading.Timer(0.3, net.origin.stop)
+    stopper.start()
+    logs: list[str] = []
+    result = _fetch(settings, _request(net, wheel), logs)
+    stopper.join()
+    assert net.origin.stopped
+    assert result.source == "swarm"
+    assert result.path.read_bytes() == wheel.read_bytes()
+    assert result.bytes["peers"] >= SIZE - result.bytes["origin"]
+
+
+def test_magnet_found_through_a_loopback_dht_only(
+    swarm: Swarm, wheel: Path, tmp_path: Path
+) -> None:
+    net = swarm([wheel], seeders=2, dht=True)  # no tracker: the DHT is the only way
+    net.origin.stop()  # no .torrent, no origin: the infohash and the DHT must do
+    settings = net.client_settings(cache_dir=tmp_path / "cache")
+    assert settings.dht_bootstrap and not settings.trackers
+    logs: list[str] = []
+    result = _fetch(settings, _request(net, wheel), logs)
+    assert result.source == "swarm"
+    assert result.bytes == {"cache": 0, "origin": 0, "peers": result.path.stat().st_size}
+    assert result.sha256 == hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert any("asking peers for it by infohash" in line for line in logs)
+
+
+def test_magnet_metadata_for_another_file_is_refused(
+    swarm: Swarm, wheel: Path, tmp_path: Path
+) -> None:
+    other = big_wheel(tmp_path / "other", "other", "1.0", SIZE, seed=5)
+    net = swarm([wheel, other], seeders=1, tracker=True)
+    net.origin.stop()
+    request = _request(net, wheel)
+    liar_ref = _request(net, other).torrent  # the infohash of another file
+    logs: list[str] = []
+    with pytest.raises(TorripError):  # no origin left to fall back on
+        _fetch(
+            net.client_settings(cache_dir=tmp_path / "cache", retries=0),
+            replace(request, torrent=liar_ref),
+            logs,
+        )
+    assert any("the swarm's torrent names" in line for line in logs)

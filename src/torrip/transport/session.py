@@ -138,6 +138,29 @@ def session_settings(settings: Settings, *, role: Role) -> dict[str, Any]:
     if role == "install":
         # Every file of a plan downloads at once; none waits in libtorrent's queue.
         pack.update({"active_downloads": -1, "active_seeds": -1, "active_limit": -1})
+        # An install is short: a peer dropped after a protocol hiccup is tried again soon
+        # (libtorrent 2.1 drops honest peers of a hybrid torrent with "invalid hashes"
+        # after another peer's piece failed), and a silent one is given up on sooner.
+        pack.update({"min_reconnect_time": 1, "piece_timeout": 5, "request_timeout": 10})
+    elif role == "agent":
+        # The agent adds torrents not auto-managed, so libtorrent's queue never stops one;
+        # the announce limits count them too, and their defaults (a few dozen) would leave
+        # most of a cache unannounced. torrip's own seed-torrents bounds how many there are.
+        announced = settings.seed_torrents if settings.seed_torrents > 0 else -1
+        pack.update(
+            {
+                "active_downloads": 0,
+                "active_seeds": -1,
+                "active_limit": -1,
+                "active_dht_limit": announced,
+                "active_tracker_limit": announced,
+                "active_lsd_limit": announced,
+                "connections_limit": max(2, settings.seed_connections),
+                # Seeding thousands of small files: remember fewer peers per torrent.
+                "max_peerlist_size": 200,
+                "max_paused_peerlist_size": 50,
+            }
+        )
     return pack
 
 

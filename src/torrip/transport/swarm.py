@@ -39,7 +39,7 @@ import httpx
 
 from torrip.cache import DistributionCache
 from torrip.config import Settings
-from torrip.errors import TorrentError, TorripError
+from torrip.errors import HTTPStatusError, NetworkError, TorrentError, TorripError
 from torrip.index.links import TorrentRef
 from torrip.index.torrents import download_torrent
 from torrip.transport.fetch import FileRequest, Source, SourceProgress
@@ -65,9 +65,25 @@ PEER_GRACE = 0.5
 SLOW_PEERS_RATE = 512 * 1024
 RATE_WINDOW = 2.0
 _POLL = 0.05
+# While no peer is connected, ask the DHT again this often (seconds).
+_DHT_RETRY = 1.0
 # Metadata of a magnet from peers: at most this large (a recipe-1 .torrent of a 64 GiB
 # file is about 2 MiB).
 _MAX_METADATA = 8 * 1024 * 1024
+
+
+# Alerts worth a line at -v: why peers were dropped, why a torrent failed.
+_LOGGED_ALERTS = frozenset(
+    {
+        "peer_ban_alert",
+        "hash_failed_alert",
+        "url_seed_alert",
+        "torrent_error_alert",
+        "file_error_alert",
+        "tracker_error_alert",
+        "metadata_failed_alert",
+    }
+)
 
 
 def _ignore(_: str) -> None:
@@ -86,6 +102,7 @@ class _Download:
     origin_on: bool = False
     done: int = 0  # bytes of the file libtorrent has verified
     peer_bytes: int = 0  # of those, not from the origin (passed to progress)
+    dht_asked: float = 0.0  # when the DHT was last asked for peers
 
 
 class SwarmSource:
@@ -110,6 +127,7 @@ class SwarmSource:
         self.notice = notice
         self.min_size = min_size
         self._lock = threading.Lock()
+        self._alerts_lock = threading.Lock()
         self._session: Any = None
         self._relay: OriginRelay | None = None
         self._unavailable: str | None = None
@@ -149,7 +167,8 @@ class SwarmSource:
         except (TorripError, OSError) as error:
             self._distrusted.add(_ref_key(ref))
             # Take back what the display was told: these bytes are thrown away.
-            progress(-(route.bytes + (download.peer_bytes if download else 0)), "peers")
+            progress(-route.bytes, "origin")
+            progress(-(download.peer_bytes if download else 0), "peers")
             if isinstance(error, OSError):
                 raise TorrentError(f"swarm download failed: {error}") from None
             raise
@@ -211,9 +230,13 @@ class SwarmSource:
         url = ref.url or request.url + ".torrent"
         try:
             data = download_torrent(self.http, url)
-            if data is None:
-                self.log(f"{request.filename}: no .torrent at {url}; looking up its infohash")
-                return None, 0
+        except (NetworkError, HTTPStatusError) as error:
+            data = None
+            self.log(f"{request.filename}: cannot fetch its .torrent ({error})")
+        if data is None:
+            self.log(f"{request.filename}: no .torrent at {url}; asking peers for it by infohash")
+            return None, 0
+        try:
             torrent = parse_torrent(data)
             validate_for_file(torrent, filename=request.filename, size=request.size or 0)
             _check_announced(torrent, ref)
@@ -280,6 +303,10 @@ class SwarmSource:
                 return
             if now - last_progress > stall_limit:
                 raise TorrentError(f"no data for {stall_limit:.0f} seconds from peers or origin")
+            if status.num_peers == 0 and now - download.dht_asked >= _DHT_RETRY:
+                # The first DHT lookup may run before the routing table has any node.
+                handle.force_dht_announce()
+                download.dht_asked = now
             window.append((now, peers))
             while now - window[0][0] > RATE_WINDOW:
                 window.popleft()
@@ -288,7 +315,23 @@ class SwarmSource:
                 download.origin_on = True
                 self.log(f"{download.filename}: the origin joins the swarm download")
             progress.peers(max(0, status.num_peers - (1 if download.origin_on else 0)))
+            self._pump_alerts()
             time.sleep(_POLL)
+
+    def _pump_alerts(self) -> None:
+        """Drain libtorrent's alert queue (one thread at a time); log what a user may ask about."""
+        if not self._alerts_lock.acquire(blocking=False):
+            return
+        try:
+            session = self._session
+            if session is None:
+                return
+            for alert in session.pop_alerts():
+                kind = type(alert).__name__
+                if kind in _LOGGED_ALERTS:
+                    self.log(f"libtorrent: {alert.message()}")
+        finally:
+            self._alerts_lock.release()
 
 
 @contextlib.contextmanager
