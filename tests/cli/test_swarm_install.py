@@ -16,6 +16,7 @@ import pytest
 from fixtures.swarm import Swarm, SwarmNet, big_wheel
 from fixtures.wheels import make_wheel
 from torrip.cli.main import main
+from torrip.transport import swarm as swarm_module
 
 SIZE = 3 * 1024 * 1024
 
@@ -90,8 +91,9 @@ def test_peers_carry_the_file_and_the_report_matches_the_origin(
 
 
 def test_no_peers_the_origin_serves_it_all(
-    swarm: Swarm, wheels: list[Path], make_venv, tmp_path: Path
+    swarm: Swarm, wheels: list[Path], make_venv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(swarm_module, "HANDOVER_MAX_SIZE", 0)  # the origin as a web seed
     net = swarm(wheels)  # torrents, but nobody seeds them
     venv = make_venv()
     report = _install(net.client_flags(), venv, tmp_path)

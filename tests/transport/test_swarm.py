@@ -14,11 +14,16 @@ from torrip.cache import DistributionCache
 from torrip.errors import TorripError
 from torrip.http import make_client
 from torrip.index.links import TorrentRef
+from torrip.transport import swarm as swarm_module
 from torrip.transport.fetch import Fetcher, FileRequest
 from torrip.transport.recipe import parse_torrent
 from torrip.transport.swarm import SwarmSource
 
 SIZE = 3 * 1024 * 1024
+
+
+def size_of(path: Path) -> int:
+    return path.stat().st_size
 
 
 @pytest.fixture
@@ -47,7 +52,20 @@ def _fetch(settings, request, logs):
             swarm.close()
 
 
-def test_origin_only(swarm: Swarm, wheel: Path, tmp_path: Path) -> None:
+def test_no_peers_hands_the_file_to_http(swarm: Swarm, wheel: Path, tmp_path: Path) -> None:
+    net = swarm([wheel])  # a torrent, but nobody seeds it
+    settings = net.client_settings(cache_dir=tmp_path / "cache")
+    logs: list[str] = []
+    result = _fetch(settings, _request(net, wheel), logs)
+    assert result.source == "origin"
+    assert result.bytes["origin"] == net.origin.bytes_sent(wheel.name) == size_of(wheel)
+    assert any("no peers within" in line for line in logs)
+
+
+def test_large_file_without_peers_gets_the_origin_as_web_seed(
+    swarm: Swarm, wheel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(swarm_module, "HANDOVER_MAX_SIZE", 0)  # as for a multi-GB file
     net = swarm([wheel])
     settings = net.client_settings(cache_dir=tmp_path / "cache")
     logs: list[str] = []
@@ -56,6 +74,7 @@ def test_origin_only(swarm: Swarm, wheel: Path, tmp_path: Path) -> None:
     sent = net.origin.bytes_sent(wheel.name) + net.origin.bytes_sent(".torrent")
     assert result.bytes["origin"] == sent
     assert result.bytes["peers"] == 0
+    assert any("the origin joins" in line for line in logs)
 
 
 def test_peers_through_tracker(swarm: Swarm, wheel: Path, tmp_path: Path) -> None:

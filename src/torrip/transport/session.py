@@ -142,6 +142,10 @@ def session_settings(settings: Settings, *, role: Role) -> dict[str, Any]:
         # (libtorrent 2.1 drops honest peers of a hybrid torrent with "invalid hashes"
         # after another peer's piece failed), and a silent one is given up on sooner.
         pack.update({"min_reconnect_time": 1, "piece_timeout": 5, "request_timeout": 10})
+        # Outgoing connections over TCP: uTP's congestion control yields to other traffic
+        # by design and caps a download well below what TCP gets (measured in
+        # docs/swarm.md); incoming uTP stays on for peers that only speak it.
+        pack["enable_outgoing_utp"] = False
     elif role == "agent":
         # The agent adds torrents not auto-managed, so libtorrent's queue never stops one;
         # the announce limits count them too, and their defaults (a few dozen) would leave

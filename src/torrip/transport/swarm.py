@@ -52,7 +52,14 @@ from torrip.transport.session import (
 )
 from torrip.transport.webseed import OriginRelay, RelayRoute
 
-__all__ = ["PEER_GRACE", "SLOW_PEERS_RATE", "SWARM_MIN_SIZE", "SwarmSource", "swarm_for"]
+__all__ = [
+    "HANDOVER_MAX_SIZE",
+    "PEER_GRACE",
+    "SLOW_PEERS_RATE",
+    "SWARM_MIN_SIZE",
+    "SwarmSource",
+    "swarm_for",
+]
 
 Log = Callable[[str], None]
 
@@ -61,6 +68,10 @@ Log = Callable[[str], None]
 SWARM_MIN_SIZE = 1024 * 1024
 # How long peers alone get before the origin joins a download nobody is serving.
 PEER_GRACE = 0.5
+# Below this size, a file nobody serves after the grace goes back to plain HTTP (the
+# fastest way to the origin); larger files keep the swarm open, the origin joining as
+# a web seed, so peers found later (a slow DHT) still take their share.
+HANDOVER_MAX_SIZE = 256 * 1024 * 1024
 # Peers slower than this (bytes/s, over RATE_WINDOW seconds) get the origin's help.
 SLOW_PEERS_RATE = 512 * 1024
 RATE_WINDOW = 2.0
@@ -88,6 +99,10 @@ _LOGGED_ALERTS = frozenset(
 
 def _ignore(_: str) -> None:
     pass
+
+
+class _NoPeers(Exception):
+    """Nobody serves the file: the fetcher's plain HTTP download takes over."""
 
 
 @dataclass
@@ -164,6 +179,9 @@ class SwarmSource:
             finally:
                 session.remove_torrent(handle)
             (work / request.filename).replace(dest)
+        except _NoPeers:
+            self.log(f"{request.filename}: no peers within {PEER_GRACE}s; over HTTP instead")
+            return None
         except (TorripError, OSError) as error:
             self._distrusted.add(_ref_key(ref))
             # Take back what the display was told: these bytes are thrown away.
@@ -310,6 +328,14 @@ class SwarmSource:
             window.append((now, peers))
             while now - window[0][0] > RATE_WINDOW:
                 window.popleft()
+            if (
+                not download.origin_on
+                and download.size < HANDOVER_MAX_SIZE
+                and now - download.started >= PEER_GRACE
+                and done == 0
+                and status.num_peers == 0
+            ):
+                raise _NoPeers  # plain HTTP is faster than the origin as a web seed
             if not download.origin_on and _origin_needed(download, now, window):
                 handle.add_url_seed(download.route.url)
                 download.origin_on = True
