@@ -15,12 +15,13 @@ or .torrent hash the index announced); libtorrent checks every piece against it,
 and the fetcher checks the whole file against the index's sha256 afterwards. A
 torrent that leads to wrong bytes is distrusted for the rest of the run.
 
-The origin: never given to libtorrent directly. It joins a download as a web seed
-on torrip's counting relay (torrip.transport.webseed) when peers do not carry the
-file: none delivered within ``PEER_GRACE`` seconds, or they deliver less than
-``SLOW_PEERS_RATE``. So a swarm with no peers still completes from the origin, and
-a healthy swarm takes nothing from it. Bytes are counted exactly: the origin's by
-the relay (plus the .torrent), the peers' as the rest of the file.
+The origin (docs/swarm.md has the policy and its measurements): when no peer
+connects within ``PEER_GRACE`` seconds, a file under ``HANDOVER_MAX_SIZE`` goes back
+to plain HTTP; otherwise, and when peers deliver less than ``SLOW_PEERS_RATE``, the
+origin joins as a web seed on torrip's counting relay (torrip.transport.webseed),
+never given to libtorrent directly. So a swarm with no peers still completes, and a
+healthy swarm takes nothing from the origin. Bytes are counted exactly: the origin's
+by the relay (plus the .torrent), the peers' as the rest of the file.
 """
 
 from __future__ import annotations
