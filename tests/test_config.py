@@ -95,3 +95,44 @@ def test_bad_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(environ={"TORRIP_CONFIG_FILE": str(tmp_path / "x"), "TORRIP_PRE": "maybe"})
     assert "TORRIP_PRE" in str(caught.value)
+
+
+def test_peer_to_peer_settings_follow_the_naming_rule(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'dht-bootstrap = ["10.0.0.1:6881"]\n'
+        'listen = ["127.0.0.1:0"]\n'
+        "lan-discovery = true\n"
+        'upload-rate = "2M"\n'
+    )
+    environ = {
+        "TORRIP_CONFIG_FILE": str(config),
+        "TORRIP_TRACKERS": "http://127.0.0.1:1/announce, http://127.0.0.1:2/announce",
+        "TORRIP_DOWNLOAD_RATE": "512KiB",
+        "TORRIP_P2P": "off",
+    }
+    settings = load_settings({"listen": ("127.0.0.1:7000",)}, environ=environ)
+    assert settings.dht_bootstrap == ("10.0.0.1:6881",)
+    assert settings.trackers == ("http://127.0.0.1:1/announce", "http://127.0.0.1:2/announce")
+    assert settings.listen == ("127.0.0.1:7000",)  # the flag wins
+    assert settings.lan_discovery is True
+    assert settings.upload_rate == 2_000_000
+    assert settings.download_rate == 512 * 1024
+    assert settings.p2p is False
+
+
+def test_p2p_defaults_are_quiet_on_the_lan(tmp_path: Path) -> None:
+    settings = load_settings(environ={"TORRIP_CONFIG_FILE": str(tmp_path / "none.toml")})
+    assert settings.p2p is True
+    assert settings.lan_discovery is False
+    assert settings.upload_rate == settings.download_rate == 0
+
+
+def test_bad_rate(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="upload-rate"):
+        load_settings(
+            environ={
+                "TORRIP_CONFIG_FILE": str(tmp_path / "none.toml"),
+                "TORRIP_UPLOAD_RATE": "fast",
+            }
+        )

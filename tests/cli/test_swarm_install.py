@@ -70,7 +70,7 @@ def _origin_bytes_for(net: SwarmNet, filename: str) -> int:
 
 
 def test_peers_carry_the_file_and_the_report_matches_the_origin(
-    swarm: Swarm, wheels: list[Path], make_venv, tmp_path: Path
+    swarm: Swarm, wheels: list[Path], make_venv, tmp_path: Path, capsys
 ) -> None:
     net = swarm(wheels, seeders=2, tracker=True)
     net.origin.throttle(200_000)  # a slow origin: peers should carry nearly everything
@@ -88,6 +88,9 @@ def test_peers_carry_the_file_and_the_report_matches_the_origin(
     assert totals["origin"] == blob["bytes"]["origin"] + tiny["bytes"]["origin"]
     assert sum(seeder.uploaded() for seeder in net.seeders) >= blob["bytes"]["peers"]
     _assert_installed(venv, wheels[0])
+    said = capsys.readouterr().out
+    peers_share = 100 * totals["peers"] // (totals["peers"] + totals["origin"])
+    assert "% from peers" in said and f": {peers_share}% from peers" in said
 
 
 def test_no_peers_the_origin_serves_it_all(
