@@ -4,10 +4,12 @@
 
 _torrip_words() {
     case "$1" in
-        "torrip") echo "install uninstall list freeze show check cache torrent index completion" ;;
+        "torrip") echo "install uninstall lock sync list freeze show check cache torrent index seed agent completion" ;;
         "torrip cache") echo "dir info clean" ;;
         "torrip torrent") echo "make check show" ;;
         "torrip index") echo "build serve" ;;
+        "torrip agent") echo "start stop status run add remove list service" ;;
+        "torrip agent service") echo "systemd launchd" ;;
         "torrip completion") echo "bash zsh fish" ;;
     esac
 }
@@ -15,8 +17,10 @@ _torrip_words() {
 _torrip_options() {
     case "$1" in
         "torrip") echo "-h --help -V --version" ;;
-        "torrip install") echo "-h --help -r --requirement -c --constraint --python --dry-run --report -U --upgrade --force-reinstall --compile --no-deps --pre -i --index-url --extra-index-url --no-index -f --find-links --torrent-index -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip install") echo "-h --help -r --requirement -c --constraint --python --dry-run --report -U --upgrade --force-reinstall --compile --no-deps --require-hashes --pre --no-seed -i --index-url --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip uninstall") echo "-h --help -r --requirement -y --yes --python -v --verbose -q --quiet" ;;
+        "torrip lock") echo "-h --help -r --requirement -c --constraint -o --output-file --python --pre -i --index-url --extra-index-url --no-index -f --find-links --torrent-index -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip sync") echo "-h --help --python --dry-run --report --force-reinstall --compile --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip list") echo "-h --help --format --python -v --verbose -q --quiet" ;;
         "torrip freeze") echo "-h --help --all --python -v --verbose -q --quiet" ;;
         "torrip show") echo "-h --help -f --files --python -v --verbose -q --quiet" ;;
@@ -32,14 +36,26 @@ _torrip_options() {
         "torrip index") echo "-h --help" ;;
         "torrip index build") echo "-h --help --base-url --no-torrents -v --verbose -q --quiet" ;;
         "torrip index serve") echo "-h --help --host --port --format -v --verbose -q --quiet" ;;
+        "torrip seed") echo "-h --help -r --requirement --python --no-deps --publish --no-agent --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days -i --index-url --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip agent") echo "-h --help" ;;
+        "torrip agent start") echo "-h --help --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip agent stop") echo "-h --help -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip agent status") echo "-h --help --json -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip agent run") echo "-h --help --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip agent add") echo "-h --help -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip agent remove") echo "-h --help -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip agent list") echo "-h --help --json -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip agent service") echo "-h --help" ;;
         "torrip completion") echo "-h --help" ;;
     esac
 }
 
 _torrip_value_options() {
     case "$1" in
-        "torrip install") echo "-r --requirement -c --constraint --python --report -i --index-url --extra-index-url -f --find-links --torrent-index --cache-dir --timeout --retries" ;;
+        "torrip install") echo "-r --requirement -c --constraint --python --report -i --index-url --extra-index-url -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
         "torrip uninstall") echo "-r --requirement --python" ;;
+        "torrip lock") echo "-r --requirement -c --constraint -o --output-file --python -i --index-url --extra-index-url -f --find-links --torrent-index --cache-dir --timeout --retries" ;;
+        "torrip sync") echo "--python --report --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
         "torrip list") echo "--format --python" ;;
         "torrip freeze") echo "--python" ;;
         "torrip show") echo "--python" ;;
@@ -51,6 +67,14 @@ _torrip_value_options() {
         "torrip torrent check") echo "--name" ;;
         "torrip index build") echo "--base-url" ;;
         "torrip index serve") echo "--host --port --format" ;;
+        "torrip seed") echo "-r --requirement --python --publish --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days -i --index-url --extra-index-url -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
+        "torrip agent start") echo "--seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
+        "torrip agent stop") echo "--cache-dir --timeout --retries" ;;
+        "torrip agent status") echo "--cache-dir --timeout --retries" ;;
+        "torrip agent run") echo "--seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
+        "torrip agent add") echo "--cache-dir --timeout --retries" ;;
+        "torrip agent remove") echo "--cache-dir --timeout --retries" ;;
+        "torrip agent list") echo "--cache-dir --timeout --retries" ;;
     esac
 }
 

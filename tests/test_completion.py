@@ -42,6 +42,8 @@ def test_tree_has_every_command_and_subcommand(tree: tuple[Command, ...]) -> Non
     assert [word.name for word in tree[0].words] == [
         "install",
         "uninstall",
+        "lock",
+        "sync",
         "list",
         "freeze",
         "show",
@@ -49,6 +51,8 @@ def test_tree_has_every_command_and_subcommand(tree: tuple[Command, ...]) -> Non
         "cache",
         "torrent",
         "index",
+        "seed",
+        "agent",
         "completion",
     ]
     for path in ("torrip cache clean", "torrip index serve", "torrip torrent make"):

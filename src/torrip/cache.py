@@ -25,6 +25,23 @@ a hard link in the same folder. Only verified bytes enter: ``add_file`` is calle
 after the sha256 (and size) were checked, fsyncs, and publishes with link(2), so a
 reader sees no file or the whole file. When two processes race, the first file
 stays. ``get`` re-checks the size against ``.entry.json`` instead of rehashing.
+
+Next to it, the unpacked wheels (``UnpackedCache``; filled by ``torrip.install.unpacked``)::
+
+    unpacked-v1/
+      ab/abcdef…(sha256 of the wheel)/
+        .manifest.json              what the checks found: name, version, .dist-info, and
+                                    per file its sha256, size and mtime (see install.unpacked)
+        tree/…                      every file of the wheel at its archive path, each one
+                                    compared with the wheel's RECORD while it was written
+      tmp/<sha256>-<random>/        unpacking in progress, same layout; renamed into place
+      locks/<sha256>.lock           flock(2) files: one unpacker per wheel across processes
+
+An install hard-links the files of ``tree/`` into the environment (or copies them, see the
+``link-mode`` setting), so they are shared with every environment that has them: torrip
+never writes to them again (nor chmods them). They are not fsynced: lost after a crash,
+they are unpacked again from the wheel. An entry is published whole with rename(2); when two
+processes race, the first stays and the other's copy is deleted.
 """
 
 from __future__ import annotations
@@ -35,6 +52,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +65,17 @@ try:
 except ImportError:  # pragma: no cover - Windows: no cross-process lock, still correct
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["CacheEntry", "CacheInfo", "DistributionCache", "sha256_of"]
+__all__ = [
+    "CacheEntry",
+    "CacheInfo",
+    "DistributionCache",
+    "UnpackedCache",
+    "UnpackedInfo",
+    "sha256_of",
+]
 
 _LAYOUT = "dists-v1"
+_UNPACKED_LAYOUT = "unpacked-v1"
 _ENTRY = ".entry.json"
 _TORRENT = ".torrent"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -141,18 +167,8 @@ class DistributionCache:
         A second downloader waits here, then finds the file with ``get``.
         """
         path = self._mkdir(self.store / "locks") / f"{_check_sha256(sha256)}.lock"
-        if fcntl is None:  # pragma: no cover
+        with _exclusive(path):
             yield
-            return
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise CacheError(path, exc.strerror or str(exc)) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
 
     # -- reading ----------------------------------------------------------------------
 
@@ -261,6 +277,20 @@ class DistributionCache:
         except OSError:
             return None
 
+    def remove(self, sha256: str) -> int:
+        """Remove one content (every name, its torrent, its record); returns the bytes freed.
+
+        Used by the seeding agent for its disk quota and for a file found corrupt on disk.
+        Holds the content's lock, so a download of it in another process is not cut short.
+        """
+        folder = self.entry_dir(sha256)
+        with self.lock(sha256):
+            freed = sum(_size(p) for p in self._names(folder) if _is_first_link(p))
+            shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                folder.parent.rmdir()
+        return freed
+
     def clean(self) -> int:
         """Remove every cached file and idle partial download; returns the bytes freed.
 
@@ -310,20 +340,172 @@ class DistributionCache:
         return size if isinstance(size, int) else None
 
     def _locked(self, sha256: str) -> bool:
-        if fcntl is None:  # pragma: no cover
-            return False
-        path = self.store / "locks" / f"{sha256}.lock"
+        return _is_held(self.store / "locks" / f"{sha256}.lock")
+
+
+@dataclass(frozen=True)
+class UnpackedInfo:
+    root: Path
+    wheels: int  # unpacked wheels
+    files: int  # files in their trees
+    size: int  # bytes of those files (shared with every environment that links them)
+
+
+class UnpackedCache:
+    """Unpacked wheels under ``root / "unpacked-v1"``, by the wheel's sha256 (module docstring).
+
+    This class only owns the folders: where an entry lives, one unpacker per wheel, atomic
+    publication, cleaning. What goes inside is ``torrip.install.unpacked``'s business::
+
+        store = UnpackedCache(settings.cache_dir)
+        with store.lock(sha256), store.staging(sha256) as staging:
+            ...                                  # fill staging/ (tree/, .manifest.json)
+            entry = store.publish(staging, sha256)  # the first process to publish wins
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.store = self.root / _UNPACKED_LAYOUT
+
+    def entry_dir(self, sha256: str) -> Path:
+        sha256 = _check_sha256(sha256)
+        return self.store / sha256[:2] / sha256
+
+    @contextlib.contextmanager
+    def lock(self, sha256: str) -> Iterator[None]:
+        """Exclusive, across threads and processes, for unpacking ``sha256``."""
+        path = self._mkdir(self.store / "locks") / f"{_check_sha256(sha256)}.lock"
+        with _exclusive(path):
+            yield
+
+    @contextlib.contextmanager
+    def staging(self, sha256: str) -> Iterator[Path]:
+        """A new empty folder on the store's filesystem, deleted on exit unless published."""
+        folder = Path(tempfile.mkdtemp(prefix=f"{_check_sha256(sha256)}-", dir=self._tmp()))
         try:
-            fd = os.open(path, os.O_RDWR)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
+            yield folder
         finally:
-            os.close(fd)
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def publish(self, staging: Path, sha256: str) -> Path:
+        """Rename a filled ``staging`` folder into place; returns the entry folder.
+
+        If the entry exists (another process was first), it stays and ``staging`` is deleted.
+        """
+        entry = self.entry_dir(sha256)
+        self._mkdir(entry.parent)
+        try:
+            staging.rename(entry)
+        except OSError as exc:
+            if not entry.is_dir():  # not a lost race: a real failure
+                raise CacheError(entry, exc.strerror or str(exc)) from None
+            shutil.rmtree(staging, ignore_errors=True)
+        return entry
+
+    def discard(self, sha256: str) -> None:
+        """Remove an entry found damaged: moved aside at once (atomic), then deleted."""
+        entry = self.entry_dir(sha256)
+        doomed = Path(tempfile.mkdtemp(prefix=f"{sha256}-stale-", dir=self._tmp()))
+        with contextlib.suppress(OSError):  # gone already
+            entry.rename(doomed / "entry")
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def info(self) -> UnpackedInfo:
+        wheels = files = size = 0
+        seen: set[tuple[int, int]] = set()
+        for entry in self._entry_dirs():
+            wheels += 1
+            for directory, _dirs, names in os.walk(entry / "tree"):
+                for name in names:
+                    with contextlib.suppress(OSError):
+                        stat = os.lstat(os.path.join(directory, name))
+                        files += 1
+                        if (stat.st_dev, stat.st_ino) not in seen:
+                            seen.add((stat.st_dev, stat.st_ino))
+                            size += stat.st_size
+        return UnpackedInfo(self.root, wheels, files, size)
+
+    def clean(self) -> int:
+        """Remove every unpacked wheel and idle staging folder; returns the bytes freed.
+
+        Bytes of files that environments still link to stay on disk (counted all the same).
+        Staging folders of an unpacking in progress (its lock is held) are kept.
+        """
+        freed = 0
+        for folder in list(self._entry_dirs()):
+            freed += _tree_size(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                folder.parent.rmdir()
+        for staging in _listdir(self.store / "tmp"):
+            sha256 = staging.name.split("-", 1)[0]
+            if _SHA256.fullmatch(sha256) and _is_held(self.store / "locks" / f"{sha256}.lock"):
+                continue
+            freed += _tree_size(staging)
+            shutil.rmtree(staging, ignore_errors=True)
+        return freed
+
+    def _entry_dirs(self) -> Iterator[Path]:
+        for prefix in _listdir(self.store):
+            if len(prefix.name) != 2:
+                continue  # tmp/, locks/
+            for folder in _listdir(prefix):
+                if _SHA256.fullmatch(folder.name) and folder.name[:2] == prefix.name:
+                    yield folder
+
+    def _tmp(self) -> Path:
+        return self._mkdir(self.store / "tmp")
+
+    @staticmethod
+    def _mkdir(path: Path) -> Path:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(path, exc.strerror or str(exc)) from None
+        return path
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold flock(2) on ``path`` (created if missing) for the block."""
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise CacheError(path, exc.strerror or str(exc)) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _is_held(path: Path) -> bool:
+    """Whether some process holds the flock on ``path`` now."""
+    if fcntl is None:  # pragma: no cover
         return False
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _tree_size(folder: Path) -> int:
+    size = 0
+    for directory, _dirs, names in os.walk(folder):
+        for name in names:
+            with contextlib.suppress(OSError):
+                size += os.lstat(os.path.join(directory, name)).st_size
+    return size
 
 
 def _listdir(path: Path) -> list[Path]:

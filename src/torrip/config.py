@@ -79,6 +79,20 @@ class Settings:
     # Bytes per second; 0 is unlimited.
     upload_rate: int = 0
     download_rate: int = 0
+    # -- the seeding agent (docs/agent.md) --
+    # auto: start it after an install (not under CI); always: also under CI; never.
+    seed: str = "auto"
+    # Peer connections the agent keeps at most.
+    seed_connections: int = 200
+    # Files seeded (and announced) at once; the most recently used win.
+    seed_torrents: int = 2000
+    # Disk quota of the distribution cache, in bytes; the agent evicts least recently
+    # used files that no environment needs first. 0: no quota.
+    seed_quota: int = 10 * 1000**3
+    # Stop seeding a file once it uploaded this many times its size; 0: no limit.
+    seed_ratio: float = 0.0
+    # Seed a file for this many days after it was last used; 0: no limit.
+    seed_days: int = 30
     verbose: int = 0
     quiet: int = 0
 
@@ -96,7 +110,7 @@ class Settings:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 # Integer settings in bytes (or bytes per second), written with units if wanted.
-_BYTE_SIZES = {"upload_rate", "download_rate"}
+_BYTE_SIZES = {"upload_rate", "download_rate", "seed_quota"}
 # Settings that only make sense on the command line.
 _FLAG_ONLY = {"verbose", "quiet"}
 

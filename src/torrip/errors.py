@@ -163,11 +163,11 @@ class LockfileError(TorripError):
     def __init__(self, path: object, reason: str, *, hint: str | None = None) -> None:
         self.path = str(path)
         self.reason = reason
-        super().__init__(
-            f"{self.path}: {reason}",
-            hint=hint or "Write the lock again for this environment (torrip lock -o "
-            f"{self.path} ... --python <target>), or install it into a matching environment.",
+        default = (
+            f"Write the lock again for this environment (torrip lock -o {self.path} ... "
+            "--python <target>), or install it into a matching environment."
         )
+        super().__init__(f"{self.path}: {reason}", hint=hint or default)
 
 
 class MetadataError(TorripError):

@@ -141,19 +141,20 @@ def check_resolution_hashed(resolution: Resolution, allowed: AllowedHashes) -> N
         if link is None or dist.candidate.name in allowed:
             continue  # already installed (nothing is fetched), or hashed
         pin = f"{dist.candidate.name}=={dist.candidate.version}"
+        if dist.candidate.source == "url":
+            pin = f"{dist.candidate.name} @ {link.url}"
         line = f"{pin} --hash=sha256:{link.sha256}" if link.sha256 else pin
         if not dist.requested:
             line += f"  # a dependency; the index's file is {link.filename}"
-        elif not link.sha256:
-            line += f"  # the index gives no sha256 for {link.filename}"
+        elif not link.sha256:  # a --find-links file or a bare URL: no hash known yet
+            line += f"  # no sha256 is known for {link.filename}: hash the file you trust"
         missing.append(line)
     if missing:
         raise HashRequirementsError(
             "hash-checking mode needs hashes for every distribution it installs, and these "
             "have none (the lines give the hash the index lists for the file chosen):",
             missing,
-            hint="Check the hashes, then add the lines to your requirements file. "
-            + _ENABLED_BY,
+            hint="Check the hashes, then add the lines to your requirements file. " + _ENABLED_BY,
         )
 
 
@@ -179,5 +180,6 @@ def check_file_allowed(result: FetchResult, allowed: frozenset[str] | None) -> N
     actual = file_hashes(result.path, algorithms, result.sha256)
     if allowed.isdisjoint(actual.values()):
         shown = [actual[name] for name in sorted(algorithms) if name in actual]
-        raise HashNotAllowedError(result.request.filename, result.request.url, sorted(allowed), shown)
-
+        raise HashNotAllowedError(
+            result.request.filename, result.request.url, sorted(allowed), shown
+        )

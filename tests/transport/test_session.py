@@ -39,7 +39,7 @@ def test_lan_discovery_and_rates_pass_through() -> None:
 
 @pytest.mark.parametrize("text", ["nohost", "host:", "host:99999", ":80"])
 def test_bad_addresses_are_clear_errors(text: str) -> None:
-    with pytest.raises(TorripError, match="^listen: ") as caught:
+    with pytest.raises(TorripError, match=r"^listen: ") as caught:
         session_settings(Settings(listen=(text,)), role="install")
     assert caught.value.hint is not None and "host:port" in caught.value.hint
 

@@ -5,7 +5,18 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from torrip.cli import cache, completion, index, install, inventory, torrent, uninstall
+from torrip.cli import (
+    agent,
+    cache,
+    completion,
+    index,
+    install,
+    inventory,
+    lock,
+    seed,
+    torrent,
+    uninstall,
+)
 
 __all__ = ["REGISTRARS"]
 
@@ -14,6 +25,8 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 REGISTRARS: list[Registrar] = [
     install.register,
     uninstall.register,
+    lock.register_lock,
+    lock.register_sync,
     inventory.register_list,
     inventory.register_freeze,
     inventory.register_show,
@@ -21,5 +34,7 @@ REGISTRARS: list[Registrar] = [
     cache.register,
     torrent.register,
     index.register,
+    seed.register,
+    agent.register,
     completion.register,
 ]

@@ -8,33 +8,39 @@ disagrees with the central directory, overlapping members). Tools read zips
 differently; refusing the ambiguous ones means what was checked is what gets
 installed.
 
-Only the zip's directory and headers are read here, nothing is inflated: the
-contents are compared with RECORD's hashes while they are written
-(``wheel.py``), and a mismatch rolls the transaction back. One pass over the
-bytes instead of two; the environment still ends as it began.
+Two steps. ``read_layout`` (or ``open_checked_wheel``, which keeps the zip open for
+unpacking) checks the archive itself, whatever the environment: only the zip's directory
+and headers are read, nothing is inflated; the contents are compared with RECORD's
+hashes while they are unpacked (``unpacked.py``), still before the environment is
+touched. ``place_wheel`` then maps the files into a scheme and checks each stays inside it.
 
 Usage::
 
     check_wheel(path, environment.scheme)          # raises UnsafeWheelError
     verified = verify_wheel(path, environment.scheme)
     verified.destinations                          # every file it will write
+    layout = read_layout(path)                     # the same checks, scheme-free
+    verified = place_wheel(layout, environment.scheme)
 """
 
 from __future__ import annotations
 
 import base64
 import configparser
+import contextlib
 import csv
 import hashlib
 import os
 import posixpath
 import re
+import stat
 import struct
 import zipfile
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from email.parser import HeaderParser
+from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -43,7 +49,20 @@ from packaging.utils import canonicalize_name
 
 from torrip.errors import UnsafeWheelError
 
-__all__ = ["ExpectedFile", "VerifiedWheel", "check_wheel", "verify_wheel"]
+__all__ = [
+    "CheckedWheel",
+    "EntryPointScript",
+    "ExpectedFile",
+    "LayoutFile",
+    "VerifiedWheel",
+    "WheelLayout",
+    "check_wheel",
+    "member_scheme",
+    "open_checked_wheel",
+    "place_wheel",
+    "read_layout",
+    "verify_wheel",
+]
 
 # PEP 427: RECORD hashes are sha256 or stronger; md5 and sha1 are not allowed.
 _RECORD_ALGORITHMS = frozenset(
@@ -59,7 +78,7 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 class ExpectedFile(NamedTuple):
-    """What RECORD promises for one archive file; checked while the file is written."""
+    """What RECORD promises for one archive file; checked while the file is unpacked."""
 
     digest: str
     """RECORD's ``algo=value`` (sha256 computed here for the signature files RECORD omits)."""
@@ -68,23 +87,102 @@ class ExpectedFile(NamedTuple):
     """The archive member's name, for messages."""
 
 
+class LayoutFile(NamedTuple):
+    """One file the wheel installs: where it is in the archive, where it goes, what it holds."""
+
+    member: str
+    scheme: str
+    path: str
+    """Its path inside the scheme's directory (``/``-separated)."""
+    digest: str
+    """``algo=value``: RECORD's for a wheel just checked; the sha256 of the bytes written for
+    an unpacked wheel (after they matched RECORD), which is what the installed RECORD lists."""
+    size: int
+    executable: bool
+    """The zip says so (installer's rule): the installed file gets the x bits."""
+
+
+class EntryPointScript(NamedTuple):
+    """A ``console_scripts`` or ``gui_scripts`` entry: a launcher the install generates."""
+
+    name: str
+    module: str
+    attr: str
+    section: str
+    """``console`` or ``gui``."""
+
+
 @dataclass(frozen=True)
-class VerifiedWheel:
-    """A wheel that passed every check, and what installing it will write."""
+class WheelLayout:
+    """What a checked wheel holds and where each file goes, whatever the environment."""
 
     path: Path
+    """The wheel file (for messages)."""
     name: str
     """The project name from METADATA, as its authors spell it."""
     version: str
-    """The version from the file name, as ``installer`` names the .dist-info."""
+    """The version from the file name, as the .dist-info is named."""
     dist_info: str
     root_scheme: str
     """``purelib`` or ``platlib``: where the archive root (and the .dist-info) goes."""
+    data_dir: str
+    """``{distribution}-{version}.data``, whose subfolders go to other schemes."""
+    files: tuple[LayoutFile, ...]
+    """Every file to install, in archive order; not RECORD (written anew), not bytecode."""
+    scripts: tuple[EntryPointScript, ...]
+
+
+@dataclass(frozen=True)
+class CheckedWheel:
+    """A wheel whose archive passed the checks, still open: what was checked is what is read."""
+
+    layout: WheelLayout
+    archive: zipfile.ZipFile
+
+
+@dataclass(frozen=True)
+class VerifiedWheel:
+    """A wheel placed into a scheme: every file it writes, each checked to stay inside."""
+
+    layout: WheelLayout
+    roots: Mapping[str, str]
+    """Scheme -> its absolute directory."""
+    targets: tuple[str, ...]
+    """The absolute destination of each of ``layout.files``, in the same order."""
     destinations: frozenset[str]
     """Absolute paths (``os.path.join(abspath(scheme dir), path in scheme)``) of every file
     the install writes, scripts and metadata included."""
-    expected: Mapping[tuple[str, str], ExpectedFile]
-    """(scheme, path in scheme) -> what RECORD says of each archive file to install."""
+    tree: Path | None = None
+    """Where the files were unpacked (and checked against RECORD), if they were; the install
+    links or copies them from there (``unpacked.py``)."""
+
+    @property
+    def path(self) -> Path:
+        return self.layout.path
+
+    @property
+    def name(self) -> str:
+        return self.layout.name
+
+    @property
+    def version(self) -> str:
+        return self.layout.version
+
+    @property
+    def dist_info(self) -> str:
+        return self.layout.dist_info
+
+    @property
+    def root_scheme(self) -> str:
+        return self.layout.root_scheme
+
+    @cached_property
+    def expected(self) -> Mapping[tuple[str, str], ExpectedFile]:
+        """(scheme, path in scheme) -> what RECORD says of each archive file to install."""
+        return {
+            (file.scheme, file.path): ExpectedFile(file.digest, file.size, file.member)
+            for file in self.layout.files
+        }
 
 
 def check_wheel(path: Path, scheme: Mapping[str, Path]) -> None:
@@ -97,30 +195,84 @@ def verify_wheel(path: Path, scheme: Mapping[str, Path]) -> VerifiedWheel:
 
     ``scheme`` maps purelib, platlib, headers, scripts and data to directories; the
     headers directory is the one this distribution's headers go into. Hashes are not
-    computed here (except of signature files): the install compares them while writing.
+    computed here (except of signature files): unpacking compares them.
     """
-    try:
-        with path.open("rb") as raw, zipfile.ZipFile(raw) as archive:
-            return _Verifier(path, archive, raw, scheme).run()
-    except UnsafeWheelError:
-        raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
-        raise UnsafeWheelError(path, None, f"unreadable wheel: {error}") from None
+    return place_wheel(read_layout(path), scheme)
+
+
+def read_layout(path: Path) -> WheelLayout:
+    """The archive checks of ``verify_wheel``, without a scheme; raises UnsafeWheelError."""
+    with open_checked_wheel(path) as checked:
+        return checked.layout
+
+
+@contextlib.contextmanager
+def open_checked_wheel(path: Path) -> Iterator[CheckedWheel]:
+    """Open and check the wheel at ``path``; its zip stays open for reading in the block.
+
+    Raises UnsafeWheelError for an unsafe or unreadable wheel (also from the block, for a
+    member that cannot be read).
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            raw = stack.enter_context(path.open("rb"))
+            archive = stack.enter_context(zipfile.ZipFile(raw))
+            layout = _Verifier(path, archive, raw).run()
+        except UnsafeWheelError:
+            raise
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
+            raise UnsafeWheelError(path, None, f"unreadable wheel: {error}") from None
+        yield CheckedWheel(layout, archive)  # errors of the block are the caller's
+
+
+def place_wheel(
+    layout: WheelLayout, scheme: Mapping[str, Path | str], tree: Path | None = None
+) -> VerifiedWheel:
+    """Map ``layout`` into ``scheme``; raises UnsafeWheelError for a path that would leave it.
+
+    ``tree`` is where the files were unpacked, if they were.
+    """
+    roots = {key: os.path.abspath(value) for key, value in scheme.items()}
+    prefixes = {key: root.rstrip(os.sep) + os.sep for key, root in roots.items()}
+    targets = []
+    for file in layout.files:
+        target = os.path.join(roots[file.scheme], file.path)
+        # read_layout refused absolute names and '', '.', '..' components, so this holds;
+        # kept (string operations, no commonpath) in case those checks ever change.
+        if not target.startswith(prefixes[file.scheme]) or os.path.normpath(target) != target:
+            raise UnsafeWheelError(
+                layout.path, file.member, f"would be written outside {roots[file.scheme]}"
+            )
+        targets.append(target)
+    destinations = set(targets)
+    for script in layout.scripts:
+        destinations.add(os.path.join(roots["scripts"], script.name))
+    for extra in ("INSTALLER", "REQUESTED", "direct_url.json", "RECORD"):
+        destinations.add(os.path.join(roots[layout.root_scheme], layout.dist_info, extra))
+    return VerifiedWheel(layout, roots, tuple(targets), frozenset(destinations), tree)
+
+
+def member_scheme(member: str, data_dir: str, root_scheme: str) -> tuple[str, str] | None:
+    """(scheme, path in scheme) as ``installer`` maps an archive member; None for a
+    ``.data/<name>/`` whose name is not a scheme."""
+    if member.startswith(data_dir + "/"):
+        scheme, _, relative = member[len(data_dir) + 1 :].partition("/")
+        if scheme not in SCHEME_NAMES or not relative:
+            return None
+        return scheme, relative
+    return root_scheme, member
 
 
 class _Verifier:
-    def __init__(
-        self, path: Path, archive: zipfile.ZipFile, raw: BinaryIO, scheme: Mapping[str, Path]
-    ) -> None:
+    def __init__(self, path: Path, archive: zipfile.ZipFile, raw: BinaryIO) -> None:
         self.path = path
         self.archive = archive
         self.raw = raw
-        self.scheme = {key: os.path.abspath(value) for key, value in scheme.items()}
 
     def refuse(self, entry: str | None, reason: str) -> UnsafeWheelError:
         return UnsafeWheelError(self.path, entry, reason)
 
-    def run(self) -> VerifiedWheel:
+    def run(self) -> WheelLayout:
         infos = self.archive.infolist()
         self.check_zip_structure(infos)
         for info in infos:
@@ -135,31 +287,34 @@ class _Verifier:
         name = self.read_metadata_name(dist_info)
         records = self.read_record(dist_info)
 
-        destinations: set[str] = set()
-        expected: dict[tuple[str, str], ExpectedFile] = {}
+        files = []
         for info in infos:
             if info.is_dir():
                 continue
             member = info.filename
-            written_as = self.check_against_record(info, dist_info, records)
+            expected = self.check_against_record(info, dist_info, records)
             if "__pycache__" in member.split("/")[:-1]:
                 continue  # installer skips these; they are still checked against RECORD
-            scheme, relative, target = self.destination(member, data_dir, root_scheme)
-            destinations.add(target)
-            if written_as is not None:
-                expected[(scheme, relative)] = written_as
-        for script in self.script_names(dist_info):
-            destinations.add(os.path.join(self.scheme["scripts"], script))
-        for extra in ("INSTALLER", "REQUESTED", "direct_url.json", "RECORD"):
-            destinations.add(os.path.join(self.scheme[root_scheme], dist_info, extra))
-        return VerifiedWheel(
+            placed = member_scheme(member, data_dir, root_scheme)
+            if placed is None:
+                scheme = member[len(data_dir) + 1 :].partition("/")[0]
+                raise self.refuse(
+                    member, f".data/{scheme}/ is not a scheme (one of {', '.join(SCHEME_NAMES)})"
+                )
+            if expected is None:
+                continue  # RECORD itself: the install writes its own
+            mode = info.external_attr >> 16
+            executable = bool(mode and stat.S_ISREG(mode) and mode & 0o111)
+            files.append(LayoutFile(member, *placed, expected.digest, expected.size, executable))
+        return WheelLayout(
             path=self.path,
             name=name,
             version=parsed.version,
             dist_info=dist_info,
             root_scheme=root_scheme,
-            destinations=frozenset(destinations),
-            expected=expected,
+            data_dir=data_dir,
+            files=tuple(files),
+            scripts=tuple(self.scripts(dist_info)),
         )
 
     # -- the zip itself ----------------------------------------------------
@@ -311,28 +466,7 @@ class _Verifier:
 
     # -- destinations ------------------------------------------------------
 
-    def destination(self, member: str, data_dir: str, root_scheme: str) -> tuple[str, str, str]:
-        """(scheme, path in scheme, absolute path) as ``installer`` maps the member, checked
-        to stay inside the scheme's directory."""
-        if member.startswith(data_dir + "/"):
-            scheme, _, relative = member[len(data_dir) + 1 :].partition("/")
-            if scheme not in SCHEME_NAMES or not relative:
-                raise self.refuse(
-                    member, f".data/{scheme}/ is not a scheme (one of {', '.join(SCHEME_NAMES)})"
-                )
-        else:
-            scheme, relative = root_scheme, member
-        base = self.scheme[scheme]
-        target = os.path.join(base, relative)
-        # check_name already refused absolute names and '', '.', '..' components, so this
-        # holds; kept (string operations, no commonpath) in case those checks ever change.
-        if os.path.normpath(target) != target or not target.startswith(
-            base.rstrip(os.sep) + os.sep
-        ):
-            raise self.refuse(member, f"would be written outside {base}")
-        return scheme, relative, target
-
-    def script_names(self, dist_info: str) -> list[str]:
+    def scripts(self, dist_info: str) -> list[EntryPointScript]:
         member = f"{dist_info}/entry_points.txt"
         if member not in self.archive.NameToInfo:
             return []
@@ -341,8 +475,8 @@ class _Verifier:
             entries = list(parse_entrypoints(text))
         except (configparser.Error, AssertionError) as error:
             raise self.refuse(member, f"invalid entry_points.txt: {error}") from None
-        names = []
-        for name, _module, _attr, _section in entries:
+        scripts = []
+        for name, module, attr, section in entries:
             if (
                 not name
                 or name in (".", "..")
@@ -350,5 +484,5 @@ class _Verifier:
                 or posixpath.isabs(name)
             ):
                 raise self.refuse(member, f"script name {name!r} is not a plain file name")
-            names.append(name)
-        return names
+            scripts.append(EntryPointScript(name, module, attr, section))
+        return scripts

@@ -1,10 +1,11 @@
 """Install a set of wheels and remove old versions as one transaction: all of it, or nothing.
 
-Steps: verify every wheel (``safety``) before touching anything; take the
-environment lock; re-read what is installed; move the old versions into a stash
-(``uninstall``); install the wheels (in parallel if their files are large and
-no two write the same file); byte-compile with the target interpreter if asked; then commit (delete
-the stash). If any step fails, or the user interrupts, the files written are
+Steps: have every wheel unpacked and checked (``unpacked``, ``safety``; the caller
+usually did it while downloading) and placed into the scheme, before touching anything;
+take the environment lock; re-read what is installed; move the old versions into a stash
+(``uninstall``); link the wheels' files into place (``wheel``; in parallel if that pays
+and no two write the same file); byte-compile with the target interpreter if asked;
+then commit (delete the stash). If any step fails, or the user interrupts, the files written are
 deleted and the stash is moved back, so the environment ends byte for byte as
 it began.
 
@@ -19,7 +20,9 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -31,13 +34,16 @@ from typing import Any
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from torrip.cache import UnpackedCache, sha256_of
 from torrip.environment import InstalledDistribution, TargetEnvironment
 from torrip.errors import InstallError, TorripError, UnsafeWheelError
 from torrip.install.lock import environment_lock
-from torrip.install.safety import VerifiedWheel, verify_wheel
+from torrip.install.safety import VerifiedWheel
 from torrip.install.uninstall import Stash, uninstall
+from torrip.install.unpacked import UnpackedWheel, unpack_wheel
 from torrip.install.wheel import (
     InstalledWheel,
+    LinkMode,
     TransactionCancelled,
     WriteJournal,
     compile_bytecode,
@@ -70,6 +76,9 @@ class WheelToInstall:
     """Asked for by the user (writes REQUESTED), not only pulled in as a dependency."""
     direct_url: dict[str, Any] | None = None
     """PEP 610 data, written as direct_url.json, for wheels not from an index."""
+    unpacked: UnpackedWheel | None = None
+    """The wheel unpacked in the cache (``unpacked.unpack_wheel``); when None, the
+    transaction unpacks it into a temporary folder first."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,7 @@ def install_transaction(
     *,
     compile: bool = False,
     parallel: bool = True,
+    link_mode: LinkMode = "hardlink",
 ) -> TransactionResult:
     """Remove ``remove`` and install ``wheels`` into ``environment``, all or nothing.
 
@@ -102,13 +112,37 @@ def install_transaction(
     threads to pay (``_MIN_AVERAGE_FILE_SIZE_FOR_THREADS``); wheels that write the same
     file are installed in order. Wheels are verified one after another.
 
-    A wheel whose contents do not match its RECORD hashes raises UnsafeWheelError during
-    the write (hashes are compared only there, one pass over the bytes), after which
-    everything is put back as for any other failure.
+    Files are hard-linked from the wheels' unpacked trees (``link_mode="copy"`` copies
+    them). A wheel whose contents do not match its RECORD hashes was refused when it was
+    unpacked, so UnsafeWheelError always comes before anything is touched.
     """
     started = time.perf_counter()
     _refuse_duplicates(wheels)
-    verified = _verify_all(environment, wheels)
+    with contextlib.ExitStack() as temporary:
+        verified = _verify_all(environment, wheels, temporary)
+        return _install_verified(
+            environment,
+            wheels,
+            verified,
+            remove,
+            compile=compile,
+            parallel=parallel,
+            link_mode=link_mode,
+            started=started,
+        )
+
+
+def _install_verified(
+    environment: TargetEnvironment,
+    wheels: Sequence[WheelToInstall],
+    verified: Sequence[VerifiedWheel],
+    remove: Sequence[InstalledDistribution],
+    *,
+    compile: bool,
+    parallel: bool,
+    link_mode: LinkMode,
+    started: float,
+) -> TransactionResult:
     with environment_lock(environment):
         current = environment.refresh_installed()
         outgoing = _installed_to_remove(current, wheels, remove)
@@ -116,7 +150,9 @@ def install_transaction(
         journal = WriteJournal(displace=stash.put)
         try:
             uninstall(current, [dist.name for dist in outgoing], stash=stash.directory)
-            installed = _install_all(current, wheels, verified, journal, parallel=parallel)
+            installed = _install_all(
+                current, wheels, verified, journal, parallel=parallel, link_mode=link_mode
+            )
             if compile:
                 workers = _MAX_WORKERS if parallel else 1
                 compile_bytecode(current.python, installed, journal, workers=workers)
@@ -161,14 +197,29 @@ def _scheme_for(environment: TargetEnvironment, name: str) -> dict[str, Path]:
 
 
 def _verify_all(
-    environment: TargetEnvironment, wheels: Sequence[WheelToInstall]
+    environment: TargetEnvironment,
+    wheels: Sequence[WheelToInstall],
+    temporary: contextlib.ExitStack,
 ) -> list[VerifiedWheel]:
-    """Every wheel checked, in order (sequentially: threads measured slower, see above)."""
-    return [_verify(environment, wheel) for wheel in wheels]
+    """Every wheel unpacked (if it was not: into a folder that ``temporary`` deletes) and
+    placed into the scheme, in order."""
+    store: UnpackedCache | None = None
+    verified = []
+    for wheel in wheels:
+        unpacked = wheel.unpacked
+        if unpacked is None:
+            if store is None:
+                folder = temporary.enter_context(tempfile.TemporaryDirectory(prefix="torrip-"))
+                store = UnpackedCache(Path(folder))
+            unpacked = unpack_wheel(store, wheel.path, sha256_of(wheel.path))
+        verified.append(_verify(environment, wheel, unpacked))
+    return verified
 
 
-def _verify(environment: TargetEnvironment, wheel: WheelToInstall) -> VerifiedWheel:
-    verified = verify_wheel(wheel.path, _scheme_for(environment, wheel.name))
+def _verify(
+    environment: TargetEnvironment, wheel: WheelToInstall, unpacked: UnpackedWheel
+) -> VerifiedWheel:
+    verified = unpacked.place(_scheme_for(environment, wheel.name))
     if canonicalize_name(verified.name) != wheel.name:
         raise UnsafeWheelError(wheel.path, None, f"it is {verified.name}, not {wheel.name}")
     try:
@@ -205,6 +256,7 @@ def _install_all(
     journal: WriteJournal,
     *,
     parallel: bool,
+    link_mode: LinkMode,
 ) -> list[InstalledWheel]:
     script_kind = launcher_kind(environment.markers)
 
@@ -213,12 +265,12 @@ def _install_all(
         try:
             return install_wheel(
                 verified[index],
-                _scheme_for(environment, wheel.name),
                 interpreter=environment.python,
                 script_kind=script_kind,
                 journal=journal,
                 requested=wheel.requested,
                 direct_url=wheel.direct_url,
+                link_mode=link_mode,
             )
         except (TorripError, TransactionCancelled):
             raise
@@ -260,7 +312,7 @@ def _install_all(
 
 def _average_file_size(verified: Sequence[VerifiedWheel]) -> float:
     """Uncompressed bytes per archive file, over all the wheels (RECORD sizes)."""
-    files = [expected.size for wheel in verified for expected in wheel.expected.values()]
+    files = [file.size for wheel in verified for file in wheel.layout.files]
     return sum(files) / len(files) if files else 0.0
 
 

@@ -1,16 +1,21 @@
-"""Install one verified wheel with ``installer``, recording every path it creates.
+"""Install one verified, unpacked wheel: link its files, write what is generated, journal all.
 
-``installer`` does the unpacking, script generation and RECORD; torrip adds a
-destination that journals what it writes (so a failed transaction can delete
-it), moves aside a file that is in the way instead of failing (as pip
-overwrites, but undoably), and checks each written file against the hash the
-wheel's RECORD promised. Bytecode is compiled afterwards by the target
-interpreter, since ``installer`` would compile for the interpreter running torrip.
+The wheel's files come from its unpacked tree (``unpacked.py``, already checked against
+RECORD): each is hard-linked into the scheme (``link_mode="hardlink"``, the default), or,
+where links cannot be made (another file system) or with ``link_mode="copy"``, reflinked
+or copied. What depends on the target is written fresh, never linked: console-script
+launchers and ``#!python`` scripts (bound to the target interpreter), INSTALLER, REQUESTED,
+direct_url.json and RECORD. Nothing here writes into an existing file or changes a linked
+file's mode, so the unpacked cache is never modified through an install.
+
+Every path is claimed in a journal first (so a failed transaction can delete it), and a
+file in the way is moved aside (as pip overwrites, but undoably). Bytecode is compiled
+afterwards by the target interpreter.
 
 Usage::
 
     journal = WriteJournal(displace=stash.put)
-    installed = install_wheel(verified, scheme, interpreter=env.python,
+    installed = install_wheel(unpacked.place(scheme), interpreter=env.python,
                               script_kind="posix", journal=journal, requested=True)
     compile_bytecode(env.python, [installed], journal)
 """
@@ -20,34 +25,39 @@ from __future__ import annotations
 import base64
 import contextlib
 import csv
+import errno
 import hashlib
 import io
 import json
 import os
-import posixpath
+import shutil
 import subprocess
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, Literal
 
-import installer
-from installer.destinations import SchemeDictionaryDestination
-from installer.records import Hash, RecordEntry
-from installer.sources import WheelFile
-from installer.utils import Scheme, copyfileobj_with_hashing, make_file_executable
+from installer.scripts import Script
+from installer.utils import fix_shebang
 
-from torrip.errors import InstallError, UnsafeWheelError
-from torrip.install.safety import ExpectedFile, VerifiedWheel
+from torrip.errors import InstallError
+from torrip.install.safety import VerifiedWheel
 from torrip.install.uninstall import bytecode_files, bytecode_pattern
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no reflinks
+    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from installer.scripts import LauncherKind
 
 __all__ = [
+    "LINK_MODES",
     "InstalledWheel",
+    "LinkMode",
     "TransactionCancelled",
     "WriteJournal",
     "compile_bytecode",
@@ -55,6 +65,8 @@ __all__ = [
     "launcher_kind",
 ]
 
+LinkMode = Literal["hardlink", "copy"]
+LINK_MODES: tuple[LinkMode, ...] = ("hardlink", "copy")
 INSTALLER_NAME = "torrip"
 _COMPILE_TIMEOUT_SECONDS = 600.0
 # Below this many files per process, starting another interpreter costs more than it saves.
@@ -195,108 +207,80 @@ def _remove_tree(directory: Path) -> None:
     directory.rmdir()
 
 
-class _JournalingDestination(SchemeDictionaryDestination):
-    """installer's destination, with every write claimed in the journal and checked."""
+# Linux's FICLONE ioctl: share the source's blocks (btrfs, XFS); fails at once elsewhere.
+_FICLONE = 0x40049409
+# link(2) failures that hold for every file of the file system: stop trying links.
+_LINKS_UNSUPPORTED = {errno.EXDEV, errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.ENOSYS}
 
-    def __init__(
-        self,
-        scheme_dict: dict[str, str],
-        interpreter: str,
-        script_kind: LauncherKind,
-        journal: WriteJournal,
-        verified: VerifiedWheel,
-        metadata: Mapping[str, bytes],
-    ) -> None:
-        # No bytecode here: installer would compile for torrip's interpreter, not the target's.
-        super().__init__(
-            scheme_dict=scheme_dict,
-            interpreter=interpreter,
-            script_kind=script_kind,
-            bytecode_optimization_levels=(),
-        )
-        self.journal = journal
-        self.verified = verified
-        self.metadata = metadata
-        self.roots = {key: os.path.abspath(value) for key, value in scheme_dict.items()}
-        """Scheme -> its directory, as ``safety`` joined the destinations to it."""
-        self.written: list[tuple[Scheme, str]] = []
 
-    def write_file(
-        self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
-    ) -> RecordEntry:
-        """A file from the archive, compared with RECORD as it is written.
+class _FilePlacer:
+    """Puts a file of an unpacked tree at its destination: a hard link, else a reflink, else
+    a copy. A kind that fails for a file-system reason is not tried again (thread-safe: the
+    flags only ever go from True to False)."""
 
-        This is the only place its hash is checked (``safety`` checks names and sizes only):
-        on a mismatch the file is already written and journaled, so the rollback removes it.
-        """
-        path = os.fspath(path)
-        expected = self.verified.expected.get((scheme, path))
-        if expected is None:
-            raise self._changed(path, "is not in the wheel that was checked")
-        algorithm, _, value = expected.digest.partition("=")
-        value = value.rstrip("=")
-        if scheme != "scripts" and algorithm == "sha256":
-            # write_to_fs hashes what it writes with sha256: compare afterwards, for free.
-            entry = self.write_to_fs(scheme, path, stream, is_executable)
-            if entry.hash_ is None or (entry.hash_.value, entry.size) != (value, expected.size):
-                raise self._mismatch(expected, algorithm)
-            return entry
-        # Scripts get their shebang rewritten while written; other hashes are rare: in memory.
-        data = stream.read()
-        actual = base64.urlsafe_b64encode(hashlib.new(algorithm, data).digest()).rstrip(b"=")
-        if (actual.decode("ascii"), len(data)) != (value, expected.size):
-            raise self._mismatch(expected, algorithm)
-        return super().write_file(scheme, path, io.BytesIO(data), is_executable)
+    def __init__(self, link_mode: LinkMode) -> None:
+        self.try_links = link_mode == "hardlink"
+        self.try_reflinks = fcntl is not None
+        self.linked = 0
+        self.copied = 0
 
-    def write_to_fs(
-        self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool
-    ) -> RecordEntry:
-        """Write ``stream`` to ``path`` in ``scheme``: installer's, with str paths and the journal.
+    def place(self, source: str, target: str, executable: bool) -> None:
+        if self.try_links:
+            try:
+                os.link(source, target)
+                self.linked += 1
+                return
+            except FileNotFoundError:
+                raise _gone_from_cache(source) from None
+            except FileExistsError:
+                raise
+            except OSError as error:
+                if error.errno in _LINKS_UNSUPPORTED:
+                    self.try_links = False  # another file system, or links refused there
+        self._copy(source, target, executable)
+        self.copied += 1
 
-        Replaces installer's own (pathlib, a containment check and two stats per file): the
-        target must be one ``safety`` listed, and the journal has moved anything in its way.
-        """
-        target = os.path.join(self.roots[scheme], path)
-        if target not in self.verified.destinations:
-            raise self._changed(path, "was not in the wheel that was checked")
-        self.journal.claim(target)
-        self.written.append((scheme, target))
-        with open(target, "wb") as file:
-            digest, size = copyfileobj_with_hashing(stream, file, self.hash_algorithm)
-        if is_executable:
-            make_file_executable(Path(target))
-        return RecordEntry(path, Hash(self.hash_algorithm, digest), size)
+    def _copy(self, source: str, target: str, executable: bool) -> None:
+        """A new file (never the cache's inode): its mode is a fresh file's, plus x bits."""
+        try:
+            if not (self.try_reflinks and self._reflink(source, target)):
+                shutil.copyfile(source, target)
+        except FileNotFoundError as error:
+            if error.filename == source:
+                raise _gone_from_cache(source) from None
+            raise
+        if executable:
+            mode = os.stat(target).st_mode
+            os.chmod(target, mode | (mode & 0o444) >> 2)
 
-    def finalize_installation(
-        self,
-        scheme: Scheme,
-        record_file_path: str,
-        records: Iterable[tuple[Scheme, RecordEntry]],
-    ) -> None:
-        """Write torrip's own .dist-info files (INSTALLER...), then RECORD listing them too.
+    def _reflink(self, source: str, target: str) -> bool:
+        with open(source, "rb") as original, open(target, "wb") as clone:
+            try:
+                fcntl.ioctl(clone.fileno(), _FICLONE, original.fileno())
+            except OSError:
+                self.try_reflinks = False
+                return False
+        return True
 
-        Written here rather than as installer's ``additional_metadata``, which goes through
-        ``write_file`` and would be taken for (unchecked) files of the wheel.
-        """
-        dist_info = posixpath.dirname(record_file_path)
-        ours = {posixpath.join(dist_info, name): data for name, data in self.metadata.items()}
-        entries = [(s, entry) for s, entry in records if entry.path not in ours]
-        for path, data in ours.items():
-            entries.append((scheme, self.write_to_fs(scheme, path, io.BytesIO(data), False)))
-        super().finalize_installation(scheme, record_file_path, entries)
 
-    def _mismatch(self, expected: ExpectedFile, algorithm: str) -> UnsafeWheelError:
-        return UnsafeWheelError(
-            self.verified.path, expected.member, f"{algorithm} does not match RECORD"
-        )
+def _gone_from_cache(source: str) -> InstallError:
+    return InstallError(
+        f"{source} disappeared from torrip's unpacked cache during the install",
+        hint="Something (torrip cache clean?) removed it meanwhile; run the install again.",
+    )
 
-    def _changed(self, path: str, how: str) -> InstallError:
-        return InstallError(
-            f"{self.verified.path.name} changed after it was checked: {path} {how}",
-            wheel=self.verified.path,
-            hint="The environment was restored. Something rewrote the file during the "
-            "install; download it again.",
-        )
+
+def _record_digest(data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+    return "sha256=" + digest.decode("ascii")
+
+
+def _write_new(target: str, data: bytes, executable: bool) -> None:
+    with open(target, "wb") as file:
+        file.write(data)
+    if executable:
+        mode = os.stat(target).st_mode
+        os.chmod(target, mode | (mode & 0o444) >> 2)
 
 
 @dataclass(frozen=True)
@@ -309,6 +293,10 @@ class InstalledWheel:
     dist_info: Path
     files: tuple[tuple[str, str], ...]
     """(scheme, absolute path) of every file written."""
+    linked: int = 0
+    """Files hard-linked from the unpacked cache."""
+    copied: int = 0
+    """Files copied (or reflinked) from it; generated files are counted in neither."""
 
 
 def launcher_kind(markers: Mapping[str, str]) -> LauncherKind:
@@ -325,40 +313,88 @@ def launcher_kind(markers: Mapping[str, str]) -> LauncherKind:
 
 def install_wheel(
     verified: VerifiedWheel,
-    scheme: Mapping[str, Path],
     *,
     interpreter: Path,
     script_kind: LauncherKind,
     journal: WriteJournal,
     requested: bool,
     direct_url: Mapping[str, Any] | None = None,
+    link_mode: LinkMode = "hardlink",
 ) -> InstalledWheel:
-    """Install ``verified`` into ``scheme``; scripts' shebangs name ``interpreter``.
+    """Install the unpacked wheel ``verified`` (``UnpackedWheel.place``) into its scheme.
 
-    Writes INSTALLER (``torrip``), REQUESTED when ``requested``, and direct_url.json
-    when ``direct_url`` is given. Every path written is claimed in ``journal`` first.
+    Scripts' shebangs name ``interpreter``. Writes INSTALLER (``torrip``), REQUESTED when
+    ``requested``, direct_url.json when ``direct_url`` is given, and RECORD, listing each
+    file with the sha256 its bytes had when they were unpacked. Every path written is
+    claimed in ``journal`` first.
     """
-    metadata = {"INSTALLER": f"{INSTALLER_NAME}\n".encode()}
-    if requested:
-        metadata["REQUESTED"] = b""
-    if direct_url is not None:
-        metadata["direct_url.json"] = json.dumps(dict(direct_url), sort_keys=True).encode()
-    destination = _JournalingDestination(
-        scheme_dict={key: os.fspath(value) for key, value in scheme.items()},
-        interpreter=os.fspath(interpreter),
-        script_kind=script_kind,
-        journal=journal,
-        verified=verified,
-        metadata=metadata,
+    if verified.tree is None:
+        raise ValueError(f"{verified.path.name} is not unpacked (see torrip.install.unpacked)")
+    layout = verified.layout
+    roots = verified.roots
+    root = roots[layout.root_scheme]
+    prefixes = {
+        scheme: "" if scheme == layout.root_scheme else os.path.relpath(path, root) + "/"
+        for scheme, path in roots.items()
+    }
+    placer = _FilePlacer(link_mode)
+    tree = os.fspath(verified.tree) + os.sep
+    # (scheme, path in it) -> RECORD row; a file written twice (a wheel shipping its own
+    # INSTALLER) is listed once, as written last. Sorted by path in scheme, as installer.
+    rows: dict[tuple[str, str], tuple[str, str, str]] = {}
+    written: list[tuple[str, str]] = []
+
+    def write_generated(scheme: str, path: str, data: bytes, executable: bool) -> None:
+        target = os.path.join(roots[scheme], path)
+        journal.claim(target)
+        _write_new(target, data, executable)
+        written.append((scheme, target))
+        rows[scheme, path] = (prefixes[scheme] + path, _record_digest(data), str(len(data)))
+
+    for script in layout.scripts:
+        name, data = Script(*script).generate(os.fspath(interpreter), script_kind)  # type: ignore[arg-type]
+        write_generated("scripts", name, data, True)
+    for file, target in zip(layout.files, verified.targets, strict=True):
+        if file.scheme == "scripts":  # a #!python shebang names the target: never linked
+            with (
+                open(tree + file.member, "rb") as original,
+                fix_shebang(original, os.fspath(interpreter)) as fixed,
+            ):
+                write_generated("scripts", file.path, fixed.read(), file.executable)
+            continue
+        journal.claim(target)
+        placer.place(tree + file.member, target, file.executable)
+        written.append((file.scheme, target))
+        rows[file.scheme, file.path] = (
+            prefixes[file.scheme] + file.path,
+            file.digest,
+            str(file.size),
+        )
+    dist_info = layout.dist_info
+    write_generated(
+        layout.root_scheme, f"{dist_info}/INSTALLER", f"{INSTALLER_NAME}\n".encode(), False
     )
-    with WheelFile.open(verified.path) as source:
-        installer.install(source, destination, additional_metadata={})
-    root = Path(os.path.abspath(scheme[verified.root_scheme]))
+    if requested:
+        write_generated(layout.root_scheme, f"{dist_info}/REQUESTED", b"", False)
+    if direct_url is not None:
+        data = json.dumps(dict(direct_url), sort_keys=True).encode()
+        write_generated(layout.root_scheme, f"{dist_info}/direct_url.json", data, False)
+    record_path = f"{dist_info}/RECORD"
+    rows[layout.root_scheme, record_path] = (record_path, "", "")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=",", quotechar='"', lineterminator="\n")
+    writer.writerows(row for _, row in sorted(rows.items(), key=lambda item: item[0][1]))
+    target = os.path.join(root, record_path)
+    journal.claim(target)
+    _write_new(target, buffer.getvalue().encode("utf-8"), False)
+    written.append((layout.root_scheme, target))
     return InstalledWheel(
         verified=verified,
-        root=root,
-        dist_info=root / verified.dist_info,
-        files=tuple(destination.written),
+        root=Path(root),
+        dist_info=Path(root, dist_info),
+        files=tuple(written),
+        linked=placer.linked,
+        copied=placer.copied,
     )
 
 

@@ -1,5 +1,6 @@
 """PEP 751 lockfiles (``pylock.toml``): written from a resolution, installed with no index.
 
+- ``names``: which ``-r`` arguments are lockfiles (cheap; the install command asks first).
 - ``write``: ``torrip lock``: resolve for the target, lock every wheel with its index,
   URL, size, hashes, upload time, and torrents in ``[packages.tool.torrip]``.
 - ``read``: parse, validate and select with ``packaging.pylock`` for a target environment.
@@ -7,25 +8,15 @@
   ``torrip sync``, executed like any other plan (``torrip.install.execute``).
 - ``tooldata``: the ``[packages.tool.torrip]`` table.
 
-Usage::
+The package imports only ``names``; import the others from their modules::
 
+    from torrip.lockfile.write import lock_requirements
     text = lock_requirements(InstallRequest(requirements=("requests",)), settings).text
+
+    from torrip.lockfile.install import LockInstallRequest, plan_lock_install
     planned = plan_lock_install(LockInstallRequest(Path("pylock.toml")), settings)
 """
 
-from torrip.lockfile.install import LockInstallRequest, plan_lock_install
-from torrip.lockfile.read import is_lockfile_name, load_lockfile, select_files, split_extras
-from torrip.lockfile.write import LockResult, lock_from_plan, lock_requirements, render_lockfile
+from torrip.lockfile.names import is_lockfile_name, split_extras
 
-__all__ = [
-    "LockInstallRequest",
-    "LockResult",
-    "is_lockfile_name",
-    "load_lockfile",
-    "lock_from_plan",
-    "lock_requirements",
-    "plan_lock_install",
-    "render_lockfile",
-    "select_files",
-    "split_extras",
-]
+__all__ = ["is_lockfile_name", "split_extras"]

@@ -53,10 +53,15 @@ class LockInstallRequest:
 
 
 def plan_lock_install(
-    request: LockInstallRequest, settings: Settings, *, log: Log = lambda _: None
+    request: LockInstallRequest,
+    settings: Settings,
+    *,
+    log: Log = lambda _: None,
+    warn: Log = lambda _: None,
 ) -> PlannedInstall:
+    """``log`` says what was chosen (-v); ``warn`` what the user should know."""
     started = time.perf_counter()
-    lock = load_lockfile(request.lockfile, log=log)
+    lock = load_lockfile(request.lockfile, warn=warn)
     environment = inspect_environment(find_target_python(request.python))
     probed = time.perf_counter()
     files = select_files(lock, request.lockfile, environment, extras=request.extras, log=log)
@@ -140,9 +145,7 @@ def _inside(
 ) -> list[InstalledDistribution]:
     """Distributions in the target's own site-packages (not a system or user site)."""
     roots = {os.path.realpath(environment.scheme[key]) for key in ("purelib", "platlib")}
-    return sorted(
-        (d for d in dists if os.path.realpath(d.location) in roots), key=lambda d: d.name
-    )
+    return sorted((d for d in dists if os.path.realpath(d.location) in roots), key=lambda d: d.name)
 
 
 def protected_names(environment: TargetEnvironment) -> frozenset[NormalizedName]:

@@ -12,7 +12,7 @@ files torrip can fetch, and its errors into messages that name the package and s
 from __future__ import annotations
 
 import hashlib
-import re
+import logging
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,7 +33,6 @@ from packaging.pylock import (
     PylockSelectError,
     PylockUnsupportedVersionError,
     PylockValidationError,
-    is_valid_pylock_path,
 )
 from packaging.utils import (
     InvalidWheelFilename,
@@ -55,15 +54,16 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = [
     "LockedFile",
-    "is_lockfile_name",
     "load_lockfile",
     "select_files",
-    "split_extras",
 ]
 
 Log = Callable[[str], None]
 
-_EXTRAS = re.compile(r"^(?P<path>.+?)\[(?P<extras>[^\]]*)\]$")
+# packaging.pylock warns about a newer minor lock-version through logging, which would
+# print a bare line; load_lockfile says it through torrip's output instead.
+logging.getLogger("packaging.pylock").addHandler(logging.NullHandler())
+
 _WHEELS_ONLY = (
     "torrip installs wheels only. Lock for an environment that has wheels of every "
     "package, or build the missing wheels and lock from a --find-links folder."
@@ -91,21 +91,7 @@ class LockedFile:
         return frozenset(f"{algorithm}:{digest}" for algorithm, digest in self.hashes.items())
 
 
-def split_extras(argument: str) -> tuple[str, frozenset[str]]:
-    """``pylock.toml[a,b]`` -> (``pylock.toml``, {a, b}), as pip reads ``-r`` arguments."""
-    match = _EXTRAS.match(argument)
-    if match is None:
-        return argument, frozenset()
-    extras = (e.strip() for e in match.group("extras").split(","))
-    return match.group("path"), frozenset(e for e in extras if e)
-
-
-def is_lockfile_name(argument: str) -> bool:
-    """Whether ``-r argument`` names a PEP 751 lockfile: ``pylock.toml``, ``pylock.<name>.toml``."""
-    return is_valid_pylock_path(Path(split_extras(argument)[0]))
-
-
-def load_lockfile(path: Path, *, log: Log = lambda _: None) -> Pylock:
+def load_lockfile(path: Path, *, warn: Log = lambda _: None) -> Pylock:
     """Parse and validate ``path``; LockfileError says what is wrong and where."""
     try:
         data = path.read_bytes()
@@ -139,7 +125,7 @@ def load_lockfile(path: Path, *, log: Log = lambda _: None) -> Pylock:
             hint="Fix the entry named above, or write the lockfile again.",
         ) from None
     if lock.lock_version > Version("1.0"):
-        log(f"warning: {path} has lock-version {lock.lock_version}; torrip knows 1.0")
+        warn(f"{path} has lock-version {lock.lock_version}; torrip knows 1.0 and reads it as such")
     return lock
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from torrip.index.links import TorrentRef
 
-__all__ = ["TOOL_NAME", "torrents_from_tool", "tool_table"]
+__all__ = ["TOOL_NAME", "tool_table", "torrents_from_tool"]
 
 TOOL_NAME = "torrip"
 
@@ -38,7 +38,9 @@ def tool_table(torrents: Mapping[str, TorrentRef]) -> dict[str, Any] | None:
     """The ``tool`` table of a package whose wheels (by file name) have these torrents."""
     if not torrents:
         return None
-    return {TOOL_NAME: {"torrents": {name: ref.as_dict() for name, ref in sorted(torrents.items())}}}
+    return {
+        TOOL_NAME: {"torrents": {name: ref.as_dict() for name, ref in sorted(torrents.items())}}
+    }
 
 
 def torrents_from_tool(
@@ -67,9 +69,12 @@ def _torrent_ref(entry: object) -> TorrentRef | None:
         value = entry.get(key)
         if value is None:
             continue
-        if not isinstance(value, str) or not pattern.fullmatch(value.lower() if key != "url" else value):
+        if not isinstance(value, str):
             return None
-        values[key] = value if key == "url" else value.lower()
+        value = value if key == "url" else value.lower()  # hex digests in either case
+        if not pattern.fullmatch(value):
+            return None
+        values[key] = value
     if "btih" not in values and "btmh" not in values:
         return None
     return TorrentRef(**values)

@@ -73,7 +73,9 @@ def lock_requirements(
     return LockResult(lock, planned, render_lockfile(lock, planned.environment))
 
 
-def lock_from_plan(planned: PlannedInstall, facts: Mapping[str, _FileFacts] | None = None) -> Pylock:
+def lock_from_plan(
+    planned: PlannedInstall, facts: Mapping[str, _FileFacts] | None = None
+) -> Pylock:
     """The lock of ``planned.plan.install`` (every distribution of a resolution that ignored
     what is installed). ``facts`` gives sha256 and size of files whose index gave none."""
     environment = planned.environment

@@ -165,6 +165,13 @@ def session_settings(settings: Settings, *, role: Role) -> dict[str, Any]:
                 "max_paused_peerlist_size": 50,
             }
         )
+        if local_dht:
+            # Every node of a loopback DHT shares 127.0.0.1: libtorrent's per-IP limit of
+            # 5 queries a second would make the agents block each other's announces.
+            pack["dht_block_ratelimit"] = 10_000
+            # 8 kB/s of DHT traffic (the default, for the internet) takes minutes to
+            # announce a cache on a local network, where it costs nothing.
+            pack["dht_upload_rate_limit"] = 1_000_000
     return pack
 
 

@@ -1,0 +1,300 @@
+"""Unpack each wheel once into the cache; every install then links its files from there.
+
+``unpack_wheel`` checks the wheel (``safety``: names, zip structure, RECORD), inflates
+every file into a staging folder of the ``UnpackedCache`` while comparing its bytes with
+RECORD's hash, and publishes the folder with one rename. A wheel that fails any check
+raises UnsafeWheelError and leaves nothing behind. What the checks found is kept next to
+the files (``.manifest.json``), so a later install reads neither the zip nor RECORD.
+
+The files are shared with every environment that links them. Each one's size and mtime
+are kept in the manifest and compared when the entry is opened: a file changed since (say
+edited in place through a hard link in some site-packages) makes the entry stale, and it
+is unpacked again from the wheel, so an install never spreads an edit.
+
+Usage::
+
+    store = UnpackedCache(settings.cache_dir)
+    unpacked = unpack_wheel(store, path, sha256)    # cached, or unpacked now
+    verified = unpacked.place(environment.scheme)   # where each file goes, checked
+
+    with Unpacker(store) as unpacker:               # in the background, as files arrive
+        fetcher.fetch_all(requests, on_fetched=lambda r: unpacker.submit(r.path, r.sha256))
+        unpacked = unpacker.result(path, sha256)    # waits; raises what unpacking raised
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import os
+import threading
+import zipfile
+import zlib
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from torrip.cache import UnpackedCache
+from torrip.errors import CacheError, UnsafeWheelError
+from torrip.install.safety import (
+    EntryPointScript,
+    LayoutFile,
+    VerifiedWheel,
+    WheelLayout,
+    member_scheme,
+    open_checked_wheel,
+    place_wheel,
+)
+
+__all__ = ["UnpackedWheel", "Unpacker", "open_unpacked", "unpack_wheel"]
+
+_MANIFEST = ".manifest.json"
+_TREE = "tree"
+_FORMAT = 1
+# Members up to this size are inflated in one read; larger ones are streamed.
+_WHOLE_READ_LIMIT = 8 << 20
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class UnpackedWheel:
+    """A wheel unpacked in the cache: its files under ``tree``, each checked against RECORD."""
+
+    sha256: str
+    """Of the wheel file."""
+    tree: Path
+    layout: WheelLayout
+    """Each file's ``digest`` is ``sha256=`` of its bytes: what the installed RECORD lists."""
+
+    def place(self, scheme: Mapping[str, Path | str]) -> VerifiedWheel:
+        """Where each file goes in ``scheme`` (UnsafeWheelError if outside it)."""
+        return place_wheel(self.layout, scheme, self.tree)
+
+
+def unpack_wheel(store: UnpackedCache, wheel: Path, sha256: str) -> UnpackedWheel:
+    """The unpacked ``wheel`` (whose bytes have ``sha256``), from the cache or unpacked now.
+
+    Raises UnsafeWheelError for a wheel that fails a check (nothing is kept then) and
+    CacheError when the cache cannot be written.
+    """
+    found = open_unpacked(store, wheel, sha256)
+    if found is not None:
+        return found
+    with store.lock(sha256):
+        found = open_unpacked(store, wheel, sha256)  # another process may have been first
+        if found is not None:
+            return found
+        if store.entry_dir(sha256).exists():
+            store.discard(sha256)  # stale or damaged
+        with store.staging(sha256) as staging:
+            layout, mtimes = _unpack_into(wheel, staging / _TREE)
+            manifest = _manifest(layout, mtimes, wheel)
+            try:
+                (staging / _MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+            except OSError as error:
+                raise CacheError(staging, error.strerror or str(error)) from None
+            entry = store.publish(staging, sha256)
+    return UnpackedWheel(sha256, entry / _TREE, layout)
+
+
+def open_unpacked(store: UnpackedCache, wheel: Path, sha256: str) -> UnpackedWheel | None:
+    """The unpacked wheel if the cache has it intact; None if missing, damaged or changed."""
+    entry = store.entry_dir(sha256)
+    try:
+        manifest = json.loads((entry / _MANIFEST).read_bytes())
+        layout, mtimes = _layout_from(manifest, wheel)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    tree = entry / _TREE
+    if not _intact(tree, layout.files, mtimes):
+        return None
+    return UnpackedWheel(sha256, tree, layout)
+
+
+class Unpacker:
+    """Unpacks wheels on background threads as they arrive, one at a time per wheel.
+
+    ``submit`` returns at once (call it from any thread, as often as you like); ``result``
+    waits for one wheel and raises what unpacking it raised. Leaving the ``with`` block
+    cancels what has not started and waits for what has.
+    """
+
+    def __init__(self, store: UnpackedCache, *, workers: int | None = None) -> None:
+        self.store = store
+        count = workers if workers is not None else max(1, min(os.cpu_count() or 1, 4))
+        self._pool = ThreadPoolExecutor(count, thread_name_prefix="torrip-unpack")
+        self._futures: dict[str, Future[UnpackedWheel]] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, wheel: Path, sha256: str) -> None:
+        with self._lock:
+            if sha256 not in self._futures:
+                self._futures[sha256] = self._pool.submit(unpack_wheel, self.store, wheel, sha256)
+
+    def result(self, wheel: Path, sha256: str) -> UnpackedWheel:
+        self.submit(wheel, sha256)
+        unpacked = self._futures[sha256].result()
+        if unpacked.layout.path != wheel:  # the same bytes under another name: name that one
+            layout = dataclasses.replace(unpacked.layout, path=wheel)
+            unpacked = UnpackedWheel(unpacked.sha256, unpacked.tree, layout)
+        return unpacked
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Unpacker:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+# -- unpacking -------------------------------------------------------------------------------
+
+
+def _unpack_into(wheel: Path, tree: Path) -> tuple[WheelLayout, list[int]]:
+    """Check ``wheel`` and write its files under ``tree``; the layout with each file's
+    sha256, and each file's mtime (ns) for the intactness check."""
+    files = []
+    mtimes = []
+    made: set[str] = set()
+    root = os.fspath(tree)
+    with open_checked_wheel(wheel) as checked:
+        archive = checked.archive
+        for file in checked.layout.files:
+            target = os.path.join(root, file.member)
+            parent = os.path.dirname(target)
+            if parent not in made:
+                _make_dirs(parent)
+                made.add(parent)
+            digest, mtime = _unpack_member(wheel, archive, file, target)
+            files.append(file._replace(digest=f"sha256={digest}"))
+            mtimes.append(mtime)
+        layout = checked.layout
+    return dataclasses.replace(layout, files=tuple(files)), mtimes
+
+
+def _unpack_member(
+    wheel: Path, archive: zipfile.ZipFile, file: LayoutFile, target: str
+) -> tuple[str, int]:
+    """Inflate one member to ``target``, checked against RECORD; (its sha256, its mtime)."""
+    algorithm, _, expected = file.digest.partition("=")
+    sha256 = hashlib.sha256()
+    other = None if algorithm == "sha256" else hashlib.new(algorithm)
+    size = 0
+    try:
+        output = open(target, "xb")  # noqa: SIM115 - closed below; its errors told apart
+    except OSError as error:
+        raise CacheError(target, error.strerror or str(error)) from None
+
+    def keep(chunk: bytes) -> None:
+        nonlocal size
+        sha256.update(chunk)
+        if other is not None:
+            other.update(chunk)
+        size += len(chunk)
+        try:
+            output.write(chunk)
+        except OSError as error:
+            raise CacheError(target, error.strerror or str(error)) from None
+
+    with output:
+        try:
+            with archive.open(file.member) as stream:
+                if file.size <= _WHOLE_READ_LIMIT:
+                    keep(stream.read())
+                else:
+                    while chunk := stream.read(_CHUNK):
+                        keep(chunk)
+        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as error:
+            # Writes raise CacheError, so these come from reading the wheel.
+            raise UnsafeWheelError(wheel, file.member, f"corrupt zip member: {error}") from None
+        actual = _urlsafe(other if other is not None else sha256)
+        if (actual, size) != (expected.rstrip("="), file.size):
+            raise UnsafeWheelError(wheel, file.member, f"{algorithm} does not match RECORD")
+        info = os.fstat(output.fileno())
+        if file.executable:  # as installer does: x wherever r
+            os.fchmod(output.fileno(), info.st_mode | (info.st_mode & 0o444) >> 2)
+    return _urlsafe(sha256), info.st_mtime_ns
+
+
+def _make_dirs(path: str) -> None:
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise CacheError(path, error.strerror or str(error)) from None
+
+
+def _urlsafe(digest: Any) -> str:
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode("ascii")
+
+
+# -- the manifest ----------------------------------------------------------------------------
+
+
+def _manifest(layout: WheelLayout, mtimes: list[int], wheel: Path) -> dict[str, Any]:
+    return {
+        "format": _FORMAT,
+        "wheel": wheel.name,
+        "name": layout.name,
+        "version": layout.version,
+        "dist_info": layout.dist_info,
+        "root_scheme": layout.root_scheme,
+        "data_dir": layout.data_dir,
+        "files": [
+            [file.member, file.digest, file.size, file.executable, mtime]
+            for file, mtime in zip(layout.files, mtimes, strict=True)
+        ],
+        "scripts": [list(script) for script in layout.scripts],
+    }
+
+
+def _layout_from(manifest: dict[str, Any], wheel: Path) -> tuple[WheelLayout, list[int]]:
+    """The layout a manifest describes; ValueError (or KeyError, TypeError) if malformed."""
+    if manifest["format"] != _FORMAT:
+        raise ValueError("another manifest format")
+    data_dir = manifest["data_dir"]
+    root_scheme = manifest["root_scheme"]
+    files = []
+    mtimes = []
+    for member, digest, size, executable, mtime in manifest["files"]:
+        placed = member_scheme(member, data_dir, root_scheme)
+        if placed is None or not isinstance(size, int) or not isinstance(mtime, int):
+            raise ValueError(f"bad manifest entry {member!r}")
+        files.append(LayoutFile(member, *placed, digest, size, bool(executable)))
+        mtimes.append(mtime)
+    layout = WheelLayout(
+        path=wheel,
+        name=manifest["name"],
+        version=manifest["version"],
+        dist_info=manifest["dist_info"],
+        root_scheme=root_scheme,
+        data_dir=data_dir,
+        files=tuple(files),
+        scripts=tuple(EntryPointScript(*script) for script in manifest["scripts"]),
+    )
+    return layout, mtimes
+
+
+def _intact(tree: Path, files: tuple[LayoutFile, ...], mtimes: list[int]) -> bool:
+    """Every file is there with the size and mtime it was written with (one stat each)."""
+    root = os.fspath(tree) + os.sep
+    stat = os.stat
+    try:
+        for file, mtime in zip(files, mtimes, strict=True):
+            info = stat(root + file.member)
+            if info.st_size != file.size or info.st_mtime_ns != mtime:
+                return False
+    except OSError:
+        return False
+    return True
