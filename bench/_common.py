@@ -49,6 +49,8 @@ def clean_env(tool: str, extra: Mapping[str, str] | None = None) -> dict[str, st
         env["UV_NO_CONFIG"] = "1"
     elif tool == "torrip":
         env["TORRIP_CONFIG_FILE"] = "/nonexistent/torrip-config.toml"
+        # A benchmark measures installs; it leaves no seeding agent behind (fleet opts in).
+        env["TORRIP_SEED"] = "never"
     env.update(extra or {})
     return env
 

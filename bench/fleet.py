@@ -128,7 +128,12 @@ class Tracker:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # socketserver's backlog of 5 drops bursts of announces (the SYN is retried
+            # after a second): every torrent of an install announces at once.
+            request_queue_size = socket.SOMAXCONN
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -237,7 +242,7 @@ def main() -> int:
     parser.add_argument("--homes", type=int, default=8)
     parser.add_argument("--port", type=int, default=18611)
     parser.add_argument("--timeout", type=float, default=600)
-    parser.add_argument("--peers", choices=("tracker", "dht"), default="tracker")
+    parser.add_argument("--peers", choices=("tracker", "dht", "both"), default="tracker")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--logs", type=Path, help="keep each install's -v output here")
     args = parser.parse_args()
@@ -257,9 +262,9 @@ def main() -> int:
     nodes: list[Any] = []
     tracker: Tracker | None = None
     dht = ""
-    if args.peers == "dht":
+    if args.peers in ("dht", "both"):
         nodes, dht = dht_nodes()
-    else:
+    if args.peers in ("tracker", "both"):
         tracker = Tracker()
     homes_dir = Path(tempfile.mkdtemp(prefix="tfleet-", dir="/tmp"))
     envs: list[dict[str, str]] = []

@@ -602,7 +602,7 @@ def summarize(runs: list[Run], sets: list[str]) -> dict[str, dict[str, object]]:
                     row.update(_stats([r.seconds for r in ok]))
                 if tool == "torrip" and ok:
                     phases: dict[str, float] = {}
-                    for key in ("inspect", "resolve", "fetch", "install"):
+                    for key in ("inspect", "resolve", "fetch", "unpack", "install"):
                         values = [r.phases[key] for r in ok if key in r.phases]
                         if values:
                             phases[key] = statistics.median(values)
@@ -642,7 +642,7 @@ def print_summary(summary: dict[str, dict[str, object]]) -> None:
         ratios = entry["ratios"]
         assert isinstance(ratios, dict)
         log(f"{name:<11} " + "  ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
-    log("\ntorrip phases (median s): inspect resolve fetch install other")
+    log("\ntorrip phases (median s): inspect resolve fetch unpack install other")
     for name, entry in summary.items():
         for key in ("torrip cold", "torrip warm"):
             row = entry.get(key)
@@ -652,7 +652,7 @@ def print_summary(summary: dict[str, dict[str, object]]) -> None:
                     f"{name:<11} {key:<12} "
                     + " ".join(
                         f"{ph.get(k, float('nan')):7.2f}"
-                        for k in ("inspect", "resolve", "fetch", "install", "other")
+                        for k in ("inspect", "resolve", "fetch", "unpack", "install", "other")
                     )
                 )
 

@@ -3,12 +3,16 @@
 Runs ``torrip install`` (warm cache, fresh venv, the mirror of bench/install.py) in torrip's
 own interpreter with the transaction patched, and times ``install_transaction``:
 
-- ``default``: as shipped (structural checks of every wheel, then the install, with
+- ``default``: as shipped (each wheel's files hard-linked from the unpacked cache, with
   threads when the files are large on average)
 - ``serial``: one thread (``install_transaction(parallel=False)``)
+- ``threads``: threads whatever the file sizes
+- ``copy``: ``--link-mode copy`` (each file copied from the unpacked cache; reflinked where
+  the file system can)
 
-(Earlier ``nohash`` variants measured the cost of hashing every member twice; the install
-now hashes once, while writing, so they are gone.)
+The cache is warm: the wheels were downloaded and unpacked by an untimed first run, so
+``install_transaction`` only places the files. (Earlier ``nohash`` variants measured the
+cost of hashing every member twice, when the install still inflated every wheel.)
 
     bench/.venv-tools/bin/python bench/install_variants.py [--sets jupyterlab,sci] [--runs 3] \
         [--work-dir /dev/shm] [--json OUT]
@@ -29,7 +33,7 @@ import _common as c
 
 import install as bench
 
-VARIANTS = ("default", "serial")
+VARIANTS = ("default", "serial", "threads", "copy")
 
 # Runs in torrip's interpreter: argv[1] is the variant, the rest torrip's arguments.
 HARNESS = r"""
@@ -40,6 +44,8 @@ import torrip.install.transaction as transaction
 variant = sys.argv[1]
 if "serial" in variant:
     transaction.install_transaction.__kwdefaults__["parallel"] = False
+if "threads" in variant:
+    transaction._MIN_AVERAGE_FILE_SIZE_FOR_THREADS = 0
 timed = {}
 original = execute.install_transaction
 
@@ -95,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
                         venv = work / "venv"
                         c.make_venv(args.target_python, venv)
                         cmd: list[str | Path] = [args.torrip_python, "-c", HARNESS, variant]
-                        cmd += ["install", "-q", "--index-url", index]
+                        cmd += ["install", "-q", "--no-p2p", "--no-seed", "--index-url", index]
+                        if variant == "copy":
+                            cmd += ["--link-mode", "copy"]
                         cmd += ["--python", venv / "bin" / "python", *bench.SETS[name]]
                         env = c.clean_env("torrip", {"TORRIP_CACHE_DIR": str(cache)})
                         res = c.run(cmd, env, args.timeout)

@@ -23,7 +23,7 @@ end
 function __torrip_value_options
     switch $argv[1]
         case 'torrip install'
-            printf '%s\n' '-r' '--requirement' '-c' '--constraint' '--python' '--report' '-i' '--index-url' '--extra-index-url' '-f' '--find-links' '--torrent-index' '--dht-bootstrap' '--trackers' '--listen' '--upload-rate' '--download-rate' '--cache-dir' '--timeout' '--retries'
+            printf '%s\n' '-r' '--requirement' '-c' '--constraint' '--python' '--report' '--link-mode' '-i' '--index-url' '--extra-index-url' '-f' '--find-links' '--torrent-index' '--dht-bootstrap' '--trackers' '--listen' '--upload-rate' '--download-rate' '--cache-dir' '--timeout' '--retries'
         case 'torrip uninstall'
             printf '%s\n' '-r' '--requirement' '--python'
         case 'torrip lock'
@@ -119,6 +119,7 @@ complete -c torrip -n '__torrip_at \'torrip install\'' -l 'report' -r -d 'Write 
 complete -c torrip -n '__torrip_at \'torrip install\'' -s 'U' -l 'upgrade' -d 'Upgrade the named packages to the newest available version'
 complete -c torrip -n '__torrip_at \'torrip install\'' -l 'force-reinstall' -d 'Reinstall all packages even if they are already up-to-date'
 complete -c torrip -n '__torrip_at \'torrip install\'' -l 'compile' -d 'Compile Python source files to bytecode after installing (off by default, like uv)'
+complete -c torrip -n '__torrip_at \'torrip install\'' -l 'link-mode' -x -a 'hardlink copy' -d 'How files get from torrip\'s unpacked cache into the environment: hardlink (default; fast, copies where links cannot be made; editing an installed file in place edits the cached copy too) or copy'
 complete -c torrip -n '__torrip_at \'torrip install\'' -l 'no-deps' -d 'Don\'t install package dependencies'
 complete -c torrip -n '__torrip_at \'torrip install\'' -l 'require-hashes' -d 'Require a hash (--hash in a requirements file) for every requirement, dependencies included, each pinned with =='
 complete -c torrip -n '__torrip_at \'torrip install\'' -l 'pre' -d 'Include pre-release and development versions'

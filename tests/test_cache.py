@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from torrip.cache import DistributionCache, sha256_of
+from torrip.cache import DistributionCache, UnpackedCache, sha256_of
 from torrip.config import load_settings
 from torrip.errors import CacheError
 
@@ -157,3 +157,68 @@ def test_location_follows_settings(tmp_path: Path) -> None:
     assert DistributionCache(moved.cache_dir).store == tmp_path / "c" / "dists-v1"
     xdg = load_settings(environ={**environ, "XDG_CACHE_HOME": str(tmp_path / "x")})
     assert DistributionCache(xdg.cache_dir).store == tmp_path / "x" / "torrip" / "dists-v1"
+
+
+# -- the unpacked wheels ---------------------------------------------------------------------
+
+
+def _fill(store: UnpackedCache, sha256: str, files: dict[str, bytes]) -> Path:
+    with store.lock(sha256), store.staging(sha256) as staging:
+        for name, data in files.items():
+            path = staging / "tree" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        (staging / ".manifest.json").write_text("{}")
+        return store.publish(staging, sha256)
+
+
+def test_unpacked_entries_live_next_to_the_distributions(tmp_path: Path) -> None:
+    store = UnpackedCache(tmp_path)
+    entry = _fill(store, SHA, {"pkg/__init__.py": b"x = 1\n", "pkg/data.bin": DATA})
+    assert entry == tmp_path / "unpacked-v1" / SHA[:2] / SHA == store.entry_dir(SHA)
+    assert (entry / "tree" / "pkg" / "data.bin").read_bytes() == DATA
+    assert list((store.store / "tmp").iterdir()) == []
+    info = store.info()
+    assert (info.wheels, info.files, info.size) == (1, 2, len(DATA) + 6)
+
+
+def test_unpacked_staging_is_removed_on_failure(tmp_path: Path) -> None:
+    store = UnpackedCache(tmp_path)
+    with pytest.raises(RuntimeError), store.staging(SHA) as staging:
+        (staging / "half").write_bytes(b"half")
+        raise RuntimeError("unpacking failed")
+    assert list((store.store / "tmp").iterdir()) == []
+    assert not store.entry_dir(SHA).exists()
+
+
+def test_unpacked_first_publisher_wins(tmp_path: Path) -> None:
+    store = UnpackedCache(tmp_path)
+    first = _fill(store, SHA, {"a": b"first"})
+    second = _fill(store, SHA, {"a": b"second"})
+    assert first == second and (first / "tree" / "a").read_bytes() == b"first"
+    assert list((store.store / "tmp").iterdir()) == []
+
+
+def test_unpacked_discard_then_clean(tmp_path: Path) -> None:
+    store = UnpackedCache(tmp_path)
+    _fill(store, SHA, {"a": DATA})
+    store.discard(SHA)
+    assert not store.entry_dir(SHA).exists()
+    assert list((store.store / "tmp").iterdir()) == []
+    _fill(store, SHA, {"a": DATA})
+    other = "e" * 64
+    with store.lock(other), store.staging(other) as busy:  # another process, unpacking
+        (busy / "partial").write_bytes(b"12345")
+        assert store.clean() == len(DATA) + len(b"{}")
+        assert (busy / "partial").exists()
+    assert store.info().wheels == 0
+    assert store.clean() == 0
+
+
+def test_unpacked_clean_keeps_files_environments_link(tmp_path: Path) -> None:
+    store = UnpackedCache(tmp_path)
+    entry = _fill(store, SHA, {"a": DATA})
+    installed = tmp_path / "site-packages-a"
+    installed.hardlink_to(entry / "tree" / "a")
+    store.clean()
+    assert installed.read_bytes() == DATA  # the environment keeps working

@@ -4,6 +4,8 @@ Areas under ``Settings.cache_dir``:
 
 - ``dists-v1``: verified distribution files (``torrip.cache.DistributionCache``),
   with partial downloads kept for resume;
+- ``unpacked-v1``: wheels unpacked once, linked into environments by installs
+  (``torrip.cache.UnpackedCache``);
 - ``metadata-v1``: core metadata files (PEP 658) by the sha256 of their wheel;
 - ``http-v1``: index pages, with their validators (``torrip.index.httpcache``).
 
@@ -23,19 +25,22 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from torrip.cache import DistributionCache
+from torrip.cache import DistributionCache, UnpackedCache
 from torrip.errors import CacheError
 
 __all__ = ["AREAS", "AreaUsage", "CacheUsage", "CleanResult", "clean_cache", "measure_cache"]
 
 AREAS: tuple[tuple[str, str], ...] = (
     ("dists-v1", "Distribution files"),
+    ("unpacked-v1", "Unpacked wheels"),
     ("metadata-v1", "Package metadata"),
     ("http-v1", "Index pages"),
 )
 """(folder, what it holds), in the order ``torrip cache info`` lists them."""
 
 _BOOKKEEPING_DIRS = frozenset({"locks"})
+# Areas without downloads or unpacking in progress: every file goes.
+_PLAIN_AREAS = ("metadata-v1", "http-v1")
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,8 @@ def clean_cache(root: Path) -> CleanResult:
     root = Path(root)
     before = measure_cache(root)
     DistributionCache(root).clean()
-    for name, _label in AREAS[1:]:
+    UnpackedCache(root).clean()  # environments that link its files keep their links
+    for name in _PLAIN_AREAS:
         _remove_files(root / name)
     return CleanResult(before, measure_cache(root))
 

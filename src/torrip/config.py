@@ -67,6 +67,9 @@ class Settings:
     # Distribution files downloaded at once from one host (the rest wait their turn).
     max_downloads_per_host: int = 8
     pre: bool = False
+    # hardlink: installed files are hard links into the unpacked cache (fast; editing one
+    # in place edits the cache's copy); copy: each install gets its own copy.
+    link_mode: str = "hardlink"
     # -- peer to peer (docs/swarm.md) --
     p2p: bool = True
     dht_bootstrap: tuple[str, ...] = DEFAULT_DHT_BOOTSTRAP

@@ -266,8 +266,8 @@ class UnsafeWheelError(TorripError):
     """A wheel would write outside its scheme, does not match its RECORD, or is an ambiguous zip.
 
     Structural problems are found before anything is written; a content hash that does
-    not match RECORD is found while writing, and the transaction is rolled back.
-    ``entry`` names the offending archive member.
+    not match RECORD while the wheel is unpacked into the cache, before the environment
+    is touched. ``entry`` names the offending archive member.
     """
 
     def __init__(self, wheel: object, entry: str | None, reason: str) -> None:

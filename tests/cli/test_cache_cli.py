@@ -34,6 +34,7 @@ def test_info_lists_each_area(cache_dir: Path, capsys) -> None:
     assert capsys.readouterr().out.splitlines() == [
         f"Cache location: {cache_dir}",
         "Distribution files (dists-v1): 0 files, 0 bytes",
+        "Unpacked wheels (unpacked-v1): 0 files, 0 bytes",
         "Package metadata (metadata-v1): 0 files, 0 bytes",
         "Index pages (http-v1): 2 files, 1,502 bytes (1.5 kB)",
         "Total: 2 files, 1,502 bytes (1.5 kB)",

@@ -97,7 +97,7 @@ def test_no_peers_the_origin_serves_it_all(
     swarm: Swarm, wheels: list[Path], make_venv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(swarm_module, "HANDOVER_MAX_SIZE", 0)  # the origin as a web seed
-    net = swarm(wheels)  # torrents, but nobody seeds them
+    net = swarm(wheels, tracker=True)  # torrents and a tracker, but nobody seeds them
     venv = make_venv()
     report = _install(net.client_flags(), venv, tmp_path)
     blob = _items(report)["blob"]["torrip"]

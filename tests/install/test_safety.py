@@ -1,11 +1,12 @@
 """Unsafe wheels are refused and the environment left as it was: paths, RECORD, ambiguous zips.
 
-Everything is refused before anything is written, except a RECORD hash mismatch: hashes are
-compared while the files are written, so that one is refused during the write and rolled back.
+Everything is refused before the environment is touched: the archive checks before a wheel
+is unpacked, a RECORD hash mismatch while it is unpacked (into the cache, not the environment).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from fixtures.wheels import make_wheel
 from install.support import package_wheel, rewrite_wheel, snapshot, to_install
 from torrip.environment import TargetEnvironment, inspect_environment
 from torrip.errors import UnsafeWheelError
-from torrip.install.safety import check_wheel, verify_wheel
+from torrip.install.safety import check_wheel, place_wheel, read_layout, verify_wheel
 from torrip.install.transaction import install_transaction
 
 _INIT = "evil/__init__.py"
@@ -118,7 +119,7 @@ UNSAFE = {
     ),
     "script-slash": (_script("sub/tool"), "evil-1.0.dist-info/entry_points.txt", "script name"),
     "script-parent": (_script("../../evil"), "evil-1.0.dist-info/entry_points.txt", "script"),
-    "record-hash": (_record_hash, _INIT, "sha256 does not match RECORD"),  # found while writing
+    "record-hash": (_record_hash, _INIT, "sha256 does not match RECORD"),  # found unpacking
     "record-size": (_record_size, _INIT, "RECORD says"),
     "not-in-record": (_not_in_record, "evil/extra.py", "not listed in RECORD"),
     "no-record": (_no_record, "evil-1.0.dist-info/RECORD", "missing"),
@@ -196,6 +197,18 @@ def test_a_good_wheel_passes_and_lists_what_it_writes(tmp_path: Path) -> None:
     } <= verified.destinations
     core = verified.expected[("purelib", "good/core.py")]
     assert core.digest.startswith("sha256=") and core.member == "good/core.py"
+
+
+def test_placing_rechecks_every_path(tmp_path: Path) -> None:
+    """A layout from elsewhere (an unpacked wheel's manifest) cannot leave the scheme either."""
+    layout = read_layout(package_wheel(tmp_path, "good", "1.0"))
+    scheme = {"purelib": tmp_path / "site", "platlib": tmp_path / "site", "data": tmp_path}
+    scheme |= {"headers": tmp_path / "include", "scripts": tmp_path / "bin"}
+    assert place_wheel(layout, scheme).targets[0] == str(tmp_path / "site/good/__init__.py")
+    escaping = layout.files[0]._replace(member="../evil.py", path="../evil.py")
+    tampered = dataclasses.replace(layout, files=(escaping, *layout.files[1:]))
+    with pytest.raises(UnsafeWheelError, match="would be written outside"):
+        place_wheel(tampered, scheme)
 
 
 def test_not_a_zip(tmp_path: Path) -> None:

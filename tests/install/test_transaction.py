@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+import csv
+import errno
+import hashlib
 import json
 import os
-import re
+import stat
 import subprocess
 import sys
 import threading
+import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 import torrip.install.transaction as transaction
+import torrip.install.wheel as wheel_module
 from fixtures.environments import MakeVenv, available_interpreters
 from fixtures.wheels import make_wheel
 from install.support import (
@@ -24,10 +31,13 @@ from install.support import (
     snapshot,
     to_install,
 )
+from torrip.cache import UnpackedCache, sha256_of
 from torrip.environment import TargetEnvironment
 from torrip.errors import InstallError, UninstallError, UnsafeWheelError
 from torrip.install.transaction import TransactionResult, install_transaction
-from torrip.install.wheel import install_wheel
+from torrip.install.uninstall import uninstall
+from torrip.install.unpacked import unpack_wheel
+from torrip.install.wheel import LinkMode, install_wheel
 
 _PYTHONS = available_interpreters()
 _TARGETS = [version for version in ("3.8", f"{sys.version_info[0]}.{sys.version_info[1]}")]
@@ -323,51 +333,158 @@ def test_same_files_as_pip(
     assert (Path(ours.prefix) / "bin/raw-script").read_text() == f"#!{ours.python}\nprint('raw')\n"
 
 
-# -- the wheel on disk changes between the check and the install -----------------------------
+# -- links from the unpacked cache -----------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("change", "error", "message"),
-    [
-        # Hashes are only compared while writing, so this is the same refusal as for a wheel
-        # that never matched its RECORD.
-        (
-            {"toctou/core.py": b"VERSION = '6.6.6'\n"},
-            UnsafeWheelError,
-            "sha256 does not match RECORD ('toctou/core.py')",
-        ),
-        (
-            {"toctou/added.py": b"import os\n"},
-            InstallError,
-            "added.py is not in the wheel that was checked",
-        ),
-    ],
-    ids=["content", "new-member"],
-)
-def test_wheel_changed_after_the_check_is_caught_and_rolled_back(
-    change: dict[str, bytes],
-    error: type[Exception],
-    message: str,
-    environment: TargetEnvironment,
+def _from_cache(store: UnpackedCache, wheel: Path) -> transaction.WheelToInstall:
+    return replace(to_install(wheel), unpacked=unpack_wheel(store, wheel, sha256_of(wheel)))
+
+
+def _record_rows(text: str) -> dict[str, tuple[str, str]]:
+    return {row[0]: (row[1], row[2]) for row in csv.reader(text.splitlines()) if row}
+
+
+def test_files_are_links_into_the_cache_which_no_step_changes(
+    environment: TargetEnvironment, tmp_path: Path
+) -> None:
+    store = UnpackedCache(tmp_path / "cache")
+    old = package_wheel(
+        tmp_path / "old",
+        "linked",
+        "1.0",
+        extra_files={"linked-1.0.data/scripts/raw": b"#!python\nprint('raw')\n"},
+    )
+    wheel = _from_cache(store, old)
+    assert wheel.unpacked is not None
+    tree = wheel.unpacked.tree
+    cache_before = snapshot(store.store)
+
+    result = install_transaction(environment, [wheel], remove=[], compile=True)
+
+    site = site_packages(environment)
+    core = site / "linked/core.py"
+    assert core.stat().st_ino == (tree / "linked/core.py").stat().st_ino
+    assert result.installed == (("linked", "1.0"),)
+    not_scripts = [f for f in wheel.unpacked.layout.files if f.scheme != "scripts"]
+    assert (result.files_linked, result.files_copied) == (len(not_scripts), 0)
+    # What names the target is written, not linked: launchers, #!python scripts, metadata.
+    scripts = Path(environment.scheme["scripts"])
+    dist_info = site / "linked-1.0.dist-info"
+    for generated in (scripts / "linked-cli", scripts / "raw", dist_info / "RECORD"):
+        assert generated.stat().st_nlink == 1, generated
+    assert (scripts / "raw").read_text() == f"#!{environment.python}\nprint('raw')\n"
+    # RECORD lists each file of the wheel with the hash its own RECORD gave it.
+    with zipfile.ZipFile(old) as archive:
+        theirs = _record_rows(archive.read("linked-1.0.dist-info/RECORD").decode())
+    ours = _record_rows((dist_info / "RECORD").read_text())
+    for path in ("linked/core.py", "linked/__init__.py", "linked-1.0.dist-info/METADATA"):
+        assert ours[path] == theirs[path]
+    assert snapshot(store.store) == cache_before  # compiling wrote .pyc files beside, not in
+
+    # Upgrade (the old version goes), a failed install (rolled back), then uninstall.
+    installed = environment.refresh_installed()
+    new = _from_cache(store, package_wheel(tmp_path / "new", "linked", "2.0"))
+    broken = make_wheel(tmp_path / "clash", "clash", "1.0", files={"linked": b"a file\n"})
+    clash = _from_cache(store, broken)
+    cache_before = snapshot(store.store)
+    install_transaction(installed, [new], remove=[installed.installed["linked"]])
+    installed = environment.refresh_installed()
+    before = snapshot(Path(environment.prefix))
+    with pytest.raises(InstallError, match="is in the way"):
+        install_transaction(installed, [clash], remove=[])
+    assert snapshot(Path(environment.prefix)) == before
+    uninstall(installed, ["linked"])
+    assert not (site / "linked").exists()
+    assert snapshot(store.store) == cache_before
+
+
+def test_an_edit_through_a_link_does_not_spread(
+    make_environment: MakeEnvironment, tmp_path: Path
+) -> None:
+    store = UnpackedCache(tmp_path / "cache")
+    wheel = package_wheel(tmp_path, "edited", "1.0")
+    first, second = make_environment(), make_environment()
+    install_transaction(first, [_from_cache(store, wheel)], remove=[])
+    with (site_packages(first) / "edited/core.py").open("ab") as file:  # in place: the inode
+        file.write(b"EDITED = True\n")
+
+    install_transaction(second, [_from_cache(store, wheel)], remove=[])
+
+    core = site_packages(second) / "edited/core.py"
+    assert core.read_bytes() == b"VERSION = '1.0'\n"
+    record = _record_rows((site_packages(second) / "edited-1.0.dist-info/RECORD").read_text())
+    digest = base64.urlsafe_b64encode(hashlib.sha256(core.read_bytes()).digest())
+    assert record["edited/core.py"][0] == "sha256=" + digest.rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("how", ["copy-mode", "other-file-system"])
+def test_copies_when_asked_or_when_links_fail(
+    how: str,
+    make_environment: MakeEnvironment,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    wheel = package_wheel(
+        tmp_path,
+        "copied",
+        "1.0",
+        extra_files={"copied/tool.sh": b"#!/bin/sh\necho hi\n"},
+    )
+    wheel = _executable(wheel, "copied/tool.sh")
+    store = UnpackedCache(tmp_path / "cache")
+    linked, copied = make_environment(), make_environment()
+    install_transaction(linked, [_from_cache(store, wheel)], remove=[])
+    link_mode: LinkMode = "hardlink"
+    if how == "copy-mode":
+        link_mode = "copy"
+    else:
+
+        def cross_device(source: str, target: str) -> None:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+        monkeypatch.setattr(wheel_module.os, "link", cross_device)
+    result = install_transaction(
+        copied, [_from_cache(store, wheel)], remove=[], link_mode=link_mode
+    )
+    assert result.files_linked == 0 and result.files_copied > 0
+
+    tree = store.entry_dir(sha256_of(wheel)) / "tree"
+    tool = site_packages(copied) / "copied/tool.sh"
+    assert tool.stat().st_ino != (tree / "copied/tool.sh").stat().st_ino
+    assert tool.stat().st_nlink == 1
+    assert os.access(tool, os.X_OK)
+    # The same files, bytes and modes as the linked install (RECORD lists the launcher,
+    # whose shebang names each venv's own interpreter).
+    record = "copied-1.0.dist-info/RECORD"
+    ours, theirs = snapshot(site_packages(copied)), snapshot(site_packages(linked))
+    assert ours.pop(record)[:2] == theirs.pop(record)[:2]
+    assert ours == theirs
+
+
+def test_a_file_gone_from_the_cache_fails_and_rolls_back(
+    environment: TargetEnvironment, tmp_path: Path
+) -> None:
     environment = _installed_base(environment, tmp_path / "old")
     before = snapshot(Path(environment.prefix))
-    wheel = package_wheel(tmp_path / "new", "toctou", "1.0")
-    real_verify = transaction.verify_wheel
-
-    def verify_then_swap(path, scheme):  # type: ignore[no-untyped-def]
-        verified = real_verify(path, scheme)
-        if path == wheel:
-            rewrite_wheel(wheel, change)
-        return verified
-
-    monkeypatch.setattr(transaction, "verify_wheel", verify_then_swap)
-    wheels = [to_install(package_wheel(tmp_path / "new", "w2", "2.0")), to_install(wheel)]
-    with pytest.raises(error, match=re.escape(message)):
+    store = UnpackedCache(tmp_path / "cache")
+    wheels = [_from_cache(store, path) for path in _four_wheels(tmp_path / "new")]
+    assert wheels[2].unpacked is not None
+    (wheels[2].unpacked.tree / "w3/core.py").unlink()  # say, torrip cache clean meanwhile
+    with pytest.raises(InstallError, match="disappeared from torrip's unpacked cache"):
         install_transaction(environment, wheels, remove=[], parallel=False)
     assert snapshot(Path(environment.prefix)) == before
+
+
+def _executable(wheel: Path, member: str) -> Path:
+    """Rewrite ``wheel`` with ``member`` marked executable in the zip (RECORD unchanged)."""
+    with zipfile.ZipFile(wheel) as archive:
+        members = [(info, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for info, data in members:
+            if info.filename == member:
+                info.external_attr = (stat.S_IFREG | 0o755) << 16
+            archive.writestr(info, data)
+    return wheel
 
 
 # -- real wheels from PyPI -------------------------------------------------------------------

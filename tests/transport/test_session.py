@@ -24,7 +24,7 @@ def test_loopback_dht_relaxes_routing_and_empty_bootstrap_disables_it() -> None:
     local = session_settings(Settings(dht_bootstrap=("127.0.0.1:7000",)), role="install")
     assert local["enable_dht"] is True
     assert local["dht_restrict_routing_ips"] is False
-    assert local["allow_multiple_connections_per_ip"] is True
+    assert local["dht_upload_rate_limit"] > 8000
     off = session_settings(Settings(dht_bootstrap=()), role="install")
     assert off["enable_dht"] is False
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -53,20 +54,33 @@ def _fetch(settings, request, logs):
 
 
 def test_no_peers_hands_the_file_to_http(swarm: Swarm, wheel: Path, tmp_path: Path) -> None:
-    net = swarm([wheel])  # a torrent, but nobody seeds it
+    net = swarm([wheel], tracker=True)  # a torrent and a tracker, but nobody seeds it
     settings = net.client_settings(cache_dir=tmp_path / "cache")
     logs: list[str] = []
+    started = time.monotonic()
     result = _fetch(settings, _request(net, wheel), logs)
     assert result.source == "origin"
     assert result.bytes["origin"] == net.origin.bytes_sent(wheel.name) == size_of(wheel)
-    assert any("no peers within" in line for line in logs)
+    assert any("no peer serves it" in line for line in logs)
+    # The tracker said "nobody": no waiting for the grace the DHT would get.
+    assert time.monotonic() - started < swarm_module.MAX_PEER_GRACE
+
+
+def test_no_peer_source_no_swarm(swarm: Swarm, wheel: Path, tmp_path: Path) -> None:
+    net = swarm([wheel])  # no tracker anywhere, no DHT, no LAN discovery
+    settings = net.client_settings(cache_dir=tmp_path / "cache")
+    assert not settings.trackers and not settings.dht_bootstrap
+    logs: list[str] = []
+    result = _fetch(settings, _request(net, wheel), logs)
+    assert result.source == "origin"
+    assert any("no tracker, DHT or LAN discovery" in line for line in logs)
 
 
 def test_large_file_without_peers_gets_the_origin_as_web_seed(
     swarm: Swarm, wheel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(swarm_module, "HANDOVER_MAX_SIZE", 0)  # as for a multi-GB file
-    net = swarm([wheel])
+    net = swarm([wheel], tracker=True)
     settings = net.client_settings(cache_dir=tmp_path / "cache")
     logs: list[str] = []
     result = _fetch(settings, _request(net, wheel), logs)

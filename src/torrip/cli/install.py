@@ -91,6 +91,13 @@ def register(subparsers: Subparsers) -> None:
         action="store_true",
         help="Compile Python source files to bytecode after installing (off by default, like uv).",
     )
+    group.add_argument(
+        "--link-mode",
+        choices=("hardlink", "copy"),
+        help="How files get from torrip's unpacked cache into the environment: hardlink "
+        "(default; fast, copies where links cannot be made; editing an installed file in "
+        "place edits the cached copy too) or copy.",
+    )
     group.add_argument("--no-deps", action="store_true", help="Don't install package dependencies.")
     group.add_argument(
         "--require-hashes",
@@ -182,7 +189,8 @@ def run(args: argparse.Namespace, output: Output) -> int:
         output.info(swarm_summary(totals))
     output.detail(
         f"{len(installed)} packages in {elapsed:.2f}s; bytes from origin {totals['origin']}, "
-        f"cache {totals['cache']}, peers {totals['peers']}"
+        f"cache {totals['cache']}, peers {totals['peers']}; files linked "
+        f"{execution.transaction.files_linked}, copied {execution.transaction.files_copied}"
     )
     if args.report:
         fetched = {

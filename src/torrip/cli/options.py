@@ -28,6 +28,7 @@ _SETTING_DESTS = {
     "timeout": "timeout",
     "retries": "retries",
     "pre": "pre",
+    "link_mode": "link_mode",
     "p2p": "p2p",
     "dht_bootstrap": "dht_bootstrap",
     "trackers": "trackers",

@@ -1,22 +1,29 @@
 """Execute a plan: fetch every file (verified), check it is what was resolved, install.
 
-Nothing touches the environment until every file is fetched and verified; the
-install itself is one transaction that rolls back on failure.
+Each wheel is unpacked into the unpacked cache (``unpacked``) as soon as its download
+is verified, while other files still download. Nothing touches the environment until
+every file is fetched, verified and unpacked; the install itself (links from the
+unpacked cache) is one transaction that rolls back on failure.
 """
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import time
-import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
+from pathlib import Path
 
-from torrip.cache import DistributionCache
-from torrip.errors import MetadataError
+from torrip.cache import DistributionCache, UnpackedCache
+from torrip.config import Settings
+from torrip.errors import ConfigError, MetadataError
 from torrip.hashcheck import check_file_allowed
 from torrip.http import make_client
 from torrip.install.transaction import TransactionResult, WheelToInstall, install_transaction
+from torrip.install.unpacked import UnpackedWheel, Unpacker
+from torrip.install.wheel import LINK_MODES, LinkMode
 from torrip.metadata import parse_metadata
 from torrip.planner import PlannedInstall
 from torrip.resolver.resolve import ResolvedDistribution
@@ -42,21 +49,21 @@ class Execution:
         return totals
 
 
-def _check_resolved_metadata(dist: ResolvedDistribution, result: FetchResult) -> None:
+def _check_resolved_metadata(
+    dist: ResolvedDistribution, result: FetchResult, unpacked: UnpackedWheel
+) -> None:
     """The wheel's own METADATA must say what resolution used (it may have come from a
-    separate .metadata file or a range read, neither covered by the wheel's hash)."""
+    separate .metadata file or a range read, neither covered by the wheel's hash).
+
+    Read from the unpacked wheel: the one .dist-info, checked against RECORD when unpacked.
+    """
+    metadata = unpacked.tree / unpacked.layout.dist_info / "METADATA"
     try:
-        with zipfile.ZipFile(result.path) as archive:
-            names = [
-                n
-                for n in archive.namelist()
-                if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-            ]
-            if len(names) != 1:
-                raise MetadataError(f"{result.request.filename} has no single .dist-info/METADATA")
-            actual = parse_metadata(archive.read(names[0]), result.request.filename)
-    except zipfile.BadZipFile as exc:
-        raise MetadataError(f"{result.request.filename} is not a valid wheel: {exc}") from None
+        actual = parse_metadata(metadata.read_bytes(), result.request.filename)
+    except OSError as exc:
+        raise MetadataError(
+            f"{result.request.filename}: cannot read its METADATA ({exc.strerror or exc})"
+        ) from None
     expected = dist.metadata
     if dist.candidate.source == "lock":  # a lock pins name and version, not dependencies
         if (actual.name, actual.version) != (expected.name, expected.version):
@@ -89,6 +96,7 @@ def execute_plan(
 ) -> Execution:
     settings = planned.settings
     plan = planned.plan
+    link_mode = _link_mode(settings)  # a bad setting fails before any download
     started = time.perf_counter()
     requests = []
     for dist in plan.install:
@@ -103,17 +111,22 @@ def execute_plan(
         make_client(settings) as http,
         swarm_for(settings, http, cache, requests, log=log, notice=notice) as sources,
         Fetcher(settings, http, cache, sources, log=log) as fetcher,
+        _unpacked_store(settings) as store,
+        Unpacker(store) as unpacker,  # closed first: no unpacking outlives the files
     ):
-        if progress_context is not None:
-            with progress_context:
-                fetched = fetcher.fetch_all(requests, progress)
-        else:
-            fetched = fetcher.fetch_all(requests, progress)
+
+        def unpack(result: FetchResult) -> None:
+            unpacker.submit(result.path, result.sha256)
+
+        with progress_context or contextlib.nullcontext():
+            fetched = fetcher.fetch_all(requests, progress, on_fetched=unpack)
         downloaded = time.perf_counter()
-        wheels = []
         for dist, result in zip(plan.install, fetched, strict=True):
             check_file_allowed(result, planned.allowed_hashes.get(dist.candidate.name))
-            _check_resolved_metadata(dist, result)
+        wheels = []
+        for dist, result in zip(plan.install, fetched, strict=True):
+            unpacked = unpacker.result(result.path, result.sha256)  # UnsafeWheelError
+            _check_resolved_metadata(dist, result, unpacked)
             direct_url = None
             if dist.candidate.source == "url":
                 direct_url = {
@@ -127,12 +140,45 @@ def execute_plan(
                     version=dist.candidate.version,
                     requested=dist.requested,
                     direct_url=direct_url,
+                    unpacked=unpacked,
                 )
             )
-        transaction = install_transaction(planned.environment, wheels, plan.remove, compile=compile)
+        checked = time.perf_counter()
+        transaction = install_transaction(
+            planned.environment,
+            wheels,
+            plan.remove,
+            compile=compile,
+            link_mode=link_mode,
+        )
     finished = time.perf_counter()
     return Execution(
         fetched=tuple(fetched),
         transaction=transaction,
-        seconds={"fetch": downloaded - started, "install": finished - downloaded},
+        # "unpack": what unpacking took beyond the downloads it overlapped with
+        seconds={
+            "fetch": downloaded - started,
+            "unpack": checked - downloaded,
+            "install": finished - checked,
+        },
+    )
+
+
+@contextlib.contextmanager
+def _unpacked_store(settings: Settings) -> Iterator[UnpackedCache]:
+    """The unpacked cache; with the cache off, a temporary one for this install."""
+    if not settings.no_cache:
+        yield UnpackedCache(settings.cache_dir)
+        return
+    with tempfile.TemporaryDirectory(prefix="torrip-unpacked-") as folder:
+        yield UnpackedCache(Path(folder))
+
+
+def _link_mode(settings: Settings) -> LinkMode:
+    for mode in LINK_MODES:
+        if settings.link_mode == mode:
+            return mode
+    raise ConfigError(
+        f"bad value {settings.link_mode!r} for link-mode",
+        hint=f"Use one of {', '.join(LINK_MODES)} (config file, TORRIP_LINK_MODE or --link-mode).",
     )

@@ -53,15 +53,15 @@ from torrip.install.wheel import (
 
 __all__ = ["TransactionResult", "WheelToInstall", "install_transaction"]
 
-# One thread per core, at most 8: the work is part Python (GIL-bound), part zlib, sha256 and
-# file system calls (which release it). More threads than cores measured no faster.
+# One thread per core, at most 8: the work is part Python (GIL-bound), part copying and file
+# system calls (which release it). More threads than cores measured no faster.
 _MAX_WORKERS = max(1, min(os.cpu_count() or 1, 8))
-# Threads pay only when large files make zlib, sha256 and writes (GIL released) most of the
-# work; with many small files the Python per file dominates and threads contend for the GIL.
-# Measured (bench/install_variants.py, warm, tmpfs, 2 cores; install_transaction s, one
-# thread / two): jupyterlab (11,557 files, 12 KiB on average) 1.72 / 2.22; sci (7,215 files,
-# 46 KiB on average) 2.11 / 1.88. Verifying (zip directories and headers only) is faster
-# sequentially: jupyterlab 0.20 / 0.30 s, sci 0.105 / 0.11-0.15 s.
+# Threads pay only when large files make copying (GIL released) most of the work; with many
+# small files the Python per file dominates and threads contend for the GIL. Measured when
+# installs still inflated every file (bench/install_variants.py, warm, tmpfs, 2 cores; one
+# thread / two): jupyterlab (11,557 files, 12 KiB on average) 1.72 / 2.22 s; sci (7,215
+# files, 46 KiB on average) 2.11 / 1.88 s. Hard links (the default) made it moot: one thread
+# / two, tmpfs, jupyterlab 0.23 / 0.26 s, sci 0.24 / 0.21 s; on disk within noise.
 _MIN_AVERAGE_FILE_SIZE_FOR_THREADS = 32 * 1024
 
 
@@ -88,6 +88,10 @@ class TransactionResult:
     removed: tuple[tuple[str, str], ...]
     """(name, version) of each distribution removed first (old versions, reinstalls)."""
     seconds: float
+    files_linked: int = 0
+    """Files hard-linked from the unpacked cache."""
+    files_copied: int = 0
+    """Files copied from it (``link_mode="copy"``, or where links cannot be made)."""
 
 
 def install_transaction(
@@ -176,6 +180,8 @@ def _install_verified(
         installed=tuple((wheel.name, str(wheel.version)) for wheel in wheels),
         removed=tuple((dist.name, str(dist.version)) for dist in outgoing),
         seconds=time.perf_counter() - started,
+        files_linked=sum(wheel.linked for wheel in installed),
+        files_copied=sum(wheel.copied for wheel in installed),
     )
 
 

@@ -42,6 +42,7 @@ from typing import Any
 from torrip.cache import UnpackedCache
 from torrip.errors import CacheError, UnsafeWheelError
 from torrip.install.safety import (
+    CheckedWheel,
     EntryPointScript,
     LayoutFile,
     VerifiedWheel,
@@ -59,6 +60,7 @@ _FORMAT = 1
 # Members up to this size are inflated in one read; larger ones are streamed.
 _WHOLE_READ_LIMIT = 8 << 20
 _CHUNK = 1 << 20
+_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows would translate newlines without it
 
 
 @dataclass(frozen=True)
@@ -170,24 +172,47 @@ def _unpack_into(wheel: Path, tree: Path) -> tuple[WheelLayout, list[int]]:
     made: set[str] = set()
     root = os.fspath(tree)
     with open_checked_wheel(wheel) as checked:
-        archive = checked.archive
         for file in checked.layout.files:
             target = os.path.join(root, file.member)
             parent = os.path.dirname(target)
             if parent not in made:
                 _make_dirs(parent)
                 made.add(parent)
-            digest, mtime = _unpack_member(wheel, archive, file, target)
+            if file.size <= _WHOLE_READ_LIMIT:
+                digest, mtime = _unpack_small(checked, file, target)
+            else:
+                digest, mtime = _unpack_large(checked, file, target)
             files.append(file._replace(digest=f"sha256={digest}"))
             mtimes.append(mtime)
         layout = checked.layout
     return dataclasses.replace(layout, files=tuple(files)), mtimes
 
 
-def _unpack_member(
-    wheel: Path, archive: zipfile.ZipFile, file: LayoutFile, target: str
-) -> tuple[str, int]:
-    """Inflate one member to ``target``, checked against RECORD; (its sha256, its mtime)."""
+def _unpack_small(checked: CheckedWheel, file: LayoutFile, target: str) -> tuple[str, int]:
+    """Inflate one member in memory, compare it with RECORD, then write it: (sha256, mtime)."""
+    data = checked.read(file.member)
+    algorithm, _, expected = file.digest.partition("=")
+    sha256 = hashlib.sha256(data)
+    actual = sha256 if algorithm == "sha256" else hashlib.new(algorithm, data)
+    if _urlsafe(actual) != expected.rstrip("="):
+        raise UnsafeWheelError(checked.path, file.member, f"{algorithm} does not match RECORD")
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            mtime = _finish(fd, file.executable)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise CacheError(target, error.strerror or str(error)) from None
+    return _urlsafe(sha256), mtime
+
+
+def _unpack_large(checked: CheckedWheel, file: LayoutFile, target: str) -> tuple[str, int]:
+    """Stream one large member to ``target``, hashing as it goes; compared with RECORD after
+    (the staging folder is deleted on a mismatch): (sha256, mtime)."""
     algorithm, _, expected = file.digest.partition("=")
     sha256 = hashlib.sha256()
     other = None if algorithm == "sha256" else hashlib.new(algorithm)
@@ -196,36 +221,39 @@ def _unpack_member(
         output = open(target, "xb")  # noqa: SIM115 - closed below; its errors told apart
     except OSError as error:
         raise CacheError(target, error.strerror or str(error)) from None
-
-    def keep(chunk: bytes) -> None:
-        nonlocal size
-        sha256.update(chunk)
-        if other is not None:
-            other.update(chunk)
-        size += len(chunk)
-        try:
-            output.write(chunk)
-        except OSError as error:
-            raise CacheError(target, error.strerror or str(error)) from None
-
     with output:
         try:
-            with archive.open(file.member) as stream:
-                if file.size <= _WHOLE_READ_LIMIT:
-                    keep(stream.read())
-                else:
-                    while chunk := stream.read(_CHUNK):
-                        keep(chunk)
+            with checked.archive.open(file.member) as stream:
+                while chunk := stream.read(_CHUNK):
+                    sha256.update(chunk)
+                    if other is not None:
+                        other.update(chunk)
+                    size += len(chunk)
+                    try:
+                        output.write(chunk)
+                    except OSError as error:
+                        raise CacheError(target, error.strerror or str(error)) from None
         except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as error:
             # Writes raise CacheError, so these come from reading the wheel.
-            raise UnsafeWheelError(wheel, file.member, f"corrupt zip member: {error}") from None
+            reason = f"corrupt zip member: {error}"
+            raise UnsafeWheelError(checked.path, file.member, reason) from None
         actual = _urlsafe(other if other is not None else sha256)
         if (actual, size) != (expected.rstrip("="), file.size):
-            raise UnsafeWheelError(wheel, file.member, f"{algorithm} does not match RECORD")
-        info = os.fstat(output.fileno())
-        if file.executable:  # as installer does: x wherever r
-            os.fchmod(output.fileno(), info.st_mode | (info.st_mode & 0o444) >> 2)
-    return _urlsafe(sha256), info.st_mtime_ns
+            raise UnsafeWheelError(checked.path, file.member, f"{algorithm} does not match RECORD")
+        try:
+            output.flush()  # the mtime kept must be the last write's
+            mtime = _finish(output.fileno(), file.executable)
+        except OSError as error:
+            raise CacheError(target, error.strerror or str(error)) from None
+    return _urlsafe(sha256), mtime
+
+
+def _finish(fd: int, executable: bool) -> int:
+    """Give a written file installer's x bits if it is executable; its mtime (ns)."""
+    info = os.fstat(fd)
+    if executable:  # x wherever r
+        os.fchmod(fd, info.st_mode | (info.st_mode & 0o444) >> 2)
+    return info.st_mtime_ns
 
 
 def _make_dirs(path: str) -> None:

@@ -32,6 +32,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Protocol
@@ -212,6 +213,7 @@ class Fetcher:
             chosen.append(HttpSource(client, retries=settings.retries))
         self.sources: tuple[Source, ...] = tuple(chosen)
         self._temp: Path | None = None
+        self._temp_lock = threading.Lock()  # worker threads create it: one folder, not two
 
     # -- lifetime ---------------------------------------------------------------------
 
@@ -234,13 +236,20 @@ class Fetcher:
     # -- fetching ---------------------------------------------------------------------
 
     def fetch_all(
-        self, requests: Sequence[FileRequest], progress: FetchProgress | None = None
+        self,
+        requests: Sequence[FileRequest],
+        progress: FetchProgress | None = None,
+        *,
+        on_fetched: Callable[[FetchResult], None] | None = None,
     ) -> list[FetchResult]:
         """Fetch every file, in parallel; results in the order of ``requests``.
 
         Requests for the same file are fetched once. The first error (a hash or
         size mismatch, an HTTP status, the network) stops the other downloads,
         lets them end cleanly, and is raised: no results are returned then.
+        ``on_fetched(result)`` is called from a worker thread as soon as each distinct
+        file is verified, so work on it can start while others download; it must be
+        quick and must not raise.
         """
         shown: FetchProgress = progress if progress is not None else NullProgress()
         groups: dict[tuple[str, str], list[int]] = {}
@@ -259,6 +268,8 @@ class Fetcher:
             for key, positions in groups.items():
                 request = requests[positions[0]]
                 future = pool.submit(self._fetch_one, request, slots[request.host], cancel, shown)
+                if on_fetched is not None:
+                    future.add_done_callback(partial(_call_if_fetched, on_fetched))
                 futures[future] = key
             try:
                 for future in as_completed(futures):
@@ -451,9 +462,15 @@ class Fetcher:
         return Path(name)
 
     def _temp_dir(self) -> Path:
-        if self._temp is None:
-            self._temp = Path(tempfile.mkdtemp(prefix="torrip-fetch-"))
-        return self._temp
+        with self._temp_lock:
+            if self._temp is None:
+                self._temp = Path(tempfile.mkdtemp(prefix="torrip-fetch-"))
+            return self._temp
+
+
+def _call_if_fetched(callback: Callable[[FetchResult], None], future: Future[FetchResult]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        callback(future.result())
 
 
 def _cache_key(request: FileRequest) -> str | None:

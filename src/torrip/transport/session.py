@@ -123,6 +123,9 @@ def session_settings(settings: Settings, *, role: Role) -> dict[str, Any]:
         "urlseed_timeout": int(settings.timeout),
         # Trackers are told we stopped, but a session closing does not wait long for them.
         "stop_tracker_timeout": 1,
+        # Many peers share one address (an office's NAT, a CI host's runners, one
+        # machine's users): each is a peer of its own, not a duplicate to refuse.
+        "allow_multiple_connections_per_ip": True,
     }
     if local_dht:
         pack.update(
@@ -131,8 +134,12 @@ def session_settings(settings: Settings, *, role: Role) -> dict[str, Any]:
                 "dht_restrict_search_ips": False,
                 "dht_ignore_dark_internet": False,
                 "dht_prefer_verified_node_ids": False,
-                # Every peer on one machine shares 127.0.0.1.
-                "allow_multiple_connections_per_ip": True,
+                # Every node of a loopback DHT shares 127.0.0.1: libtorrent's per-IP limit
+                # of 5 queries a second would make the nodes block each other.
+                "dht_block_ratelimit": 10_000,
+                # 8 kB/s of DHT traffic (the default, for the internet) makes lookups and
+                # announces slow on a local network, where it costs nothing.
+                "dht_upload_rate_limit": 1_000_000,
             }
         )
     if role == "install":
@@ -165,13 +172,6 @@ def session_settings(settings: Settings, *, role: Role) -> dict[str, Any]:
                 "max_paused_peerlist_size": 50,
             }
         )
-        if local_dht:
-            # Every node of a loopback DHT shares 127.0.0.1: libtorrent's per-IP limit of
-            # 5 queries a second would make the agents block each other's announces.
-            pack["dht_block_ratelimit"] = 10_000
-            # 8 kB/s of DHT traffic (the default, for the internet) takes minutes to
-            # announce a cache on a local network, where it costs nothing.
-            pack["dht_upload_rate_limit"] = 1_000_000
     return pack
 
 

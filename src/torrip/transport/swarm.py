@@ -32,7 +32,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ from torrip.transport.webseed import OriginRelay, RelayRoute
 
 __all__ = [
     "HANDOVER_MAX_SIZE",
+    "MAX_PEER_GRACE",
     "PEER_GRACE",
     "SLOW_PEERS_RATE",
     "SWARM_MIN_SIZE",
@@ -67,8 +68,11 @@ Log = Callable[[str], None]
 # Below this size a file comes over plain HTTP: fetching its .torrent, adding it and
 # meeting peers costs more than the file (docs/swarm.md has the measurement).
 SWARM_MIN_SIZE = 1024 * 1024
-# How long peers alone get before the origin joins a download nobody is serving.
+# A file nobody serves goes to HTTP once every peer source answered without a peer; the
+# DHT, which never says "none", is given PEER_GRACE seconds, and peers that are known
+# but do not connect, MAX_PEER_GRACE.
 PEER_GRACE = 0.5
+MAX_PEER_GRACE = 2.0
 # Below this size, a file nobody serves after the grace goes back to plain HTTP (the
 # fastest way to the origin); larger files keep the swarm open, the origin joining as
 # a web seed, so peers found later (a slow DHT) still take their share.
@@ -84,6 +88,8 @@ _DHT_RETRY = 1.0
 _MAX_METADATA = 8 * 1024 * 1024
 
 
+# Alerts a download waits for: its file written, its trackers' answers.
+_DOWNLOAD_ALERTS = frozenset({"cache_flushed_alert", "tracker_reply_alert", "tracker_error_alert"})
 # Alerts worth a line at -v: why peers were dropped, why a torrent failed.
 _LOGGED_ALERTS = frozenset(
     {
@@ -119,6 +125,9 @@ class _Download:
     done: int = 0  # bytes of the file libtorrent has verified
     peer_bytes: int = 0  # of those, not from the origin (passed to progress)
     dht_asked: float = 0.0  # when the DHT was last asked for peers
+    trackers: frozenset[str] = frozenset()  # announced to
+    answered: set[str] = field(default_factory=set)  # trackers that replied (or failed)
+    flushed: threading.Event = field(default_factory=threading.Event)
 
 
 class SwarmSource:
@@ -144,6 +153,7 @@ class SwarmSource:
         self.min_size = min_size
         self._lock = threading.Lock()
         self._alerts_lock = threading.Lock()
+        self._active: list[_Download] = []  # for alerts to find their download
         self._session: Any = None
         self._relay: OriginRelay | None = None
         self._unavailable: str | None = None
@@ -168,20 +178,29 @@ class SwarmSource:
         torrent, torrent_bytes = self._torrent_for(request, ref)
         if torrent is None and not (ref.btih or ref.btmh):
             return None
+        if not self._has_peer_source(torrent):
+            self.log(f"{request.filename}: no tracker, DHT or LAN discovery to find peers")
+            return None
         work = dest.parent / f"{dest.name}.swarm"
         work.mkdir(exist_ok=True)
         route = relay.open(request.url, request.filename, lambda n: progress(n, "origin"))
         download: _Download | None = None
         try:
-            handle = self._add(session, request, ref, torrent, work)
+            handle, trackers = self._add(session, request, ref, torrent, work)
             download = _Download(handle, route, request.filename, request.size, time.monotonic())
+            download.trackers = frozenset(trackers)
+            with self._lock:
+                self._active.append(download)
             try:
                 self._run(download, progress)
+                self._flush(download)
             finally:
                 session.remove_torrent(handle)
+                with self._lock:
+                    self._active.remove(download)
             (work / request.filename).replace(dest)
         except _NoPeers:
-            self.log(f"{request.filename}: no peers within {PEER_GRACE}s; over HTTP instead")
+            self.log(f"{request.filename}: no peer serves it; over HTTP instead")
             return None
         except (TorripError, OSError) as error:
             self._distrusted.add(_ref_key(ref))
@@ -272,7 +291,7 @@ class SwarmSource:
         ref: TorrentRef,
         torrent: TorrentFile | None,
         work: Path,
-    ) -> Any:
+    ) -> tuple[Any, list[str]]:
         lt = load_libtorrent()
         assert lt is not None
         if torrent is not None:
@@ -289,9 +308,27 @@ class SwarmSource:
         params.flags &= ~lt.torrent_flags.auto_managed
         params.flags &= ~lt.torrent_flags.paused
         try:
-            return session.add_torrent(params)
+            return session.add_torrent(params), list(params.trackers)
         except RuntimeError as exc:
             raise TorrentError(f"libtorrent refused the torrent: {exc}") from None
+
+    def _has_peer_source(self, torrent: TorrentFile | None) -> bool:
+        """Whether peers could be found at all: trackers (ours or the torrent's), the DHT,
+        or the LAN."""
+        settings = self.settings
+        if settings.trackers or settings.dht_bootstrap or settings.lan_discovery:
+            return True
+        return torrent is not None and bool(torrent.trackers)
+
+    def _flush(self, download: _Download) -> None:
+        """Wait until libtorrent has written every block: a piece is checked from memory
+        and counted as had before its write to the file completes."""
+        download.handle.flush_cache()
+        deadline = time.monotonic() + max(5.0, self.settings.timeout)
+        while not download.flushed.wait(_POLL):
+            self._pump_alerts()
+            if time.monotonic() > deadline:
+                raise TorrentError("libtorrent did not finish writing the file")
 
     # -- the download loop ------------------------------------------------------------
 
@@ -332,9 +369,9 @@ class SwarmSource:
             if (
                 not download.origin_on
                 and download.size < HANDOVER_MAX_SIZE
-                and now - download.started >= PEER_GRACE
                 and done == 0
                 and status.num_peers == 0
+                and self._nobody_serves(download, status, now)
             ):
                 raise _NoPeers  # plain HTTP is faster than the origin as a web seed
             if not download.origin_on and _origin_needed(download, now, window):
@@ -345,8 +382,22 @@ class SwarmSource:
             self._pump_alerts()
             time.sleep(_POLL)
 
+    def _nobody_serves(self, download: _Download, status: Any, now: float) -> bool:
+        """No peer connected, and none will soon: every peer source answered without one
+        (the DHT is given ``PEER_GRACE``), or peers known for ``MAX_PEER_GRACE`` never
+        connected."""
+        elapsed = now - download.started
+        if elapsed >= MAX_PEER_GRACE:
+            return True
+        if status.list_peers > 0:
+            return False  # peers are known: give them time to connect
+        dht_answered = not self.settings.dht_bootstrap or elapsed >= PEER_GRACE
+        lan_answered = not self.settings.lan_discovery or elapsed >= PEER_GRACE
+        return dht_answered and lan_answered and download.answered >= download.trackers
+
     def _pump_alerts(self) -> None:
-        """Drain libtorrent's alert queue (one thread at a time); log what a user may ask about."""
+        """Drain libtorrent's alert queue (one thread at a time): pass each alert to its
+        download, and log what a user may ask about."""
         if not self._alerts_lock.acquire(blocking=False):
             return
         try:
@@ -357,8 +408,20 @@ class SwarmSource:
                 kind = type(alert).__name__
                 if kind in _LOGGED_ALERTS:
                     self.log(f"libtorrent: {alert.message()}")
+                if kind in _DOWNLOAD_ALERTS:
+                    download = self._download_of(alert.handle)
+                    if download is None:
+                        continue
+                    if kind == "cache_flushed_alert":
+                        download.flushed.set()
+                    else:
+                        download.answered.add(alert.tracker_url())
         finally:
             self._alerts_lock.release()
+
+    def _download_of(self, handle: Any) -> _Download | None:
+        with self._lock:
+            return next((d for d in self._active if d.handle == handle), None)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,246 @@
+"""The unpacked-wheel cache: unpacked once and checked, published whole, reused, renewed when
+changed, shared by threads, and unsafe wheels refused with nothing kept."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import torrip.install.unpacked as unpacked_module
+from fixtures.wheels import make_wheel
+from install.support import package_wheel, rewrite_wheel, snapshot
+from torrip.cache import UnpackedCache, sha256_of
+from torrip.errors import UnsafeWheelError
+from torrip.install.unpacked import Unpacker, open_unpacked, unpack_wheel
+
+
+def _unpack(store: UnpackedCache, wheel: Path) -> unpacked_module.UnpackedWheel:
+    return unpack_wheel(store, wheel, sha256_of(wheel))
+
+
+def test_every_file_is_unpacked_checked_and_published(tmp_path: Path) -> None:
+    wheel = package_wheel(
+        tmp_path,
+        "alpha",
+        "1.0",
+        extra_files={"alpha-1.0.data/scripts/tool": b"#!python\nprint('tool')\n"},
+    )
+    wheel = _make_executable(wheel, "alpha-1.0.data/scripts/tool")
+    store = UnpackedCache(tmp_path / "cache")
+    unpacked = _unpack(store, wheel)
+
+    assert unpacked.tree == store.entry_dir(sha256_of(wheel)) / "tree"
+    assert unpacked.tree.parent.parent.parent == tmp_path / "cache" / "unpacked-v1"
+    with zipfile.ZipFile(wheel) as archive:
+        members = [name for name in archive.namelist() if not name.endswith("/RECORD")]
+        for member in members:
+            assert (unpacked.tree / member).read_bytes() == archive.read(member)
+    assert sorted(file.member for file in unpacked.layout.files) == sorted(members)
+    assert all(file.digest.startswith("sha256=") for file in unpacked.layout.files)
+    assert os.access(unpacked.tree / "alpha-1.0.data/scripts/tool", os.X_OK)
+    assert not os.access(unpacked.tree / "alpha/core.py", os.X_OK)
+    assert [script.name for script in unpacked.layout.scripts] == ["alpha-cli"]
+    assert list((store.store / "tmp").iterdir()) == []  # the staging folder was renamed
+
+
+def test_a_second_unpack_reads_the_cache_not_the_wheel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheel = package_wheel(tmp_path, "beta", "1.0")
+    store = UnpackedCache(tmp_path / "cache")
+    first = _unpack(store, wheel)
+
+    def no_unpacking(*args: object) -> None:
+        raise AssertionError("unpacked twice")
+
+    monkeypatch.setattr(unpacked_module, "_unpack_into", no_unpacking)
+    again = _unpack(store, wheel)
+    assert again.tree == first.tree and again.layout == first.layout
+
+
+@pytest.mark.parametrize("damage", ["edited", "deleted", "manifest"])
+def test_a_changed_tree_is_unpacked_again(damage: str, tmp_path: Path) -> None:
+    wheel = package_wheel(tmp_path, "gamma", "1.0")
+    store = UnpackedCache(tmp_path / "cache")
+    unpacked = _unpack(store, wheel)
+    core = unpacked.tree / "gamma/core.py"
+    original = core.read_bytes()
+    if damage == "edited":  # as an in-place edit through a hard link in some site-packages
+        with core.open("ab") as file:
+            file.write(b"# edited\n")
+    elif damage == "deleted":
+        core.unlink()
+    else:
+        (unpacked.tree.parent / ".manifest.json").write_text("{not json", encoding="utf-8")
+
+    assert open_unpacked(store, wheel, sha256_of(wheel)) is None
+    renewed = _unpack(store, wheel)
+    assert (renewed.tree / "gamma/core.py").read_bytes() == original
+    assert open_unpacked(store, wheel, sha256_of(wheel)) is not None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"evil/__init__.py": b'__version__ = "6.6"\n'}, "sha256 does not match RECORD"),
+        ({"evil/__init__.py": b"import os  # more\n"}, "RECORD says"),
+    ],
+    ids=["hash", "size"],
+)
+def test_a_wheel_not_matching_its_record_leaves_nothing(
+    change: dict[str, bytes], reason: str, tmp_path: Path
+) -> None:
+    wheel = rewrite_wheel(make_wheel(tmp_path, "evil", "1.0"), change)
+    store = UnpackedCache(tmp_path / "cache")
+    with pytest.raises(UnsafeWheelError, match=reason) as refused:
+        _unpack(store, wheel)
+    assert refused.value.entry == "evil/__init__.py"
+    assert not store.entry_dir(sha256_of(wheel)).exists()
+    assert list((store.store / "tmp").iterdir()) == []
+
+
+def test_a_corrupt_member_is_refused(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "broken", "1.0", files={"broken/data.bin": os.urandom(4096)})
+    with zipfile.ZipFile(wheel) as archive:
+        info = archive.getinfo("broken/data.bin")
+        start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data = bytearray(wheel.read_bytes())
+    for offset in range(start + 10, start + 60):  # garble the deflate stream
+        data[offset] ^= 0xFF
+    wheel.write_bytes(bytes(data))
+    with pytest.raises(UnsafeWheelError) as refused:
+        _unpack(UnpackedCache(tmp_path / "cache"), wheel)
+    assert refused.value.entry == "broken/data.bin"
+    assert "corrupt zip member" in refused.value.reason or "RECORD" in refused.value.reason
+
+
+def test_the_wheel_rewritten_while_unpacking_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checked, then changed in place: the bytes read are compared with the RECORD checked."""
+    # Larger than any read buffer, so what is read after the check comes from the disk.
+    blob = {"toctou/blob.bin": os.urandom(1 << 18)}
+    wheel = package_wheel(tmp_path, "toctou", "1.0", extra_files=blob)
+    sha256 = sha256_of(wheel)
+    real_open = unpacked_module.open_checked_wheel
+
+    def open_then_swap(path: Path):  # type: ignore[no-untyped-def]
+        context = real_open(path)
+        checked = context.__enter__()
+        # Rewritten in place (same inode), so the open zip reads the new bytes.
+        rewrite_wheel(path, {"toctou/blob.bin": os.urandom(1 << 18)})
+        return _Entered(context, checked)
+
+    monkeypatch.setattr(unpacked_module, "open_checked_wheel", open_then_swap)
+    store = UnpackedCache(tmp_path / "cache")
+    with pytest.raises(UnsafeWheelError, match="toctou"):
+        unpack_wheel(store, wheel, sha256)
+    assert not store.entry_dir(sha256).exists()
+
+
+def test_threads_unpack_a_wheel_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wheel = package_wheel(tmp_path, "delta", "1.0")
+    store = UnpackedCache(tmp_path / "cache")
+    calls = []
+    real = unpacked_module._unpack_into
+
+    def counting(*args):  # type: ignore[no-untyped-def]
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(unpacked_module, "_unpack_into", counting)
+    barrier = threading.Barrier(4)
+    trees: list[Path] = []
+
+    def unpack() -> None:
+        barrier.wait()
+        trees.append(_unpack(store, wheel).tree)
+
+    threads = [threading.Thread(target=unpack) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and len(set(trees)) == 1 and len(trees) == 4
+
+
+def test_a_lost_race_keeps_the_first_entry(tmp_path: Path) -> None:
+    """Two processes without locks (or a lock-less file system): the first rename wins."""
+    wheel = package_wheel(tmp_path, "epsilon", "1.0")
+    sha256 = sha256_of(wheel)
+    store = UnpackedCache(tmp_path / "cache")
+    first = _unpack(store, wheel)
+    before = snapshot(first.tree.parent)
+    with store.staging(sha256) as staging:
+        (staging / "tree").mkdir()
+        (staging / "tree" / "other").write_bytes(b"late")
+        assert store.publish(staging, sha256) == first.tree.parent
+        assert not staging.exists()
+    assert snapshot(first.tree.parent) == before
+
+
+def test_the_unpacker_works_in_the_background_and_reports_errors(tmp_path: Path) -> None:
+    good = package_wheel(tmp_path, "zeta", "1.0")
+    evil = rewrite_wheel(make_wheel(tmp_path, "evil", "1.0"), {"evil/extra.py": b"x = 1\n"})
+    store = UnpackedCache(tmp_path / "cache")
+    with Unpacker(store, workers=2) as unpacker:
+        unpacker.submit(good, sha256_of(good))
+        unpacker.submit(good, sha256_of(good))  # once is enough
+        unpacker.submit(evil, sha256_of(evil))
+        assert unpacker.result(good, sha256_of(good)).layout.name == "zeta"
+        with pytest.raises(UnsafeWheelError, match="not listed in RECORD"):
+            unpacker.result(evil, sha256_of(evil))
+        # Never submitted: unpacked on request. The same bytes under another name are
+        # named as asked.
+        renamed = tmp_path / "other" / good.name
+        renamed.parent.mkdir()
+        renamed.write_bytes(good.read_bytes())
+        assert unpacker.result(renamed, sha256_of(good)).layout.path == renamed
+
+
+def test_the_manifest_records_what_was_checked(tmp_path: Path) -> None:
+    wheel = package_wheel(tmp_path, "eta", "1.0")
+    unpacked = _unpack(UnpackedCache(tmp_path / "cache"), wheel)
+    manifest = json.loads((unpacked.tree.parent / ".manifest.json").read_text())
+    assert (manifest["name"], manifest["version"], manifest["dist_info"]) == (
+        "eta",
+        "1.0",
+        "eta-1.0.dist-info",
+    )
+    assert manifest["data_dir"] == "eta-1.0.data"
+    rows = {row[0]: row for row in manifest["files"]}
+    core = unpacked.tree / "eta/core.py"
+    assert rows["eta/core.py"][2] == core.stat().st_size
+    assert rows["eta/core.py"][4] == core.stat().st_mtime_ns
+
+
+class _Entered:
+    """A context manager already entered (for patching ``open_checked_wheel``)."""
+
+    def __init__(self, context, value) -> None:  # type: ignore[no-untyped-def]
+        self.context = context
+        self.value = value
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return self.value
+
+    def __exit__(self, *exc):  # type: ignore[no-untyped-def]
+        return self.context.__exit__(*exc)
+
+
+def _make_executable(wheel: Path, member: str) -> Path:
+    """Rewrite ``wheel`` with ``member`` marked executable in the zip (RECORD unchanged)."""
+    with zipfile.ZipFile(wheel) as archive:
+        members = [(info, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for info, data in members:
+            if info.filename == member:
+                info.external_attr = (stat.S_IFREG | 0o755) << 16
+            archive.writestr(info, data)
+    return wheel
