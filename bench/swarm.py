@@ -14,7 +14,8 @@ a cold cache.
 
 Runs (each ``--repeat`` times, tools interleaved):
   capped     torrip (peers via the tracker), uv, pip: wall time and origin bytes
-  zero-peer  origin uncapped, no peer source: torrip with torrents vs ``--no-p2p``
+  zero-peer  origin uncapped, a tracker that knows no peer: torrip with torrents vs
+             ``--no-p2p``
 Accuracy: every torrip run's report (origin bytes) against the origin's own count.
 
 Writes bench/results/swarm.json and docs/swarm-bench.svg.
@@ -152,12 +153,15 @@ def main() -> int:
             rows.append({"run": "capped", **row})
     log("uncapped origin, no peers:")
     origin.throttle(0)
-    no_peers = ["--listen", "127.0.0.1:0", "--dht-bootstrap", ""]
+    # A tracker that knows nobody: torrents are fetched and announced, no peer answers.
+    empty = Tracker()
+    no_peers = ["--listen", "127.0.0.1:0", "--dht-bootstrap", "", "--trackers", empty.url]
     for n in range(args.repeat):
         for tool, flags in (("torrip", no_peers), ("torrip-no-p2p", ["--no-p2p"])):
             row = measure(origin, tool, index, work, 100 + n, flags, args.timeout)
             rows.append({"run": "zero-peer", **row})
     tracker.stop()
+    empty.stop()
     for seeder in seeders:
         seeder.close()
     origin.stop()

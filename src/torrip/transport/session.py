@@ -153,6 +153,10 @@ def session_settings(settings: Settings, *, role: Role) -> dict[str, Any]:
         # by design and caps a download well below what TCP gets (measured in
         # docs/swarm.md); incoming uTP stays on for peers that only speak it.
         pack["enable_outgoing_utp"] = False
+        # An install's session lives for seconds: as a DHT node it would sit in others'
+        # routing tables after it is gone, and announces sent to it would be lost
+        # (bench/fleet.py: a loopback DHT failed lookups until it was read-only, BEP 43).
+        pack["dht_read_only"] = True
     elif role == "agent":
         # The agent adds torrents not auto-managed, so libtorrent's queue never stops one;
         # the announce limits count them too, and their defaults (a few dozen) would leave

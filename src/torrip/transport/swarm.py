@@ -69,10 +69,10 @@ Log = Callable[[str], None]
 # meeting peers costs more than the file (docs/swarm.md has the measurement).
 SWARM_MIN_SIZE = 1024 * 1024
 # A file nobody serves goes to HTTP once every peer source answered without a peer; the
-# DHT, which never says "none", is given PEER_GRACE seconds, and peers that are known
-# but do not connect, MAX_PEER_GRACE.
-PEER_GRACE = 0.5
-MAX_PEER_GRACE = 2.0
+# DHT and LAN discovery, which never say "none", are given PEER_GRACE seconds, and
+# peers that are known but do not connect, MAX_PEER_GRACE (docs/swarm.md).
+PEER_GRACE = 1.0
+MAX_PEER_GRACE = 3.0
 # Below this size, a file nobody serves after the grace goes back to plain HTTP (the
 # fastest way to the origin); larger files keep the swarm open, the origin joining as
 # a web seed, so peers found later (a slow DHT) still take their share.
