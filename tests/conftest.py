@@ -2,6 +2,7 @@
 
 import ipaddress
 import os
+import tempfile
 from typing import Any
 
 import pytest
@@ -20,6 +21,9 @@ os.environ.setdefault("CI", "1")
 os.environ["TORRIP_LISTEN"] = "127.0.0.1:0"
 os.environ["TORRIP_DHT_BOOTSTRAP"] = ""
 os.environ["TORRIP_LAN_DISCOVERY"] = "0"
+# A seeding agent running on this machine must not join the tests' installs: runtime
+# files (the agent's socket) live in a folder of the test run's own.
+os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="torrip-tests-run-")
 
 pytest_plugins = [
     "fixtures.wheels",

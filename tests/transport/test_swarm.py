@@ -146,3 +146,29 @@ def test_magnet_metadata_for_another_file_is_refused(
             logs,
         )
     assert any("the swarm's torrent names" in line for line in logs)
+
+
+def test_the_running_agent_is_a_peer(agent_home, tmp_path: Path, monkeypatch) -> None:
+    home = agent_home()
+    cached = home.cache_file("served-1.0-py3-none-any.whl", 2 * 1024 * 1024, seed=7)
+    home.start()
+    home.wait_seeding(1)
+    # This install has no tracker, no DHT, no LAN discovery and an origin that is down;
+    # its cache is another one, so the file is not there: only the agent can serve it.
+    monkeypatch.setenv("XDG_RUNTIME_DIR", home.env["XDG_RUNTIME_DIR"])
+    settings = home.settings.replace(cache_dir=tmp_path / "other-cache", retries=0)
+    assert not (settings.trackers or settings.dht_bootstrap or settings.lan_discovery)
+    torrent = cached.torrent
+    request = FileRequest(
+        cached.path.name,
+        "http://127.0.0.1:9/nowhere/served-1.0-py3-none-any.whl",
+        cached.sha256,
+        torrent.length,
+        TorrentRef(btih=torrent.btih, btmh=torrent.btmh),
+    )
+    logs: list[str] = []
+    result = _fetch(settings, request, logs)
+    assert result.source == "swarm"
+    assert result.bytes["peers"] == torrent.length
+    assert result.path.read_bytes() == cached.path.read_bytes()
+    assert any("the running seeding agent at 127.0.0.1:" in line for line in logs)

@@ -50,6 +50,7 @@ from torrip.transport.session import (
     close_session,
     load_libtorrent,
     open_session,
+    split_host_port,
 )
 from torrip.transport.webseed import OriginRelay, RelayRoute
 
@@ -154,6 +155,7 @@ class SwarmSource:
         self._lock = threading.Lock()
         self._alerts_lock = threading.Lock()
         self._active: list[_Download] = []  # for alerts to find their download
+        self._agent_endpoints: list[tuple[str, int]] | None = None
         self._session: Any = None
         self._relay: OriginRelay | None = None
         self._unavailable: str | None = None
@@ -171,16 +173,23 @@ class SwarmSource:
             return None
         if request.size < self.min_size or _ref_key(ref) in self._distrusted:
             return None
-        started = self._start()
-        if started is None:
+        # Without a tracker, DHT, LAN discovery or agent of our own, only the torrent's own
+        # trackers could find peers: then the .torrent decides whether a session starts.
+        anywhere = self._peer_sources_beyond_torrents()
+        started = self._start() if anywhere else None
+        if anywhere and started is None:
             return None
-        session, relay = started
         torrent, torrent_bytes = self._torrent_for(request, ref)
         if torrent is None and not (ref.btih or ref.btmh):
             return None
-        if not self._has_peer_source(torrent):
-            self.log(f"{request.filename}: no tracker, DHT or LAN discovery to find peers")
+        if not anywhere:
+            if torrent is None or not torrent.trackers:
+                self.log(f"{request.filename}: no tracker, DHT or LAN discovery to find peers")
+                return None
+            started = self._start()
+        if started is None:
             return None
+        session, relay = started
         work = dest.parent / f"{dest.name}.swarm"
         work.mkdir(exist_ok=True)
         route = relay.open(request.url, request.filename, lambda n: progress(n, "origin"))
@@ -258,6 +267,10 @@ class SwarmSource:
                     return None
                 self._session = session
                 self._relay = OriginRelay(self.http)
+                if self.settings.dht_bootstrap:
+                    # The agent's DHT table is warm: lookups start from it at once.
+                    for endpoint in self._agent_endpoints or ():
+                        session.add_dht_node(endpoint)
             assert self._relay is not None
             return self._session, self._relay
 
@@ -308,17 +321,32 @@ class SwarmSource:
         params.flags &= ~lt.torrent_flags.auto_managed
         params.flags &= ~lt.torrent_flags.paused
         try:
-            return session.add_torrent(params), list(params.trackers)
+            handle = session.add_torrent(params)
+        except RuntimeError as exc:
+            raise TorrentError(f"libtorrent refused the torrent: {exc}") from None
+        for endpoint in self._agent_endpoints or ():
+            handle.connect_peer(endpoint)
+        try:
+            return handle, list(params.trackers)
         except RuntimeError as exc:
             raise TorrentError(f"libtorrent refused the torrent: {exc}") from None
 
-    def _has_peer_source(self, torrent: TorrentFile | None) -> bool:
-        """Whether peers could be found at all: trackers (ours or the torrent's), the DHT,
-        or the LAN."""
+    def _peer_sources_beyond_torrents(self) -> bool:
+        """Whether peers can be found for any torrent: trackers of our own, the DHT, the
+        LAN, or the user's running seeding agent."""
         settings = self.settings
         if settings.trackers or settings.dht_bootstrap or settings.lan_discovery:
             return True
-        return torrent is not None and bool(torrent.trackers)
+        return bool(self._agent())
+
+    def _agent(self) -> list[tuple[str, int]]:
+        """Where the user's running agent takes peers (asked once); [] when none runs."""
+        with self._lock:
+            if self._agent_endpoints is None:
+                self._agent_endpoints = running_agent_endpoints(self.settings)
+                for host, port in self._agent_endpoints:
+                    self.log(f"the running seeding agent at {host}:{port} is a peer and DHT node")
+            return self._agent_endpoints
 
     def _flush(self, download: _Download) -> None:
         """Wait until libtorrent has written every block: a piece is checked from memory
@@ -455,6 +483,30 @@ def swarm_for(
         yield [swarm]
     finally:
         swarm.close()
+
+
+def running_agent_endpoints(settings: Settings) -> list[tuple[str, int]]:
+    """Where the user's seeding agent listens for peers, if one runs and answers."""
+    from torrip.agent.client import connect
+    from torrip.agent.paths import agent_paths
+
+    try:
+        client = connect(agent_paths(settings), timeout=2.0)
+        if client is None:
+            return []
+        with client:
+            status = client.call("status")
+    except (TorripError, OSError, ValueError):
+        return []  # an agent that does not answer well is no source; the install goes on
+    endpoints = []
+    for text in status.get("listen", []):
+        try:
+            host, port = split_host_port(str(text))
+        except ValueError:
+            continue
+        # An agent listening on every address is reached on loopback.
+        endpoints.append(("127.0.0.1" if host in ("0.0.0.0", "::") else host, port))
+    return endpoints
 
 
 def _origin_needed(download: _Download, now: float, window: deque[tuple[float, int]]) -> bool:
