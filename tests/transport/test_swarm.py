@@ -172,3 +172,15 @@ def test_the_running_agent_is_a_peer(agent_home, tmp_path: Path, monkeypatch) ->
     assert result.bytes["peers"] == torrent.length
     assert result.path.read_bytes() == cached.path.read_bytes()
     assert any("the running seeding agent at 127.0.0.1:" in line for line in logs)
+
+
+def test_an_unreachable_dht_is_not_waited_for(swarm: Swarm, wheel: Path, tmp_path: Path) -> None:
+    net = swarm([wheel])
+    # Nothing answers at this address: the DHT never gets a node (as without internet).
+    settings = net.client_settings(cache_dir=tmp_path / "cache", dht_bootstrap=("127.0.0.1:9",))
+    logs: list[str] = []
+    started = time.monotonic()
+    result = _fetch(settings, _request(net, wheel), logs)
+    assert result.source == "origin"
+    assert any("no peer serves it" in line for line in logs)
+    assert time.monotonic() - started < swarm_module.PEER_GRACE

@@ -74,6 +74,8 @@ SWARM_MIN_SIZE = 1024 * 1024
 # peers that are known but do not connect, MAX_PEER_GRACE (docs/swarm.md).
 PEER_GRACE = 1.0
 MAX_PEER_GRACE = 3.0
+# A DHT with no node after this long (seconds) is taken as unreachable.
+_DHT_ALONE = 0.2
 # Below this size, a file nobody serves after the grace goes back to plain HTTP (the
 # fastest way to the origin); larger files keep the swarm open, the origin joining as
 # a web seed, so peers found later (a slow DHT) still take their share.
@@ -419,9 +421,19 @@ class SwarmSource:
             return True
         if status.list_peers > 0:
             return False  # peers are known: give them time to connect
-        dht_answered = not self.settings.dht_bootstrap or elapsed >= PEER_GRACE
+        dht_answered = (
+            not self.settings.dht_bootstrap
+            or elapsed >= PEER_GRACE
+            # A DHT that reached no node (no network, names that do not resolve) will
+            # not find anyone either: do not wait for it.
+            or (elapsed >= _DHT_ALONE and self._dht_nodes() == 0)
+        )
         lan_answered = not self.settings.lan_discovery or elapsed >= PEER_GRACE
         return dht_answered and lan_answered and download.answered >= download.trackers
+
+    def _dht_nodes(self) -> int:
+        session = self._session
+        return int(session.status().dht_nodes) if session is not None else 0
 
     def _pump_alerts(self) -> None:
         """Drain libtorrent's alert queue (one thread at a time): pass each alert to its
