@@ -120,9 +120,14 @@ def main() -> int:
     parser.add_argument("--seeders", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument(
+        "--work-dir", type=Path, help="where venvs and caches go (/dev/shm: without the disk)"
+    )
+    parser.add_argument("--json", type=Path, default=RESULTS)
+    parser.add_argument("--plot", type=Path, default=PLOT)
     args = parser.parse_args()
     c.require(c.DEFAULT_TORRIP, c.DEFAULT_UV, c.DEFAULT_PIP, MIRROR)
-    work = Path(tempfile.mkdtemp(prefix="torrip-swarm-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="torrip-swarm-bench-", dir=args.work_dir))
     root = work / "public"
     root.mkdir()
     server = IndexServer(root).start()
@@ -167,8 +172,8 @@ def main() -> int:
     origin.stop()
     server.stop()
     summary = summarize(rows, payload)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(
+    args.json.parent.mkdir(exist_ok=True)
+    args.json.write_text(
         json.dumps(
             {
                 "machine": c.machine(),
@@ -179,6 +184,7 @@ def main() -> int:
                 "origin_rate": args.origin_rate,
                 "seeder_rate": args.seeder_rate,
                 "seeders": args.seeders,
+                "work_dir": str(args.work_dir or tempfile.gettempdir()),
                 "rows": rows,
                 "summary": summary,
             },
@@ -233,7 +239,8 @@ def write_plot(summary: dict[str, object], args: argparse.Namespace) -> None:
         f'<text x="10" y="22" font-size="15">Installing {" ".join(SET)}: wall time (s); '
         "MB served by the origin</text>",
         f'<text x="10" y="42" fill="#555">origin capped at {args.origin_rate / 1e6:g} MB/s, '
-        f"{args.seeders} seeders at {args.seeder_rate / 1e6:g} MB/s each; loopback, 2 cores"
+        f"{args.seeders} seeders at {args.seeder_rate / 1e6:g} MB/s each; loopback, 2 cores, "
+        f"venvs and caches in {args.work_dir or tempfile.gettempdir()}"
         "</text>",
     ]
     for i, (label, seconds, megabytes) in enumerate(bars):
@@ -249,7 +256,7 @@ def write_plot(summary: dict[str, object], args: argparse.Namespace) -> None:
         )
         parts.append(f'<text x="{left + length + 6:.0f}" y="{y + 17}">{note}</text>')
     parts.append("</svg>")
-    PLOT.write_text("\n".join(parts) + "\n")
+    args.plot.write_text("\n".join(parts) + "\n")
 
 
 if __name__ == "__main__":
