@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="version",
         version=f"torrip {__version__} (python {sys.version_info.major}.{sys.version_info.minor})",
     )
-    subparsers = parser.add_subparsers(title="Commands", dest="command", metavar="<command>")
+    subparsers = parser.add_subparsers(
+        title="Commands", dest="command", metavar="<command>", prog="torrip"
+    )
     for register in commands.REGISTRARS:
         register(subparsers)
     return parser
