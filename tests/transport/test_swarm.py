@@ -53,7 +53,12 @@ def _fetch(settings, request, logs):
             swarm.close()
 
 
-def test_no_peers_hands_the_file_to_http(swarm: Swarm, wheel: Path, tmp_path: Path) -> None:
+def test_no_peers_hands_the_file_to_http(
+    swarm: Swarm, wheel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Long graces: handing over before them can only be the tracker's answer.
+    monkeypatch.setattr(swarm_module, "PEER_GRACE", 8.0)
+    monkeypatch.setattr(swarm_module, "MAX_PEER_GRACE", 8.0)
     net = swarm([wheel], tracker=True)  # a torrent and a tracker, but nobody seeds it
     settings = net.client_settings(cache_dir=tmp_path / "cache")
     logs: list[str] = []
@@ -174,7 +179,11 @@ def test_the_running_agent_is_a_peer(agent_home, tmp_path: Path, monkeypatch) ->
     assert any("the running seeding agent at 127.0.0.1:" in line for line in logs)
 
 
-def test_an_unreachable_dht_is_not_waited_for(swarm: Swarm, wheel: Path, tmp_path: Path) -> None:
+def test_an_unreachable_dht_is_not_waited_for(
+    swarm: Swarm, wheel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(swarm_module, "PEER_GRACE", 8.0)
+    monkeypatch.setattr(swarm_module, "MAX_PEER_GRACE", 8.0)
     net = swarm([wheel])
     # Nothing answers at this address: the DHT never gets a node (as without internet).
     settings = net.client_settings(cache_dir=tmp_path / "cache", dht_bootstrap=("127.0.0.1:9",))
