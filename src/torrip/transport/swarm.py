@@ -158,6 +158,8 @@ class SwarmSource:
         self._alerts_lock = threading.Lock()
         self._active: list[_Download] = []  # for alerts to find their download
         self._agent_endpoints: list[tuple[str, int]] | None = None
+        self._dht_node_count: int | None = None
+        self._dht_asked = 0.0
         self._session: Any = None
         self._relay: OriginRelay | None = None
         self._unavailable: str | None = None
@@ -431,9 +433,14 @@ class SwarmSource:
         lan_answered = not self.settings.lan_discovery or elapsed >= PEER_GRACE
         return dht_answered and lan_answered and download.answered >= download.trackers
 
-    def _dht_nodes(self) -> int:
+    def _dht_nodes(self) -> int | None:
+        """The DHT's node count as last reported (None until the first report)."""
         session = self._session
-        return int(session.status().dht_nodes) if session is not None else 0
+        now = time.monotonic()
+        if session is not None and now - self._dht_asked >= _POLL:
+            self._dht_asked = now
+            session.post_session_stats()  # answered by a session_stats_alert
+        return self._dht_node_count
 
     def _pump_alerts(self) -> None:
         """Drain libtorrent's alert queue (one thread at a time): pass each alert to its
@@ -448,6 +455,9 @@ class SwarmSource:
                 kind = type(alert).__name__
                 if kind in _LOGGED_ALERTS:
                     self.log(f"libtorrent: {alert.message()}")
+                if kind == "session_stats_alert":
+                    self._dht_node_count = int(alert.values.get("dht.dht_nodes", 0))
+                    continue
                 if kind in _DOWNLOAD_ALERTS:
                     download = self._download_of(alert.handle)
                     if download is None:
