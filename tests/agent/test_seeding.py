@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fixtures.agent import AgentHome, CachedFile, Leecher, wait_for
+from torrip.cache import UnpackedCache
 
 Home = Callable[..., AgentHome]
 NAME = "demo-1.0-py3-none-any.whl"
@@ -174,3 +175,24 @@ def test_limits_on_files_and_the_disk_quota(agent_home: Home, tmp_path: Path) ->
     assert status["evicted"] == 1
     wait_for(lambda: not old.path.exists(), 10, lambda: "not evicted")
     assert needed.path.exists() and new.path.exists()
+
+
+def test_the_quota_counts_and_removes_a_wheels_unpacked_tree(agent_home: Home) -> None:
+    home = agent_home()
+    old = home.cache_file("old-1.0-py3-none-any.whl", 300_000, seed=4)
+    new = home.cache_file("new-1.0-py3-none-any.whl", 300_000, seed=5)
+    for age, cached in ((200, old), (100, new)):  # seconds since last use
+        entry = cached.path.parent / ".entry.json"
+        os.utime(entry, (entry.stat().st_atime - age, entry.stat().st_mtime - age))
+    # The old wheel was installed once: its unpacked tree (500 kB) is in the cache too.
+    unpacked = UnpackedCache(home.cache_dir).entry_dir(old.sha256)
+    (unpacked / "tree").mkdir(parents=True)
+    (unpacked / "tree" / "blob.bin").write_bytes(b"x" * 500_000)
+    manifest = {"files": [["old/blob.bin", "0" * 64, 500_000, False, 0]]}
+    (unpacked / ".manifest.json").write_text(json.dumps(manifest))
+    # 600 kB of wheels fit in 700 kB; with the 500 kB tree they do not: the old one goes.
+    home.start("--seed-quota", "700k")
+    status = home.wait_seeding(1)
+    assert status["evicted"] == 1
+    wait_for(lambda: not old.path.exists() and not unpacked.exists(), 10, lambda: "not evicted")
+    assert new.path.exists()

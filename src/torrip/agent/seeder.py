@@ -44,7 +44,7 @@ from torrip.agent.limits import (
     installed_in,
 )
 from torrip.agent.state import AgentState, FileRecord
-from torrip.cache import DistributionCache
+from torrip.cache import DistributionCache, UnpackedCache
 from torrip.config import Settings
 from torrip.errors import TorripError
 from torrip.transport.recipe import TorrentFile, make_torrent, parse_torrent, verify_file
@@ -91,6 +91,7 @@ class Seeder:
         self.settings = settings
         self.limits = AgentLimits.from_settings(settings)
         self.cache = DistributionCache(settings.cache_dir)
+        self.unpacked = UnpackedCache(settings.cache_dir)
         self.state = state
         self.log = log
         self.session: Any = None
@@ -197,7 +198,8 @@ class Seeder:
             return
         sizes: dict[str, int] = {}
         for entry in self.cache.entries():  # one per name; a content counts once
-            sizes[entry.sha256] = entry.size
+            # A wheel's unpacked tree (for hard-linked installs) counts with it and goes with it.
+            sizes[entry.sha256] = entry.size + self.unpacked.entry_size(entry.sha256)
         if sum(sizes.values()) <= self.limits.quota:
             return
         uses = [
@@ -430,6 +432,8 @@ class Seeder:
     def _remove_from_cache(self, sha256: str) -> None:
         try:
             self.cache.remove(sha256)
+            if self.unpacked.entry_dir(sha256).is_dir():
+                self.unpacked.discard(sha256)  # environments keep their links to its files
         except (TorripError, OSError) as error:
             self.log(f"cannot remove {sha256[:12]} from the cache: {error}")
 
