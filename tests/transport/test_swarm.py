@@ -153,16 +153,22 @@ def test_magnet_metadata_for_another_file_is_refused(
     assert any("the swarm's torrent names" in line for line in logs)
 
 
-def test_the_running_agent_is_a_peer(agent_home, tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("trackers", [(), ("http://127.0.0.1:9/announce",)])
+def test_the_running_agent_is_a_peer(
+    agent_home, tmp_path: Path, monkeypatch, trackers: tuple[str, ...]
+) -> None:
     home = agent_home()
     cached = home.cache_file("served-1.0-py3-none-any.whl", 2 * 1024 * 1024, seed=7)
     home.start()
     home.wait_seeding(1)
-    # This install has no tracker, no DHT, no LAN discovery and an origin that is down;
-    # its cache is another one, so the file is not there: only the agent can serve it.
+    # This install has no DHT, no LAN discovery, no tracker (or one that is down) and an
+    # origin that is down; its cache is another one, so the file is not there: only the
+    # agent can serve it.
     monkeypatch.setenv("XDG_RUNTIME_DIR", home.env["XDG_RUNTIME_DIR"])
-    settings = home.settings.replace(cache_dir=tmp_path / "other-cache", retries=0)
-    assert not (settings.trackers or settings.dht_bootstrap or settings.lan_discovery)
+    settings = home.settings.replace(
+        cache_dir=tmp_path / "other-cache", retries=0, trackers=trackers
+    )
+    assert not (settings.dht_bootstrap or settings.lan_discovery)
     torrent = cached.torrent
     request = FileRequest(
         cached.path.name,

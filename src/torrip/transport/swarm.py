@@ -339,9 +339,8 @@ class SwarmSource:
         """Whether peers can be found for any torrent: trackers of our own, the DHT, the
         LAN, or the user's running seeding agent."""
         settings = self.settings
-        if settings.trackers or settings.dht_bootstrap or settings.lan_discovery:
-            return True
-        return bool(self._agent())
+        agent = self._agent()  # asked in any case: the agent also warms the DHT and serves
+        return bool(settings.trackers or settings.dht_bootstrap or settings.lan_discovery or agent)
 
     def _agent(self) -> list[tuple[str, int]]:
         """Where the user's running agent takes peers (asked once); [] when none runs."""
