@@ -170,6 +170,10 @@ def test_no_p2p_flag_and_an_unusable_listen_address(
     net = swarm(wheels, seeders=1, tracker=True)
     report = _install(net.client_flags(), make_venv(), tmp_path, "--no-p2p")
     assert _items(report)["blob"]["torrip"]["source"] == "origin"
+    captured = capsys.readouterr()
+    assert (captured.out + captured.err).count(
+        "peer to peer is off (--no-p2p, or p2p = false)"
+    ) == 1
     # 192.0.2.1 (TEST-NET-1) is no address of this machine: listening there fails.
     flags = [*net.client_flags(), "--listen", "192.0.2.1:6881"]
     (tmp_path / "cache").rename(tmp_path / "cache-before")

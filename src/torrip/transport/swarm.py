@@ -485,14 +485,13 @@ def swarm_for(
 ) -> Iterator[list[Source]]:
     """The sources to put before HTTP for ``requests``: a SwarmSource when any has a torrent.
 
-    With p2p off (``--no-p2p``) or libtorrent missing, none, and one line says so
-    (``notice`` when it changes how files arrive, ``log`` when the user asked for it).
+    With p2p off (``--no-p2p``) or libtorrent missing, none, and one line says so.
     """
     if not any(request.torrent is not None for request in requests):
         yield []
         return
     if not settings.p2p:
-        log("peer to peer is off (p2p = false): downloading over HTTP only")
+        notice("peer to peer is off (--no-p2p, or p2p = false): downloading over HTTP only")
         yield []
         return
     if load_libtorrent() is None:
