@@ -29,6 +29,8 @@ from typing import Any
 from torrip.agent.paths import AgentPaths, agent_paths, ensure_private_dir
 from torrip.agent.protocol import MAX_MESSAGE, AgentError, ProtocolError, decode, encode
 from torrip.config import Settings
+from torrip.errors import TorripError
+from torrip.transport.session import split_host_port
 
 try:
     import fcntl
@@ -41,6 +43,7 @@ __all__ = [
     "agent_environment",
     "connect",
     "lock_is_free",
+    "peer_endpoints",
     "ping",
     "read_pid",
     "start_agent",
@@ -297,3 +300,25 @@ def _tail(path: Path, lines: int = 5) -> str:
     except OSError:
         return "(no log)"
     return " / ".join(text[-lines:]) or "(empty log)"
+
+
+def peer_endpoints(settings: Settings) -> list[tuple[str, int]]:
+    """Where the user's seeding agent takes peers, if one runs and answers; installs
+    connect their swarm downloads to it and start their DHT lookups from it."""
+    try:
+        client = connect(agent_paths(settings), timeout=2.0)
+        if client is None:
+            return []
+        with client:
+            status = client.call("status")
+    except (AgentError, TorripError, OSError, ValueError):
+        return []  # an agent that does not answer well is no source; the install goes on
+    endpoints = []
+    for text in status.get("listen", []):
+        try:
+            host, port = split_host_port(str(text))
+        except ValueError:
+            continue
+        # An agent listening on every address is reached on loopback.
+        endpoints.append(("127.0.0.1" if host in ("0.0.0.0", "::") else host, port))
+    return endpoints

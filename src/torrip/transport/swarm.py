@@ -38,6 +38,7 @@ from typing import Any
 
 import httpx
 
+from torrip.agent.client import peer_endpoints
 from torrip.cache import DistributionCache
 from torrip.config import Settings
 from torrip.errors import HTTPStatusError, NetworkError, TorrentError, TorripError
@@ -50,7 +51,6 @@ from torrip.transport.session import (
     close_session,
     load_libtorrent,
     open_session,
-    split_host_port,
 )
 from torrip.transport.webseed import OriginRelay, RelayRoute
 
@@ -346,7 +346,7 @@ class SwarmSource:
         """Where the user's running agent takes peers (asked once); [] when none runs."""
         with self._lock:
             if self._agent_endpoints is None:
-                self._agent_endpoints = running_agent_endpoints(self.settings)
+                self._agent_endpoints = peer_endpoints(self.settings)
                 for host, port in self._agent_endpoints:
                     self.log(f"the running seeding agent at {host}:{port} is a peer and DHT node")
             return self._agent_endpoints
@@ -503,30 +503,6 @@ def swarm_for(
         yield [swarm]
     finally:
         swarm.close()
-
-
-def running_agent_endpoints(settings: Settings) -> list[tuple[str, int]]:
-    """Where the user's seeding agent listens for peers, if one runs and answers."""
-    from torrip.agent.client import connect
-    from torrip.agent.paths import agent_paths
-
-    try:
-        client = connect(agent_paths(settings), timeout=2.0)
-        if client is None:
-            return []
-        with client:
-            status = client.call("status")
-    except (TorripError, OSError, ValueError):
-        return []  # an agent that does not answer well is no source; the install goes on
-    endpoints = []
-    for text in status.get("listen", []):
-        try:
-            host, port = split_host_port(str(text))
-        except ValueError:
-            continue
-        # An agent listening on every address is reached on loopback.
-        endpoints.append(("127.0.0.1" if host in ("0.0.0.0", "::") else host, port))
-    return endpoints
 
 
 def _origin_needed(download: _Download, now: float, window: deque[tuple[float, int]]) -> bool:
