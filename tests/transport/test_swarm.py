@@ -199,3 +199,23 @@ def test_an_unreachable_dht_is_not_waited_for(
     assert result.source == "origin"
     assert any("no peer serves it" in line for line in logs)
     assert time.monotonic() - started < swarm_module.PEER_GRACE
+
+
+def test_an_agent_without_the_file_does_not_hold_up_the_handover(
+    swarm: Swarm, wheel: Path, agent_home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(swarm_module, "PEER_GRACE", 8.0)
+    monkeypatch.setattr(swarm_module, "MAX_PEER_GRACE", 8.0)
+    home = agent_home()
+    home.cache_file("other-1.0-py3-none-any.whl", 100_000, seed=3)
+    home.start()
+    home.wait_seeding(1)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", home.env["XDG_RUNTIME_DIR"])
+    net = swarm([wheel], tracker=True)  # the tracker knows nobody; the agent lacks the file
+    settings = net.client_settings(cache_dir=tmp_path / "cache")
+    logs: list[str] = []
+    started = time.monotonic()
+    result = _fetch(settings, _request(net, wheel), logs)
+    assert any("the running seeding agent at" in line for line in logs)
+    assert result.source == "origin"
+    assert time.monotonic() - started < 8.0

@@ -39,13 +39,14 @@ except ImportError:  # pragma: no cover - Windows has no agent
 
 __all__ = [
     "AgentClient",
+    "AgentPeer",
     "Started",
     "agent_environment",
     "connect",
     "lock_is_free",
-    "peer_endpoints",
     "ping",
     "read_pid",
+    "running_agent_peer",
     "start_agent",
     "stop_agent",
 ]
@@ -302,17 +303,26 @@ def _tail(path: Path, lines: int = 5) -> str:
     return " / ".join(text[-lines:]) or "(empty log)"
 
 
-def peer_endpoints(settings: Settings) -> list[tuple[str, int]]:
-    """Where the user's seeding agent takes peers, if one runs and answers; installs
-    connect their swarm downloads to it and start their DHT lookups from it."""
+@dataclass(frozen=True)
+class AgentPeer:
+    """The user's running agent as a peer: where it listens, and what it seeds."""
+
+    endpoints: tuple[tuple[str, int], ...]
+    seeding: frozenset[str]  # sha256 of the files it serves now
+
+
+def running_agent_peer(settings: Settings) -> AgentPeer | None:
+    """The user's seeding agent, if one runs and answers: installs connect their swarm
+    downloads of the files it seeds to it, and start their DHT lookups from it."""
     try:
         client = connect(agent_paths(settings), timeout=2.0)
         if client is None:
-            return []
+            return None
         with client:
             status = client.call("status")
+            files = client.call("list").get("files", [])
     except (AgentError, TorripError, OSError, ValueError):
-        return []  # an agent that does not answer well is no source; the install goes on
+        return None  # an agent that does not answer well is no source; the install goes on
     endpoints = []
     for text in status.get("listen", []):
         try:
@@ -321,4 +331,9 @@ def peer_endpoints(settings: Settings) -> list[tuple[str, int]]:
             continue
         # An agent listening on every address is reached on loopback.
         endpoints.append(("127.0.0.1" if host in ("0.0.0.0", "::") else host, port))
-    return endpoints
+    seeding = frozenset(
+        str(row.get("sha256"))
+        for row in files
+        if isinstance(row, dict) and row.get("state") == "seeding"
+    )
+    return AgentPeer(tuple(endpoints), seeding) if endpoints else None

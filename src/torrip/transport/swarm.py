@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from torrip.agent.client import peer_endpoints
+from torrip.agent.client import AgentPeer, running_agent_peer
 from torrip.cache import DistributionCache
 from torrip.config import Settings
 from torrip.errors import HTTPStatusError, NetworkError, TorrentError, TorripError
@@ -84,6 +84,7 @@ HANDOVER_MAX_SIZE = 256 * 1024 * 1024
 SLOW_PEERS_RATE = 512 * 1024
 RATE_WINDOW = 2.0
 _POLL = 0.05
+_FIRST_POLL = 0.01
 # While no peer is connected, ask the DHT again this often (seconds).
 _DHT_RETRY = 1.0
 # Metadata of a magnet from peers: at most this large (a recipe-1 .torrent of a 64 GiB
@@ -157,7 +158,8 @@ class SwarmSource:
         self._lock = threading.Lock()
         self._alerts_lock = threading.Lock()
         self._active: list[_Download] = []  # for alerts to find their download
-        self._agent_endpoints: list[tuple[str, int]] | None = None
+        self._agent_peer: AgentPeer | None = None
+        self._agent_asked = False
         self._dht_node_count: int | None = None
         self._dht_asked = 0.0
         self._session: Any = None
@@ -273,7 +275,7 @@ class SwarmSource:
                 self._relay = OriginRelay(self.http)
                 if self.settings.dht_bootstrap:
                     # The agent's DHT table is warm: lookups start from it at once.
-                    for endpoint in self._agent_endpoints or ():
+                    for endpoint in self._agent_peer.endpoints if self._agent_peer else ():
                         session.add_dht_node(endpoint)
             assert self._relay is not None
             return self._session, self._relay
@@ -328,8 +330,10 @@ class SwarmSource:
             handle = session.add_torrent(params)
         except RuntimeError as exc:
             raise TorrentError(f"libtorrent refused the torrent: {exc}") from None
-        for endpoint in self._agent_endpoints or ():
-            handle.connect_peer(endpoint)
+        agent = self._agent_peer
+        if agent is not None and request.sha256 in agent.seeding:
+            for endpoint in agent.endpoints:
+                handle.connect_peer(endpoint)
         try:
             return handle, list(params.trackers)
         except RuntimeError as exc:
@@ -342,14 +346,15 @@ class SwarmSource:
         agent = self._agent()  # asked in any case: the agent also warms the DHT and serves
         return bool(settings.trackers or settings.dht_bootstrap or settings.lan_discovery or agent)
 
-    def _agent(self) -> list[tuple[str, int]]:
-        """Where the user's running agent takes peers (asked once); [] when none runs."""
+    def _agent(self) -> AgentPeer | None:
+        """The user's running agent (asked once); None when none runs."""
         with self._lock:
-            if self._agent_endpoints is None:
-                self._agent_endpoints = peer_endpoints(self.settings)
-                for host, port in self._agent_endpoints:
+            if not self._agent_asked:
+                self._agent_asked = True
+                self._agent_peer = running_agent_peer(self.settings)
+                for host, port in self._agent_peer.endpoints if self._agent_peer else ():
                     self.log(f"the running seeding agent at {host}:{port} is a peer and DHT node")
-            return self._agent_endpoints
+            return self._agent_peer
 
     def _flush(self, download: _Download) -> None:
         """Wait until libtorrent has written every block: a piece is checked from memory
@@ -411,7 +416,9 @@ class SwarmSource:
                 self.log(f"{download.filename}: the origin joins the swarm download")
             progress.peers(max(0, status.num_peers - (1 if download.origin_on else 0)))
             self._pump_alerts()
-            time.sleep(_POLL)
+            # Quick polls while the first answers (tracker replies, first peers) decide
+            # between swarm and HTTP; then a calmer pace.
+            time.sleep(_FIRST_POLL if now - download.started < PEER_GRACE else _POLL)
 
     def _nobody_serves(self, download: _Download, status: Any, now: float) -> bool:
         """No peer connected, and none will soon: every peer source answered without one
@@ -420,8 +427,10 @@ class SwarmSource:
         elapsed = now - download.started
         if elapsed >= MAX_PEER_GRACE:
             return True
+        # The agent is in every torrent's peer list; it serves a file only if it has it,
+        # and then it connects at once: it alone is no reason to wait.
         if status.list_peers > 0:
-            return False  # peers are known: give them time to connect
+            return False  # peers are known (the agent too, when it seeds this file): wait
         dht_answered = (
             not self.settings.dht_bootstrap
             or elapsed >= PEER_GRACE
