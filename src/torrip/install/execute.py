@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -109,8 +110,16 @@ def execute_plan(
     cache = None if settings.no_cache else DistributionCache(settings.cache_dir)
     with (
         make_client(settings) as http,
-        swarm_for(settings, http, cache, requests, log=log, notice=notice) as sources,
-        Fetcher(settings, http, cache, sources, log=log) as fetcher,
+        contextlib.ExitStack() as swarm_lifetime,
+        Fetcher(
+            settings,
+            http,
+            cache,
+            swarm_lifetime.enter_context(
+                swarm_for(settings, http, cache, requests, log=log, notice=notice)
+            ),
+            log=log,
+        ) as fetcher,
         _unpacked_store(settings) as store,
         Unpacker(store) as unpacker,  # closed first: no unpacking outlives the files
     ):
@@ -120,6 +129,12 @@ def execute_plan(
 
         with progress_context or contextlib.nullcontext():
             fetched = fetcher.fetch_all(requests, progress, on_fetched=unpack)
+        # The swarm is done: its session closes (telling trackers it left takes up to a
+        # second) while the wheels are checked and installed.
+        swarm = swarm_lifetime.pop_all()
+        closing = threading.Thread(target=swarm.close, name="torrip-swarm-close")
+        closing.start()
+        swarm_lifetime.callback(closing.join)  # and is waited for, whatever happens next
         downloaded = time.perf_counter()
         for dist, result in zip(plan.install, fetched, strict=True):
             check_file_allowed(result, planned.allowed_hashes.get(dist.candidate.name))

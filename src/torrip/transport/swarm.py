@@ -84,7 +84,6 @@ HANDOVER_MAX_SIZE = 256 * 1024 * 1024
 SLOW_PEERS_RATE = 512 * 1024
 RATE_WINDOW = 2.0
 _POLL = 0.05
-_FIRST_POLL = 0.01
 # While no peer is connected, ask the DHT again this often (seconds).
 _DHT_RETRY = 1.0
 # Metadata of a magnet from peers: at most this large (a recipe-1 .torrent of a 64 GiB
@@ -93,7 +92,16 @@ _MAX_METADATA = 8 * 1024 * 1024
 
 
 # Alerts a download waits for: its file written, its trackers' answers.
-_DOWNLOAD_ALERTS = frozenset({"cache_flushed_alert", "tracker_reply_alert", "tracker_error_alert"})
+_DOWNLOAD_ALERTS = frozenset(
+    {
+        "cache_flushed_alert",
+        "tracker_reply_alert",
+        "tracker_error_alert",
+        "peer_disconnected_alert",
+        "peer_error_alert",
+    }
+)
+_PEER_GONE_ALERTS = frozenset({"peer_disconnected_alert", "peer_error_alert"})
 # Alerts worth a line at -v: why peers were dropped, why a torrent failed.
 _LOGGED_ALERTS = frozenset(
     {
@@ -132,6 +140,8 @@ class _Download:
     trackers: frozenset[str] = frozenset()  # announced to
     answered: set[str] = field(default_factory=set)  # trackers that replied (or failed)
     flushed: threading.Event = field(default_factory=threading.Event)
+    # Peers whose connection failed or ended (before any data: see _nobody_serves).
+    gone: set[str] = field(default_factory=set)
 
 
 class SwarmSource:
@@ -416,9 +426,7 @@ class SwarmSource:
                 self.log(f"{download.filename}: the origin joins the swarm download")
             progress.peers(max(0, status.num_peers - (1 if download.origin_on else 0)))
             self._pump_alerts()
-            # Quick polls while the first answers (tracker replies, first peers) decide
-            # between swarm and HTTP; then a calmer pace.
-            time.sleep(_FIRST_POLL if now - download.started < PEER_GRACE else _POLL)
+            time.sleep(_POLL)
 
     def _nobody_serves(self, download: _Download, status: Any, now: float) -> bool:
         """No peer connected, and none will soon: every peer source answered without one
@@ -429,7 +437,9 @@ class SwarmSource:
             return True
         # The agent is in every torrent's peer list; it serves a file only if it has it,
         # and then it connects at once: it alone is no reason to wait.
-        if status.list_peers > 0:
+        # Trackers hand out peers that are gone (a refused connection says so at once):
+        # only peers not yet tried, or still connecting, are worth waiting for.
+        if status.list_peers - len(download.gone) > 0:
             return False  # peers are known (the agent too, when it seeds this file): wait
         dht_answered = (
             not self.settings.dht_bootstrap
@@ -472,6 +482,8 @@ class SwarmSource:
                         continue
                     if kind == "cache_flushed_alert":
                         download.flushed.set()
+                    elif kind in _PEER_GONE_ALERTS:
+                        download.gone.add(str(alert.endpoint))
                     else:
                         download.answered.add(alert.tracker_url())
         finally:
