@@ -410,6 +410,15 @@ class UnpackedCache:
             entry.rename(doomed / "entry")
         shutil.rmtree(doomed, ignore_errors=True)
 
+    def writable(self) -> bool:
+        """Whether wheels can be unpacked here (a shared cache may be read-only)."""
+        try:
+            self._tmp()
+            self._mkdir(self.store / "locks")
+        except CacheError:
+            return False
+        return os.access(self.store, os.W_OK)
+
     def entry_size(self, sha256: str) -> int:
         """Bytes of the unpacked files of ``sha256`` (0 without an entry), from its manifest:
         no walk over thousands of files when the agent weighs the cache for its quota."""

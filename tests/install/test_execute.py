@@ -147,3 +147,20 @@ def test_metadata_that_differs_from_the_resolution_is_refused(
     with pytest.raises(MetadataError, match="differs from the metadata the index served"):
         execute_plan(planned)
     assert snapshot(venv) == before
+
+
+def test_an_unwritable_unpacked_cache_falls_back_to_a_temporary_one(
+    index,  # type: ignore[no-untyped-def]
+    make_venv,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    settings = _settings(index, tmp_path)
+    # Where the unpacked cache would go, a file: nothing can be created there (as in a
+    # read-only shared cache; the tests run as root, for whom modes do not stop writes).
+    settings.cache_dir.mkdir(parents=True)
+    (settings.cache_dir / "unpacked-v1").write_bytes(b"not a folder")
+    venv = make_venv()
+    execution = execute_plan(_plan(settings, venv))
+    assert sorted(name for name, _ in execution.transaction.installed) == ["app", "lib"]
+    assert (_site(venv) / "app" / "__init__.py").read_bytes() == APP_CODE
+    assert (settings.cache_dir / "unpacked-v1").read_bytes() == b"not a folder"

@@ -181,10 +181,13 @@ def execute_plan(
 
 @contextlib.contextmanager
 def _unpacked_store(settings: Settings) -> Iterator[UnpackedCache]:
-    """The unpacked cache; with the cache off, a temporary one for this install."""
+    """The unpacked cache; with the cache off or not writable (a read-only shared cache),
+    a temporary one for this install."""
     if not settings.no_cache:
-        yield UnpackedCache(settings.cache_dir)
-        return
+        store = UnpackedCache(settings.cache_dir)
+        if store.writable():
+            yield store
+            return
     with tempfile.TemporaryDirectory(prefix="torrip-unpacked-") as folder:
         yield UnpackedCache(Path(folder))
 
