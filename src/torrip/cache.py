@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from torrip.errors import CacheError
-from torrip.fsutil import atomic_write
+from torrip.fsutil import atomic_write, flock_is_held
 
 try:
     import fcntl
@@ -313,19 +313,10 @@ class DistributionCache:
     # -- helpers ----------------------------------------------------------------------
 
     def _mkdir(self, path: Path) -> Path:
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CacheError(path, exc.strerror or str(exc)) from None
-        return path
+        return _make_dir(path)
 
     def _entry_dirs(self) -> Iterator[Path]:
-        for prefix in _listdir(self.store):
-            if len(prefix.name) != 2:
-                continue  # tmp/, locks/
-            for folder in _listdir(prefix):
-                if _SHA256.fullmatch(folder.name) and folder.name[:2] == prefix.name:
-                    yield folder
+        return _content_dirs(self.store)
 
     @staticmethod
     def _names(folder: Path) -> list[Path]:
@@ -340,7 +331,7 @@ class DistributionCache:
         return size if isinstance(size, int) else None
 
     def _locked(self, sha256: str) -> bool:
-        return _is_held(self.store / "locks" / f"{sha256}.lock")
+        return flock_is_held(self.store / "locks" / f"{sha256}.lock")
 
 
 @dataclass(frozen=True)
@@ -457,30 +448,39 @@ class UnpackedCache:
                 folder.parent.rmdir()
         for staging in _listdir(self.store / "tmp"):
             sha256 = staging.name.split("-", 1)[0]
-            if _SHA256.fullmatch(sha256) and _is_held(self.store / "locks" / f"{sha256}.lock"):
+            if _SHA256.fullmatch(sha256) and flock_is_held(self.store / "locks" / f"{sha256}.lock"):
                 continue
             freed += _tree_size(staging)
             shutil.rmtree(staging, ignore_errors=True)
         return freed
 
     def _entry_dirs(self) -> Iterator[Path]:
-        for prefix in _listdir(self.store):
-            if len(prefix.name) != 2:
-                continue  # tmp/, locks/
-            for folder in _listdir(prefix):
-                if _SHA256.fullmatch(folder.name) and folder.name[:2] == prefix.name:
-                    yield folder
+        return _content_dirs(self.store)
 
     def _tmp(self) -> Path:
         return self._mkdir(self.store / "tmp")
 
     @staticmethod
     def _mkdir(path: Path) -> Path:
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CacheError(path, exc.strerror or str(exc)) from None
-        return path
+        return _make_dir(path)
+
+
+def _make_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CacheError(path, exc.strerror or str(exc)) from None
+    return path
+
+
+def _content_dirs(store: Path) -> Iterator[Path]:
+    """The ``<sha256[:2]>/<sha256>`` folders of a store (not tmp/ or locks/)."""
+    for prefix in _listdir(store):
+        if len(prefix.name) != 2:
+            continue  # tmp/, locks/
+        for folder in _listdir(prefix):
+            if _SHA256.fullmatch(folder.name) and folder.name[:2] == prefix.name:
+                yield folder
 
 
 @contextlib.contextmanager
@@ -498,23 +498,6 @@ def _exclusive(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
-
-
-def _is_held(path: Path) -> bool:
-    """Whether some process holds the flock on ``path`` now."""
-    if fcntl is None:  # pragma: no cover
-        return False
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 def _tree_size(folder: Path) -> int:

@@ -8,7 +8,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-__all__ = ["atomic_write", "file_url_path"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["atomic_write", "file_url_path", "flock_is_held"]
 
 
 def _umask() -> int:
@@ -48,3 +53,20 @@ def file_url_path(url: str) -> Path | None:
     if parts.scheme != "file":
         return None
     return Path(url2pathname(unquote(parts.path)))
+
+
+def flock_is_held(path: Path) -> bool:
+    """Whether some process holds flock(2) on ``path`` now (False if it cannot be opened)."""
+    if fcntl is None:  # pragma: no cover - Windows: no flock
+        return False
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing releases the lock at once
+    return False

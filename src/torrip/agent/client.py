@@ -30,6 +30,7 @@ from torrip.agent.paths import AgentPaths, agent_paths, ensure_private_dir
 from torrip.agent.protocol import MAX_MESSAGE, AgentError, ProtocolError, decode, encode
 from torrip.config import Settings
 from torrip.errors import TorripError
+from torrip.fsutil import flock_is_held
 from torrip.transport.session import split_host_port
 
 try:
@@ -261,17 +262,7 @@ def lock_is_free(paths: AgentPaths) -> bool:
     """Whether no agent holds this user's agent lock (so files left in the folder are stale)."""
     if fcntl is None:  # pragma: no cover
         return ping(paths) is None
-    try:
-        fd = os.open(paths.lock_file, os.O_RDWR)
-    except OSError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    finally:
-        os.close(fd)  # closing releases the lock at once
-    return True
+    return not flock_is_held(paths.lock_file)
 
 
 def _alive(pid: int) -> bool:

@@ -11,6 +11,7 @@ from torrip.cli.options import (
     add_index_options,
     add_p2p_options,
     add_python_option,
+    add_requirement_options,
     settings_from_args,
 )
 from torrip.cli.output import Output
@@ -37,30 +38,10 @@ def register(subparsers: Subparsers) -> None:
         description="Install packages from PyPI (or another index), fetching wheels from "
         "peers and the index at once.",
     )
-    parser.add_argument(
-        "requirements",
-        nargs="*",
-        metavar="REQUIREMENT",
-        help="A requirement specifier, such as 'requests>=2.31' or 'rich[jupyter]'.",
-    )
-    group = parser.add_argument_group("Install Options")
-    group.add_argument(
-        "-r",
-        "--requirement",
-        dest="requirement_files",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="Install from the given requirements file. Repeatable.",
-    )
-    group.add_argument(
-        "-c",
-        "--constraint",
-        dest="constraint_files",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="Constrain versions using the given constraints file. Repeatable.",
+    group = add_requirement_options(
+        parser,
+        "Install Options",
+        files_help="Install from the given requirements file. Repeatable.",
     )
     add_python_option(group, verb="install into")
     group.add_argument(

@@ -21,6 +21,7 @@ from torrip.cli.options import (
     add_index_options,
     add_p2p_options,
     add_python_option,
+    add_requirement_options,
     settings_from_args,
 )
 from torrip.cli.output import Output
@@ -50,30 +51,10 @@ def register_lock(subparsers: Subparsers) -> None:
         "were installed in it, and write a PEP 751 lockfile: every package with its index, "
         "and its wheel's URL, size, hashes and torrents. pip, uv and torrip install it.",
     )
-    parser.add_argument(
-        "requirements",
-        nargs="*",
-        metavar="REQUIREMENT",
-        help="A requirement specifier, such as 'requests>=2.31' or 'rich[jupyter]'.",
-    )
-    group = parser.add_argument_group("Lock Options")
-    group.add_argument(
-        "-r",
-        "--requirement",
-        dest="requirement_files",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="Lock the requirements of the given requirements file. Repeatable.",
-    )
-    group.add_argument(
-        "-c",
-        "--constraint",
-        dest="constraint_files",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="Constrain versions using the given constraints file. Repeatable.",
+    group = add_requirement_options(
+        parser,
+        "Lock Options",
+        files_help="Lock the requirements of the given requirements file. Repeatable.",
     )
     group.add_argument(
         "-o",

@@ -13,6 +13,8 @@ __all__ = [
     "add_index_options",
     "add_p2p_options",
     "add_python_option",
+    "add_requirement_file_options",
+    "add_requirement_options",
     "add_verbosity_options",
     "settings_from_args",
 ]
@@ -72,6 +74,49 @@ def add_general_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--retries", type=int, metavar="N", help="Retry each connection up to N times (default 3)."
     )
+
+
+REQUIREMENT_HELP = "A requirement specifier, such as 'requests>=2.31' or 'rich[jupyter]'."
+
+
+def add_requirement_file_options(
+    group: argparse._ActionsContainer, *, files_help: str, constraints: bool = True
+) -> None:
+    """-r FILE (``files_help`` says what the command does with it) and -c FILE."""
+    group.add_argument(
+        "-r",
+        "--requirement",
+        dest="requirement_files",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help=files_help,
+    )
+    if constraints:
+        group.add_argument(
+            "-c",
+            "--constraint",
+            dest="constraint_files",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="Constrain versions using the given constraints file. Repeatable.",
+        )
+
+
+def add_requirement_options(
+    parser: argparse.ArgumentParser,
+    title: str,
+    *,
+    files_help: str,
+    constraints: bool = True,
+    requirement_help: str = REQUIREMENT_HELP,
+) -> argparse._ArgumentGroup:
+    """REQUIREMENT... and, in a group ``title`` (returned), -r FILE and -c FILE."""
+    parser.add_argument("requirements", nargs="*", metavar="REQUIREMENT", help=requirement_help)
+    group = parser.add_argument_group(title)
+    add_requirement_file_options(group, files_help=files_help, constraints=constraints)
+    return group
 
 
 def add_python_option(container: argparse._ActionsContainer, *, verb: str = "inspect") -> None:

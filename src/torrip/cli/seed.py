@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from torrip.cli.agent import add_seed_options, seed_settings_from_args
-from torrip.cli.options import add_general_options, add_index_options, add_p2p_options
+from torrip.cli.options import (
+    add_general_options,
+    add_index_options,
+    add_p2p_options,
+    add_requirement_options,
+)
 from torrip.cli.output import Output
 from torrip.errors import TorripError
 
@@ -47,21 +52,12 @@ def register(subparsers: Subparsers) -> None:
         "torrents by the recipe with the origin as web seed, and seed them from the agent; "
         "--publish writes a torrent index that any web host can serve.",
     )
-    parser.add_argument(
-        "requirements",
-        nargs="*",
-        metavar="REQUIREMENT",
-        help="A requirement specifier, such as 'requests>=2.31'.",
-    )
-    group = parser.add_argument_group("Seed Options")
-    group.add_argument(
-        "-r",
-        "--requirement",
-        dest="requirement_files",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="Seed what the given requirements file resolves to. Repeatable.",
+    group = add_requirement_options(
+        parser,
+        "Seed Options",
+        files_help="Seed what the given requirements file resolves to. Repeatable.",
+        constraints=False,
+        requirement_help="A requirement specifier, such as 'requests>=2.31'.",
     )
     group.add_argument(
         "--python",

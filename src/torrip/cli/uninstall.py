@@ -12,7 +12,11 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from torrip.cli.options import add_python_option, add_verbosity_options
+from torrip.cli.options import (
+    add_python_option,
+    add_requirement_file_options,
+    add_verbosity_options,
+)
 from torrip.cli.output import Output
 from torrip.errors import TorripError
 
@@ -42,14 +46,10 @@ def register(subparsers: Subparsers) -> None:
         "packages", nargs="*", metavar="PACKAGE", help="An installed package to uninstall."
     )
     group = parser.add_argument_group("Uninstall Options")
-    group.add_argument(
-        "-r",
-        "--requirement",
-        dest="requirement_files",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="Uninstall all the packages listed in the given requirements file. Repeatable.",
+    add_requirement_file_options(
+        group,
+        files_help="Uninstall all the packages listed in the given requirements file. Repeatable.",
+        constraints=False,
     )
     group.add_argument(
         "-y",

@@ -44,8 +44,6 @@ class RelayRoute:
     url: str
     on_bytes: Callable[[int], None]
     bytes: int = 0
-    requests: int = 0
-    failures: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, n: int) -> None:
@@ -145,21 +143,15 @@ class _RelayHandler(BaseHTTPRequestHandler):
         if route is None:
             self._reply_error(404)
             return
-        with route._lock:
-            route.requests += 1
         wanted = _parse_range(self.headers.get("Range"))
         headers = {"Range": self.headers["Range"]} if wanted is not None else {}
         try:
             with self.server.relay.http.stream("GET", route.origin_url, headers=headers) as answer:
                 if answer.status_code not in (200, 206):
-                    with route._lock:
-                        route.failures += 1
                     self._reply_error(502 if answer.status_code >= 500 else answer.status_code)
                     return
                 self._relay_body(route, answer, wanted)
         except (httpx.HTTPError, OSError):
-            with route._lock:
-                route.failures += 1
             with contextlib.suppress(OSError):
                 self._reply_error(502)
 
