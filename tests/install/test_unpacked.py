@@ -8,10 +8,12 @@ import os
 import stat
 import threading
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
 
+import torrip.install.inflate as inflate_module
 import torrip.install.unpacked as unpacked_module
 from fixtures.wheels import make_wheel
 from install.support import package_wheel, rewrite_wheel, snapshot
@@ -105,7 +107,40 @@ def test_a_wheel_not_matching_its_record_leaves_nothing(
     assert list((store.store / "tmp").iterdir()) == []
 
 
-def test_a_corrupt_member_is_refused(tmp_path: Path) -> None:
+@pytest.fixture(params=["isal", "zlib"])
+def inflater(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test runs with ISA-L's inflate (the default where its wheel exists) and zlib's."""
+    if request.param == "zlib":
+        monkeypatch.setattr(inflate_module, "_implementation", zlib)
+    else:
+        isal_zlib = pytest.importorskip("isal.isal_zlib")  # a dependency on this platform
+        assert inflate_module._implementation is isal_zlib
+    return str(request.param)
+
+
+@pytest.mark.parametrize("whole_read_limit", [8 << 20, 1024], ids=["in-memory", "streamed"])
+def test_members_inflate_exactly_by_either_path(
+    whole_read_limit: int, inflater: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(unpacked_module, "_WHOLE_READ_LIMIT", whole_read_limit)
+    files = {
+        # Inflates to many times the 1 MiB read chunk from one chunk of input.
+        "big/zeros.bin": bytes(5 << 20) + b"end",
+        "big/random.bin": os.urandom((3 << 20) + 17),
+        "big/small.py": b"x = 1\n",
+        "big/empty.txt": b"",
+    }
+    wheel = make_wheel(tmp_path, "big", "1.0", files=files)
+    unpacked = _unpack(UnpackedCache(tmp_path / "cache"), wheel)
+    for member, content in files.items():
+        assert (unpacked.tree / member).read_bytes() == content
+
+
+@pytest.mark.parametrize("whole_read_limit", [8 << 20, 1024], ids=["in-memory", "streamed"])
+def test_a_corrupt_member_is_refused(
+    whole_read_limit: int, inflater: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(unpacked_module, "_WHOLE_READ_LIMIT", whole_read_limit)
     wheel = make_wheel(tmp_path, "broken", "1.0", files={"broken/data.bin": os.urandom(4096)})
     with zipfile.ZipFile(wheel) as archive:
         info = archive.getinfo("broken/data.bin")
@@ -114,10 +149,12 @@ def test_a_corrupt_member_is_refused(tmp_path: Path) -> None:
     for offset in range(start + 10, start + 60):  # garble the deflate stream
         data[offset] ^= 0xFF
     wheel.write_bytes(bytes(data))
+    store = UnpackedCache(tmp_path / "cache")
     with pytest.raises(UnsafeWheelError) as refused:
-        _unpack(UnpackedCache(tmp_path / "cache"), wheel)
+        _unpack(store, wheel)
     assert refused.value.entry == "broken/data.bin"
     assert "corrupt zip member" in refused.value.reason or "RECORD" in refused.value.reason
+    assert not store.entry_dir(sha256_of(wheel)).exists()
 
 
 def test_the_wheel_rewritten_while_unpacking_is_refused(

@@ -36,7 +36,6 @@ import re
 import stat
 import struct
 import zipfile
-import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from installer.utils import SCHEME_NAMES, parse_entrypoints, parse_wheel_filenam
 from packaging.utils import canonicalize_name
 
 from torrip.errors import UnsafeWheelError
+from torrip.install.inflate import INFLATE_ERRORS, raw_inflater
 
 __all__ = [
     "CheckedWheel",
@@ -79,6 +79,7 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 # Read and inflated directly (``CheckedWheel.read``); others (bzip2, lzma) through zipfile.
 _SIMPLE_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
 _pread = getattr(os, "pread", None)  # not on Windows: zipfile's reader there
+_READ_ERRORS = (zipfile.BadZipFile, EOFError, ValueError, OSError, *INFLATE_ERRORS)
 
 
 class ExpectedFile(NamedTuple):
@@ -154,7 +155,7 @@ class CheckedWheel:
     def read(self, member: str) -> bytes:
         """The member's bytes, inflated; UnsafeWheelError if they are not what the zip says.
 
-        One ``pread`` and one ``inflate``: zipfile's reader costs more than the inflating
+        One ``pread`` and one inflate: zipfile's reader costs more than the inflating
         for the small files most wheels hold. Memory is bounded by the member's size.
         """
         info = self.archive.NameToInfo[member]
@@ -167,10 +168,8 @@ class CheckedWheel:
                 if info.compress_type == zipfile.ZIP_STORED:
                     data = compressed
                 else:
-                    data = zlib.decompressobj(-zlib.MAX_WBITS).decompress(
-                        compressed, info.file_size + 1
-                    )
-        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as error:
+                    data = raw_inflater().decompress(compressed, info.file_size + 1)
+        except _READ_ERRORS as error:
             raise UnsafeWheelError(self.path, member, f"corrupt zip member: {error}") from None
         if len(data) != info.file_size:
             raise UnsafeWheelError(
@@ -179,6 +178,49 @@ class CheckedWheel:
                 f"corrupt zip member: {len(data)} bytes inflated, the zip says {info.file_size}",
             )
         return data
+
+    def stream(self, member: str) -> Iterator[bytes]:
+        """The member's bytes in chunks of at most 1 MiB, for members too large to hold.
+
+        UnsafeWheelError if the member is corrupt or inflates to more than the zip says;
+        the caller checks the total size and hash (RECORD).
+        """
+        info = self.archive.NameToInfo[member]
+        size = 0
+        try:
+            for chunk in self._chunks(info):
+                size += len(chunk)
+                if size > info.file_size:
+                    raise ValueError(f"inflates to more than the {info.file_size} bytes it should")
+                yield chunk
+        except _READ_ERRORS as error:
+            raise UnsafeWheelError(self.path, member, f"corrupt zip member: {error}") from None
+
+    def _chunks(self, info: zipfile.ZipInfo) -> Iterator[bytes]:
+        if _pread is None or info.compress_type not in _SIMPLE_METHODS:
+            with self.archive.open(info) as stream:
+                while chunk := stream.read(_CHUNK):
+                    yield chunk
+            return
+        inflater = None if info.compress_type == zipfile.ZIP_STORED else raw_inflater()
+        offset, remaining = self.data_offsets[info.filename], info.compress_size
+        while remaining:
+            data = _pread(self.fileno, min(_CHUNK, remaining), offset)
+            if not data:
+                raise EOFError("the wheel ends inside this member")
+            offset += len(data)
+            remaining -= len(data)
+            if inflater is None:
+                yield data
+                continue
+            while data:  # bounded output: whatever does not fit waits in unconsumed_tail
+                if out := inflater.decompress(data, _CHUNK):
+                    yield out
+                data = inflater.unconsumed_tail
+        while inflater is not None and not inflater.eof:  # output still held inside
+            if not (out := inflater.decompress(b"", _CHUNK)):
+                break
+            yield out
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,6 @@ import hashlib
 import json
 import os
 import threading
-import zipfile
-import zlib
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -59,7 +57,6 @@ _TREE = "tree"
 _FORMAT = 1
 # Members up to this size are inflated in one read; larger ones are streamed.
 _WHOLE_READ_LIMIT = 8 << 20
-_CHUNK = 1 << 20
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows would translate newlines without it
 
 
@@ -192,9 +189,9 @@ def _unpack_small(checked: CheckedWheel, file: LayoutFile, target: str) -> tuple
     """Inflate one member in memory, compare it with RECORD, then write it: (sha256, mtime)."""
     data = checked.read(file.member)
     algorithm, _, expected = file.digest.partition("=")
-    sha256 = hashlib.sha256(data)
-    actual = sha256 if algorithm == "sha256" else hashlib.new(algorithm, data)
-    if _urlsafe(actual) != expected.rstrip("="):
+    digest = _urlsafe(hashlib.sha256(data))
+    actual = digest if algorithm == "sha256" else _urlsafe(hashlib.new(algorithm, data))
+    if actual != expected.rstrip("="):
         raise UnsafeWheelError(checked.path, file.member, f"{algorithm} does not match RECORD")
     try:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
@@ -207,7 +204,7 @@ def _unpack_small(checked: CheckedWheel, file: LayoutFile, target: str) -> tuple
             os.close(fd)
     except OSError as error:
         raise CacheError(target, error.strerror or str(error)) from None
-    return _urlsafe(sha256), mtime
+    return digest, mtime
 
 
 def _unpack_large(checked: CheckedWheel, file: LayoutFile, target: str) -> tuple[str, int]:
@@ -222,21 +219,15 @@ def _unpack_large(checked: CheckedWheel, file: LayoutFile, target: str) -> tuple
     except OSError as error:
         raise CacheError(target, error.strerror or str(error)) from None
     with output:
-        try:
-            with checked.archive.open(file.member) as stream:
-                while chunk := stream.read(_CHUNK):
-                    sha256.update(chunk)
-                    if other is not None:
-                        other.update(chunk)
-                    size += len(chunk)
-                    try:
-                        output.write(chunk)
-                    except OSError as error:
-                        raise CacheError(target, error.strerror or str(error)) from None
-        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as error:
-            # Writes raise CacheError, so these come from reading the wheel.
-            reason = f"corrupt zip member: {error}"
-            raise UnsafeWheelError(checked.path, file.member, reason) from None
+        for chunk in checked.stream(file.member):  # UnsafeWheelError if corrupt
+            sha256.update(chunk)
+            if other is not None:
+                other.update(chunk)
+            size += len(chunk)
+            try:
+                output.write(chunk)
+            except OSError as error:
+                raise CacheError(target, error.strerror or str(error)) from None
         actual = _urlsafe(other if other is not None else sha256)
         if (actual, size) != (expected.rstrip("="), file.size):
             raise UnsafeWheelError(checked.path, file.member, f"{algorithm} does not match RECORD")
