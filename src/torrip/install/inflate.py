@@ -9,7 +9,8 @@ inflating is most of the CPU a cold install spends. Both release the GIL while t
 from __future__ import annotations
 
 import zlib
-from typing import Protocol
+from types import ModuleType
+from typing import Protocol, cast
 
 __all__ = ["INFLATE_ERRORS", "Inflater", "raw_inflater"]
 
@@ -26,15 +27,18 @@ class Inflater(Protocol):
     def decompress(self, data: bytes, max_length: int = 0, /) -> bytes: ...
 
 
+_implementation: ModuleType
 try:
-    from isal import isal_zlib as _implementation
+    from isal import isal_zlib
 
-    INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, _implementation.error)
+    _implementation = isal_zlib
+    isal_error = cast("type[Exception]", isal_zlib.error)  # typed as an instance in its stubs
+    INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, isal_error)
 except ImportError:  # no isal wheel for this platform: zlib does the same, slower
-    _implementation = zlib  # type: ignore[no-redef]
+    _implementation = zlib
     INFLATE_ERRORS = (zlib.error,)
 
 
 def raw_inflater() -> Inflater:
     """A decompressor for raw deflate data (no zlib header), as zip members hold."""
-    return _implementation.decompressobj(-zlib.MAX_WBITS)
+    return cast(Inflater, _implementation.decompressobj(-zlib.MAX_WBITS))

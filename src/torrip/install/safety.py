@@ -79,7 +79,13 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 # Read and inflated directly (``CheckedWheel.read``); others (bzip2, lzma) through zipfile.
 _SIMPLE_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
 _pread = getattr(os, "pread", None)  # not on Windows: zipfile's reader there
-_READ_ERRORS = (zipfile.BadZipFile, EOFError, ValueError, OSError, *INFLATE_ERRORS)
+_READ_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile,
+    EOFError,
+    ValueError,
+    OSError,
+    *INFLATE_ERRORS,
+)
 
 
 class ExpectedFile(NamedTuple):
