@@ -213,7 +213,9 @@ def start_agent(
                 process.wait(0)  # reap it if it was a second daemon that found the first
             return Started(int(answer["pid"]), int(answer["pid"]) != process.pid, paths)
         code = process.poll()
-        if code is not None and code != 0:
+        # Exited because another agent, started at the same moment, holds the lock: that
+        # one answers shortly.
+        if code is not None and code != 0 and not flock_is_held(paths.lock_file):
             raise AgentError(
                 f"the agent exited with status {code} at start: {_tail(paths.log_file)}",
                 hint=f"Its log is {paths.log_file}.",
