@@ -340,6 +340,48 @@ def test_installed_distributions(tmp_path: Path) -> None:
     assert refreshed.scheme == env.scheme
 
 
+def test_refresh_runs_the_interpreter_only_when_sys_path_folders_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    venv = make_venv(Path(sys.executable), tmp_path / "venv")
+    env = inspect_environment(venv / "bin" / "python")
+    site = env.scheme["purelib"]
+    write(site / "kept-1.0.dist-info" / "METADATA", "Name: kept\nVersion: 1.0\n")
+    env = env.refresh_installed(if_listing_changed=True)
+    assert "kept" in env.installed
+    probes: list[Path] = []
+    real_probe = environment._run_probe
+
+    def counting_probe(python: Path, **kwargs: bool) -> dict[str, object]:
+        probes.append(python)
+        return real_probe(python, **kwargs)
+
+    monkeypatch.setattr(environment, "_run_probe", counting_probe)
+    (site / "kept-1.0.dist-info" / "INSTALLER").write_text("pip\n")  # not a listing change
+    (site / "module.py").write_text("")
+    assert env.refresh_installed(if_listing_changed=True) is env
+    assert probes == []
+    assert env.refresh_installed() is not env  # without the flag: always asks the interpreter
+    assert len(probes) == 1
+    probes.clear()
+
+    # Each of these changes what is installed, or where Python looks.
+    shadow = tmp_path / "shadow"
+    write(shadow / "shadowed-2.0.dist-info" / "METADATA", "Name: shadowed\nVersion: 2.0\n")
+    changes = [
+        lambda: (site / "kept-1.0.dist-info").rename(site / "kept-1.1.dist-info"),
+        lambda: write(site / "extra.pth", f"{shadow}\n"),
+        lambda: shutil.rmtree(site / "kept-1.1.dist-info"),
+    ]
+    for number, change in enumerate(changes, 1):
+        change()
+        env = env.refresh_installed(if_listing_changed=True)
+        assert len(probes) == number
+    assert "kept" not in env.installed
+    assert "shadowed" in env.installed
+    assert env.refresh_installed(if_listing_changed=True) is env
+
+
 # ---------------------------------------------------------------------------
 # find_target_python
 

@@ -120,6 +120,9 @@ def scheme_name(in_venv):
     return "posix_prefix"
 
 
+LISTED = (".dist-info", ".egg-info", ".pth", ".egg-link")
+
+
 def read(path, head=False):
     try:
         with open(path, encoding="utf-8", errors="replace") as file:
@@ -135,13 +138,14 @@ def read(path, head=False):
         return None
 
 
-def distributions(entries):
+def distributions(entries, listing):
     found = []
     for entry in entries:
         try:
             children = sorted(os.scandir(entry), key=lambda child: child.name)
         except OSError:
             continue
+        listing[entry] = [child.name for child in children if child.name.lower().endswith(LISTED)]
         for child in children:
             lower = child.name.lower()
             egg = lower.endswith(".egg-info")
@@ -180,7 +184,12 @@ def main(installed_only):
     for entry in sys.path:
         if entry and entry != cwd and entry not in entries and os.path.isdir(entry):
             entries.append(entry)
-    result = {"site_packages": entries, "distributions": distributions(entries)}
+    listing = {}
+    result = {
+        "site_packages": entries,
+        "distributions": distributions(entries, listing),
+        "listing": listing,
+    }
     if installed_only:
         return result
     prefix = sys.prefix
@@ -283,6 +292,8 @@ class TargetEnvironment:
     scheme: Mapping[str, Path]
     site_packages: tuple[Path, ...]
     installed: Mapping[NormalizedName, InstalledDistribution]
+    listing: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
+    """What the probe saw in each sys.path folder: its distributions and ``.pth`` files."""
     _priority: dict[Tag, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def tag_priority(self) -> Mapping[Tag, int]:
@@ -296,14 +307,23 @@ class TargetEnvironment:
         """The marker environment to evaluate a requirement's marker, for one extra."""
         return {**self.markers, "extra": extra or ""}
 
-    def refresh_installed(self) -> TargetEnvironment:
-        """Re-read sys.path and the installed distributions, e.g. after an install."""
+    def refresh_installed(self, *, if_listing_changed: bool = False) -> TargetEnvironment:
+        """Re-read sys.path and the installed distributions, e.g. after an install.
+
+        With ``if_listing_changed``, the same environment when no folder on sys.path gained
+        or lost a distribution or a ``.pth`` file since the probe listed them (a few
+        ``listdir`` calls, where running the interpreter again takes 30 ms or more): enough
+        to see what another installer did, not to see metadata edited in place.
+        """
+        if if_listing_changed and self.listing and _listing(self.listing) == self.listing:
+            return self
         facts = _run_probe(self.python, installed_only=True)
         try:
             site_packages, installed = _installed_from_facts(facts)
+            listing = _listing_from_facts(facts)
         except _DATA_ERRORS as error:
             raise _unexpected_data(self.python, error) from error
-        return replace(self, site_packages=site_packages, installed=installed)
+        return replace(self, site_packages=site_packages, installed=installed, listing=listing)
 
 
 # ---------------------------------------------------------------------------
@@ -472,6 +492,7 @@ def _environment_from_facts(python: Path, facts: Mapping[str, Any]) -> TargetEnv
         scheme=MappingProxyType({key: Path(value) for key, value in facts["scheme"].items()}),
         site_packages=site_packages,
         installed=installed,
+        listing=_listing_from_facts(facts),
     )
 
 
@@ -708,6 +729,28 @@ def _installed_from_facts(
         if dist is not None and dist.name not in installed:
             installed[dist.name] = dist
     return site_packages, MappingProxyType(installed)
+
+
+def _listing_from_facts(facts: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:
+    return MappingProxyType(
+        {str(entry): tuple(map(str, names)) for entry, names in facts["listing"].items()}
+    )
+
+
+def _listing(like: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """The probe's listing of the same folders, taken now (in this process)."""
+    listing = {}
+    for entry in like:
+        try:
+            names = sorted(os.listdir(entry))
+        except OSError:
+            continue
+        listing[entry] = tuple(name for name in names if name.lower().endswith(_LISTED))
+    return listing
+
+
+# Must match the probe's LISTED.
+_LISTED = (".dist-info", ".egg-info", ".pth", ".egg-link")
 
 
 def _parse_headers(text: str) -> dict[str, list[str]]:

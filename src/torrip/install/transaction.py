@@ -148,7 +148,8 @@ def _install_verified(
     started: float,
 ) -> TransactionResult:
     with environment_lock(environment):
-        current = environment.refresh_installed()
+        # What another installer did meanwhile (it adds or removes .dist-info folders).
+        current = environment.refresh_installed(if_listing_changed=True)
         outgoing = _installed_to_remove(current, wheels, remove)
         stash = Stash.create(current)
         journal = WriteJournal(displace=stash.put)

@@ -184,7 +184,8 @@ def uninstall(
     if stash is not None:
         return _uninstall_into(environment, names, Stash(stash))
     with environment_lock(environment):
-        current = environment.refresh_installed()
+        # What another installer did meanwhile (it adds or removes .dist-info folders).
+        current = environment.refresh_installed(if_listing_changed=True)
         own_stash = Stash.create(current)
         try:
             removed = _uninstall_into(current, names, own_stash)
