@@ -1,3 +1,4 @@
 from torrip.cli.main import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when multiprocessing imports it in a worker process
+    raise SystemExit(main())

@@ -8,6 +8,7 @@ libraries (httpx, libtorrent, zipfile) are converted at the boundary.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "CacheError",
@@ -51,6 +52,18 @@ class TorripError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take arguments of their own, so rebuild from the state rather than by
+        # calling __init__ again: errors cross process boundaries (the unpacking workers).
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: type[TorripError], args: tuple[Any, ...], state: dict[str, Any]) -> TorripError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigError(TorripError):

@@ -17,6 +17,7 @@ from install.support import snapshot
 from torrip.config import Settings, load_settings
 from torrip.errors import ConfigError, MetadataError
 from torrip.install.execute import execute_plan
+from torrip.metadata import parse_metadata
 from torrip.planner import InstallRequest, PlannedInstall, plan_install
 
 APP_CODE = b"def main():\n    return 'app'\n" + b"# padding\n" * 2000
@@ -141,7 +142,11 @@ def test_metadata_that_differs_from_the_resolution_is_refused(
     planned = _plan(_settings(index, tmp_path), venv)
     before = snapshot(venv)
     (app,) = [dist for dist in planned.plan.install if dist.candidate.name == "app"]
-    lying = dataclasses.replace(app, metadata=dataclasses.replace(app.metadata, requires_dist=()))
+    raw = b"".join(
+        line for line in app.metadata.raw.splitlines(keepends=True) if b"Requires-Dist" not in line
+    )
+    assert raw != app.metadata.raw
+    lying = dataclasses.replace(app, metadata=parse_metadata(raw, "a .metadata file"))
     install = tuple(lying if dist is app else dist for dist in planned.plan.install)
     planned = dataclasses.replace(planned, plan=dataclasses.replace(planned.plan, install=install))
     with pytest.raises(MetadataError, match="differs from the metadata the index served"):

@@ -19,7 +19,7 @@ from fixtures.wheels import make_wheel
 from install.support import package_wheel, rewrite_wheel, snapshot
 from torrip.cache import UnpackedCache, sha256_of
 from torrip.errors import UnsafeWheelError
-from torrip.install.unpacked import Unpacker, open_unpacked, unpack_wheel
+from torrip.install.unpacked import Unpacker, open_unpacked, unpack_wheel, unpacker_for
 
 
 def _unpack(store: UnpackedCache, wheel: Path) -> unpacked_module.UnpackedWheel:
@@ -222,11 +222,14 @@ def test_a_lost_race_keeps_the_first_entry(tmp_path: Path) -> None:
     assert snapshot(first.tree.parent) == before
 
 
-def test_the_unpacker_works_in_the_background_and_reports_errors(tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
+def test_the_unpacker_works_in_the_background_and_reports_errors(
+    processes: bool, tmp_path: Path
+) -> None:
     good = package_wheel(tmp_path, "zeta", "1.0")
     evil = rewrite_wheel(make_wheel(tmp_path, "evil", "1.0"), {"evil/extra.py": b"x = 1\n"})
     store = UnpackedCache(tmp_path / "cache")
-    with Unpacker(store, workers=2) as unpacker:
+    with Unpacker(store, workers=2, processes=processes) as unpacker:
         unpacker.submit(good, sha256_of(good))
         unpacker.submit(good, sha256_of(good))  # once is enough
         unpacker.submit(evil, sha256_of(evil))
@@ -239,6 +242,70 @@ def test_the_unpacker_works_in_the_background_and_reports_errors(tmp_path: Path)
         renamed.parent.mkdir()
         renamed.write_bytes(good.read_bytes())
         assert unpacker.result(renamed, sha256_of(good)).layout.path == renamed
+        assert unpacker.uses_processes == processes
+
+
+def test_worker_processes_unpack_what_threads_do(tmp_path: Path) -> None:
+    wheels = [package_wheel(tmp_path / name, name, "1.0") for name in ("one", "two", "three")]
+    by_threads = UnpackedCache(tmp_path / "threads")
+    by_processes = UnpackedCache(tmp_path / "processes")
+    with Unpacker(by_processes, workers=2, processes=True) as unpacker:
+        for wheel in wheels:
+            unpacker.submit(wheel, sha256_of(wheel))
+        results = [unpacker.result(wheel, sha256_of(wheel)) for wheel in wheels]
+        assert unpacker.uses_processes
+        pool = unpacker._process_pool()
+        assert pool is not None
+        assert {process.pid for process in pool._processes.values()}.isdisjoint({os.getpid()})
+    for wheel, result in zip(wheels, results, strict=True):
+        expected = _unpack(by_threads, wheel)
+        assert result.layout == expected.layout
+        assert result.tree == by_processes.entry_dir(sha256_of(wheel)) / "tree"
+        assert open_unpacked(by_processes, wheel, sha256_of(wheel)) == result
+
+
+def test_without_worker_processes_threads_unpack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_processes(method: str) -> None:
+        raise OSError("no semaphores here")  # as in some sandboxes
+
+    monkeypatch.setattr(unpacked_module.multiprocessing, "get_context", no_processes)
+    wheel = package_wheel(tmp_path, "solo", "1.0")
+    with Unpacker(UnpackedCache(tmp_path / "cache"), processes=True) as unpacker:
+        assert unpacker.result(wheel, sha256_of(wheel)).layout.name == "solo"
+        assert not unpacker.uses_processes
+
+
+def test_a_worker_process_that_dies_is_replaced_by_a_thread(tmp_path: Path) -> None:
+    wheel = package_wheel(tmp_path, "phoenix", "1.0")
+    with Unpacker(UnpackedCache(tmp_path / "cache"), workers=1, processes=True) as unpacker:
+        pool = unpacker._process_pool()
+        assert pool is not None
+        for process in list(pool._processes.values()):
+            process.kill()
+            process.join()
+        assert unpacker.result(wheel, sha256_of(wheel)).layout.name == "phoenix"
+
+
+def test_processes_only_for_much_to_unpack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(unpacked_module.os, "cpu_count", lambda: 2)
+    store = UnpackedCache(tmp_path / "cache")
+    wheel = package_wheel(tmp_path, "sized", "1.0")
+    sha256, size = sha256_of(wheel), wheel.stat().st_size
+    limit = unpacked_module.PROCESSES_MIN_BYTES
+    few = [(sha256, size), (None, None)]
+    many = [(sha256, limit - 1), (None, 1)]
+    with unpacker_for(store, few) as unpacker:
+        assert not unpacker.uses_processes
+    with unpacker_for(store, many) as unpacker:
+        assert unpacker.uses_processes
+        unpacker.result(wheel, sha256)
+    with unpacker_for(store, [(sha256, limit)]) as unpacker:
+        assert not unpacker.uses_processes  # already unpacked: nothing to do
+    monkeypatch.setattr(unpacked_module.os, "cpu_count", lambda: 1)
+    with unpacker_for(store, many) as unpacker:
+        assert not unpacker.uses_processes
 
 
 def test_the_manifest_records_what_was_checked(tmp_path: Path) -> None:

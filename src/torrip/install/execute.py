@@ -23,9 +23,9 @@ from torrip.errors import ConfigError, MetadataError
 from torrip.hashcheck import check_file_allowed
 from torrip.http import make_client
 from torrip.install.transaction import TransactionResult, WheelToInstall, install_transaction
-from torrip.install.unpacked import UnpackedWheel, Unpacker
+from torrip.install.unpacked import UnpackedWheel, unpacker_for
 from torrip.install.wheel import LINK_MODES, LinkMode
-from torrip.metadata import parse_metadata
+from torrip.metadata import name_and_version, parse_metadata
 from torrip.planner import PlannedInstall
 from torrip.resolver.resolve import ResolvedDistribution
 from torrip.transport.fetch import Fetcher, FetchProgress, FetchResult, FileRequest
@@ -59,21 +59,24 @@ def _check_resolved_metadata(
     Read from the unpacked wheel: the one .dist-info, checked against RECORD when unpacked.
     """
     metadata = unpacked.tree / unpacked.layout.dist_info / "METADATA"
+    origin = result.request.filename
     try:
-        actual = parse_metadata(metadata.read_bytes(), result.request.filename)
+        data = metadata.read_bytes()
     except OSError as exc:
-        raise MetadataError(
-            f"{result.request.filename}: cannot read its METADATA ({exc.strerror or exc})"
-        ) from None
+        raise MetadataError(f"{origin}: cannot read its METADATA ({exc.strerror or exc})") from None
     expected = dist.metadata
+    if data == expected.raw:  # PEP 658: the .metadata file is the wheel's METADATA
+        return
     if dist.candidate.source == "lock":  # a lock pins name and version, not dependencies
-        if (actual.name, actual.version) != (expected.name, expected.version):
+        name, version = name_and_version(data, origin)
+        if (name, version) != (expected.name, expected.version):
             raise MetadataError(
-                f"{result.request.filename}: its METADATA says {actual.name} {actual.version}, "
+                f"{origin}: its METADATA says {name} {version}, "
                 f"but the lockfile lists it as {expected.name} {expected.version}",
                 hint="The lockfile is inconsistent; write it again (torrip lock).",
             )
         return
+    actual = parse_metadata(data, origin)
     if (actual.name, actual.version, sorted(map(str, actual.requires_dist))) != (
         expected.name,
         expected.version,
@@ -109,6 +112,9 @@ def execute_plan(
         requests.append(request)
     cache = None if settings.no_cache else DistributionCache(settings.cache_dir)
     with (
+        _unpacked_store(settings) as store,
+        # First, so that its worker processes (if any) start while the files download.
+        unpacker_for(store, ((r.sha256, r.size) for r in requests)) as unpacker,
         make_client(settings) as http,
         contextlib.ExitStack() as swarm_lifetime,
         Fetcher(
@@ -120,8 +126,6 @@ def execute_plan(
             ),
             log=log,
         ) as fetcher,
-        _unpacked_store(settings) as store,
-        Unpacker(store) as unpacker,  # closed first: no unpacking outlives the files
     ):
 
         def unpack(result: FetchResult) -> None:

@@ -28,10 +28,12 @@ import base64
 import dataclasses
 import hashlib
 import json
+import multiprocessing
 import os
 import threading
-from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -50,7 +52,7 @@ from torrip.install.safety import (
     place_wheel,
 )
 
-__all__ = ["UnpackedWheel", "Unpacker", "open_unpacked", "unpack_wheel"]
+__all__ = ["UnpackedWheel", "Unpacker", "open_unpacked", "unpack_wheel", "unpacker_for"]
 
 _MANIFEST = ".manifest.json"
 _TREE = "tree"
@@ -58,6 +60,9 @@ _FORMAT = 1
 # Members up to this size are inflated in one read; larger ones are streamed.
 _WHOLE_READ_LIMIT = 8 << 20
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows would translate newlines without it
+# Wheels to unpack, in bytes, from which worker processes pay off (``unpacker_for``).
+PROCESSES_MIN_BYTES = 16 << 20
+_START_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -116,24 +121,38 @@ def open_unpacked(store: UnpackedCache, wheel: Path, sha256: str) -> UnpackedWhe
 
 
 class Unpacker:
-    """Unpacks wheels on background threads as they arrive, one at a time per wheel.
+    """Unpacks wheels in the background as they arrive, one at a time per wheel.
 
     ``submit`` returns at once (call it from any thread, as often as you like); ``result``
     waits for one wheel and raises what unpacking it raised. Leaving the ``with`` block
     cancels what has not started and waits for what has.
+
+    With ``processes`` the unpacking runs in worker processes: most of its time is Python
+    code per file, which threads serialize on the GIL (measured on jupyterlab's 91 wheels,
+    11,557 files, 2 cores: one thread 0.80 s, two threads 0.90 s, two processes 0.43 s).
+    Starting them costs about 0.1 s, on a background thread while files download, so it is
+    worth it only for much to unpack (``unpacker_for``). Where processes cannot start, or
+    one dies, the unpacking happens on the threads instead.
     """
 
-    def __init__(self, store: UnpackedCache, *, workers: int | None = None) -> None:
+    def __init__(
+        self, store: UnpackedCache, *, workers: int | None = None, processes: bool = False
+    ) -> None:
         self.store = store
-        count = workers if workers is not None else max(1, min(os.cpu_count() or 1, 4))
-        self._pool = ThreadPoolExecutor(count, thread_name_prefix="torrip-unpack")
+        self._workers = workers if workers is not None else _default_workers()
+        self._threads = ThreadPoolExecutor(self._workers, thread_name_prefix="torrip-unpack")
         self._futures: dict[str, Future[UnpackedWheel]] = {}
         self._lock = threading.Lock()
+        self._use_processes = processes
+        self._processes: ProcessPoolExecutor | None = None
+        self._processes_lock = threading.Lock()
+        if processes:
+            self._threads.submit(self._process_pool)  # start them while files download
 
     def submit(self, wheel: Path, sha256: str) -> None:
         with self._lock:
             if sha256 not in self._futures:
-                self._futures[sha256] = self._pool.submit(unpack_wheel, self.store, wheel, sha256)
+                self._futures[sha256] = self._threads.submit(self._unpack, wheel, sha256)
 
     def result(self, wheel: Path, sha256: str) -> UnpackedWheel:
         self.submit(wheel, sha256)
@@ -143,8 +162,18 @@ class Unpacker:
             unpacked = UnpackedWheel(unpacked.sha256, unpacked.tree, layout)
         return unpacked
 
+    @property
+    def uses_processes(self) -> bool:
+        """Whether worker processes unpack (started, or being started)."""
+        return self._use_processes
+
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._threads.shutdown(wait=True, cancel_futures=True)
+        with self._processes_lock:
+            self._use_processes = False
+            if self._processes is not None:
+                self._processes.shutdown(wait=True, cancel_futures=True)
+                self._processes = None
 
     def __enter__(self) -> Unpacker:
         return self
@@ -156,6 +185,61 @@ class Unpacker:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+    def _unpack(self, wheel: Path, sha256: str) -> UnpackedWheel:
+        found = open_unpacked(self.store, wheel, sha256)  # already there: no process needed
+        if found is not None:
+            return found
+        pool = self._process_pool()
+        if pool is not None:
+            try:
+                return pool.submit(unpack_wheel, self.store, wheel, sha256).result()
+            except BrokenProcessPool:  # a worker died (killed, out of memory): do it here
+                pass
+        return unpack_wheel(self.store, wheel, sha256)
+
+    def _process_pool(self) -> ProcessPoolExecutor | None:
+        with self._processes_lock:
+            if self._use_processes and self._processes is None:
+                self._processes = _start_processes(self._workers)
+                self._use_processes = self._processes is not None
+            return self._processes
+
+
+def unpacker_for(store: UnpackedCache, wheels: Iterable[tuple[str | None, int | None]]) -> Unpacker:
+    """An Unpacker for these wheels (sha256, size): with worker processes when the wheels
+    not unpacked yet are large enough together, and there is more than one core."""
+    to_unpack = 0
+    for sha256, size in wheels:
+        if sha256 is None or not store.entry_dir(sha256).is_dir():
+            to_unpack += size or 0
+    processes = to_unpack >= PROCESSES_MIN_BYTES and _default_workers() > 1
+    return Unpacker(store, processes=processes)
+
+
+def _default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def _start_processes(workers: int) -> ProcessPoolExecutor | None:
+    """Worker processes that have imported this module, started now; None if they cannot be
+    (no semaphores in a sandbox, a frozen executable...)."""
+    methods = multiprocessing.get_all_start_methods()
+    # Never fork: this process runs threads (HTTP, libtorrent) that a fork would copy mid-step.
+    method = "forkserver" if "forkserver" in methods else "spawn"
+    pool = None
+    try:
+        context = multiprocessing.get_context(method)
+        if method == "forkserver":
+            context.set_forkserver_preload([__name__])
+        pool = ProcessPoolExecutor(workers, mp_context=context)
+        for ready in [pool.submit(os.getpid) for _ in range(workers)]:
+            ready.result(timeout=_START_TIMEOUT)
+    except Exception:  # any failure to start them means threads, as before
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        return None
+    return pool
 
 
 # -- unpacking -------------------------------------------------------------------------------

@@ -265,7 +265,9 @@ class Fetcher:
         fetched: dict[tuple[str, str], FetchResult] = {}
         with ThreadPoolExecutor(workers, thread_name_prefix="torrip-fetch") as pool:
             futures: dict[Future[FetchResult], tuple[str, str]] = {}
-            for key, positions in groups.items():
+            # Largest first: the longest downloads, and the longest unpacking after them,
+            # start earliest (the whole takes less when the long poles start first).
+            for key, positions in sorted(groups.items(), key=_largest_first(requests)):
                 request = requests[positions[0]]
                 future = pool.submit(self._fetch_one, request, slots[request.host], cancel, shown)
                 if on_fetched is not None:
@@ -477,6 +479,15 @@ def _cache_key(request: FileRequest) -> str | None:
     """The sha256 to file the request under; None if absent or malformed (it will not match)."""
     sha256 = request.sha256
     return sha256 if sha256 is not None and _SHA256.fullmatch(sha256) else None
+
+
+def _largest_first(
+    requests: Sequence[FileRequest],
+) -> Callable[[tuple[tuple[str, str], list[int]]], int]:
+    def key(group: tuple[tuple[str, str], list[int]]) -> int:
+        return -(requests[group[1][0]].size or 0)
+
+    return key
 
 
 def _group_key(request: FileRequest) -> tuple[str, str]:
