@@ -31,6 +31,25 @@ Set up the tools (once):
   PIP_CONFIG_FILE=/dev/null {TOOLS_DIR}/py39/bin/python -m pip install -U pip"""
 
 
+# This machine's shell sets PYTHONDONTWRITEBYTECODE, which a user's does not: torrip (an
+# editable install) would compile its own source at every start, 0.1 s a run.
+_MACHINE_QUIRKS = frozenset({"VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE"})
+_compiled = False
+
+
+def _compile_torrip_once() -> None:
+    """Byte-compile torrip's source, as installing it from a wheel would."""
+    global _compiled
+    python = REPO_DIR / ".venv" / "bin" / "python"
+    if not _compiled and python.exists():
+        subprocess.run(
+            [python, "-m", "compileall", "-q", REPO_DIR / "src" / "torrip"],
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
+        _compiled = True
+
+
 def clean_env(tool: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment with every setting of pip, uv and torrip removed, then the tool's own.
 
@@ -40,7 +59,7 @@ def clean_env(tool: str, extra: Mapping[str, str] | None = None) -> dict[str, st
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("PIP_", "UV_", "TORRIP_")) and k != "VIRTUAL_ENV"
+        if not k.startswith(("PIP_", "UV_", "TORRIP_")) and k not in _MACHINE_QUIRKS
     }
     if tool == "pip":
         env["PIP_CONFIG_FILE"] = os.devnull
@@ -51,6 +70,11 @@ def clean_env(tool: str, extra: Mapping[str, str] | None = None) -> dict[str, st
         env["TORRIP_CONFIG_FILE"] = "/nonexistent/torrip-config.toml"
         # A benchmark measures installs; it leaves no seeding agent behind (fleet opts in).
         env["TORRIP_SEED"] = "never"
+        # Network rules: no public DHT routers, no multicast. A benchmark that wants peers
+        # names its own loopback DHT or tracker (extra).
+        env["TORRIP_DHT_BOOTSTRAP"] = ""
+        env["TORRIP_LAN_DISCOVERY"] = "0"
+        _compile_torrip_once()
     env.update(extra or {})
     return env
 
