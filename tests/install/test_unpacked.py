@@ -19,7 +19,12 @@ from fixtures.wheels import make_wheel
 from install.support import package_wheel, rewrite_wheel, snapshot
 from torrip.cache import UnpackedCache, sha256_of
 from torrip.errors import UnsafeWheelError
-from torrip.install.unpacked import Unpacker, open_unpacked, unpack_wheel, unpacker_for
+from torrip.install.unpacked import (
+    Unpacker,
+    open_unpacked,
+    unpack_wheel,
+    worth_processes,
+)
 
 
 def _unpack(store: UnpackedCache, wheel: Path) -> unpacked_module.UnpackedWheel:
@@ -279,7 +284,7 @@ def test_without_worker_processes_threads_unpack(
 
 def test_a_worker_process_that_dies_is_replaced_by_a_thread(tmp_path: Path) -> None:
     wheel = package_wheel(tmp_path, "phoenix", "1.0")
-    with Unpacker(UnpackedCache(tmp_path / "cache"), workers=1, processes=True) as unpacker:
+    with Unpacker(UnpackedCache(tmp_path / "cache"), workers=2, processes=True) as unpacker:
         pool = unpacker._process_pool()
         assert pool is not None
         for process in list(pool._processes.values()):
@@ -289,23 +294,26 @@ def test_a_worker_process_that_dies_is_replaced_by_a_thread(tmp_path: Path) -> N
 
 
 def test_processes_only_for_much_to_unpack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(unpacked_module.os, "cpu_count", lambda: 2)
     store = UnpackedCache(tmp_path / "cache")
     wheel = package_wheel(tmp_path, "sized", "1.0")
     sha256, size = sha256_of(wheel), wheel.stat().st_size
     limit = unpacked_module.PROCESSES_MIN_BYTES
-    few = [(sha256, size), (None, None)]
     many = [(sha256, limit - 1), (None, 1)]
-    with unpacker_for(store, few) as unpacker:
+    assert not worth_processes(store, [(sha256, size), (None, None)])
+    assert worth_processes(store, many)
+    _unpack(store, wheel)
+    assert not worth_processes(store, many)  # already unpacked: 1 byte left to do
+    assert not worth_processes(store, [(sha256, limit)])
+
+    monkeypatch.setattr(unpacked_module.os, "cpu_count", lambda: 2)
+    with Unpacker(store) as unpacker:
         assert not unpacker.uses_processes
-    with unpacker_for(store, many) as unpacker:
+        unpacker.enable_processes()  # from now on, e.g. once enough has arrived
         assert unpacker.uses_processes
-        unpacker.result(wheel, sha256)
-    with unpacker_for(store, [(sha256, limit)]) as unpacker:
-        assert not unpacker.uses_processes  # already unpacked: nothing to do
+        assert unpacker.result(wheel, sha256).layout.name == "sized"
     monkeypatch.setattr(unpacked_module.os, "cpu_count", lambda: 1)
-    with unpacker_for(store, many) as unpacker:
-        assert not unpacker.uses_processes
+    with Unpacker(store, processes=True) as unpacker:
+        assert not unpacker.uses_processes  # one core: nothing to gain
 
 
 def test_the_manifest_records_what_was_checked(tmp_path: Path) -> None:

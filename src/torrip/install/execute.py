@@ -9,21 +9,19 @@ unpacked cache) is one transaction that rolls back on failure.
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from pathlib import Path
 
-from torrip.cache import DistributionCache, UnpackedCache
+from torrip.cache import DistributionCache
 from torrip.config import Settings
 from torrip.errors import ConfigError, MetadataError
 from torrip.hashcheck import check_file_allowed
 from torrip.http import make_client
 from torrip.install.transaction import TransactionResult, WheelToInstall, install_transaction
-from torrip.install.unpacked import UnpackedWheel, unpacker_for
+from torrip.install.unpacked import UnpackedWheel, Unpacker, unpacked_store, worth_processes
 from torrip.install.wheel import LINK_MODES, LinkMode
 from torrip.metadata import name_and_version, parse_metadata
 from torrip.planner import PlannedInstall
@@ -112,9 +110,9 @@ def execute_plan(
         requests.append(request)
     cache = None if settings.no_cache else DistributionCache(settings.cache_dir)
     with (
-        _unpacked_store(settings) as store,
+        unpacked_store(settings.cache_dir, no_cache=settings.no_cache) as store,
         # First, so that its worker processes (if any) start while the files download.
-        unpacker_for(store, ((r.sha256, r.size) for r in requests)) as unpacker,
+        Unpacker(store, processes=worth_processes(store, _wheels(requests))) as unpacker,
         make_client(settings) as http,
         contextlib.ExitStack() as swarm_lifetime,
         Fetcher(
@@ -183,17 +181,8 @@ def execute_plan(
     )
 
 
-@contextlib.contextmanager
-def _unpacked_store(settings: Settings) -> Iterator[UnpackedCache]:
-    """The unpacked cache; with the cache off or not writable (a read-only shared cache),
-    a temporary one for this install."""
-    if not settings.no_cache:
-        store = UnpackedCache(settings.cache_dir)
-        if store.writable():
-            yield store
-            return
-    with tempfile.TemporaryDirectory(prefix="torrip-unpacked-") as folder:
-        yield UnpackedCache(Path(folder))
+def _wheels(requests: list[FileRequest]) -> list[tuple[str | None, int | None]]:
+    return [(request.sha256, request.size) for request in requests]
 
 
 def _link_mode(settings: Settings) -> LinkMode:

@@ -25,13 +25,15 @@ Usage::
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import json
 import multiprocessing
 import os
+import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -52,7 +54,14 @@ from torrip.install.safety import (
     place_wheel,
 )
 
-__all__ = ["UnpackedWheel", "Unpacker", "open_unpacked", "unpack_wheel", "unpacker_for"]
+__all__ = [
+    "UnpackedWheel",
+    "Unpacker",
+    "open_unpacked",
+    "unpack_wheel",
+    "unpacked_store",
+    "worth_processes",
+]
 
 _MANIFEST = ".manifest.json"
 _TREE = "tree"
@@ -60,7 +69,7 @@ _FORMAT = 1
 # Members up to this size are inflated in one read; larger ones are streamed.
 _WHOLE_READ_LIMIT = 8 << 20
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows would translate newlines without it
-# Wheels to unpack, in bytes, from which worker processes pay off (``unpacker_for``).
+# Wheels to unpack, in bytes, from which worker processes pay off (``worth_processes``).
 PROCESSES_MIN_BYTES = 16 << 20
 _START_TIMEOUT = 30.0
 
@@ -131,7 +140,7 @@ class Unpacker:
     code per file, which threads serialize on the GIL (measured on jupyterlab's 91 wheels,
     11,557 files, 2 cores: one thread 0.80 s, two threads 0.90 s, two processes 0.43 s).
     Starting them costs about 0.1 s, on a background thread while files download, so it is
-    worth it only for much to unpack (``unpacker_for``). Where processes cannot start, or
+    worth it only for much to unpack (``worth_processes``). Where processes cannot start, or
     one dies, the unpacking happens on the threads instead.
     """
 
@@ -143,11 +152,20 @@ class Unpacker:
         self._threads = ThreadPoolExecutor(self._workers, thread_name_prefix="torrip-unpack")
         self._futures: dict[str, Future[UnpackedWheel]] = {}
         self._lock = threading.Lock()
-        self._use_processes = processes
+        self._use_processes = False
         self._processes: ProcessPoolExecutor | None = None
         self._processes_lock = threading.Lock()
+        self._closed = False
         if processes:
-            self._threads.submit(self._process_pool)  # start them while files download
+            self.enable_processes()
+
+    def enable_processes(self) -> None:
+        """Unpack in worker processes from now on; they start in the background."""
+        with self._processes_lock:
+            if self._use_processes or self._closed or self._workers < 2:
+                return
+            self._use_processes = True
+        self._threads.submit(self._process_pool)  # start them while files download
 
     def submit(self, wheel: Path, sha256: str) -> None:
         with self._lock:
@@ -168,6 +186,8 @@ class Unpacker:
         return self._use_processes
 
     def close(self) -> None:
+        with self._processes_lock:
+            self._closed = True
         self._threads.shutdown(wait=True, cancel_futures=True)
         with self._processes_lock:
             self._use_processes = False
@@ -206,15 +226,27 @@ class Unpacker:
             return self._processes
 
 
-def unpacker_for(store: UnpackedCache, wheels: Iterable[tuple[str | None, int | None]]) -> Unpacker:
-    """An Unpacker for these wheels (sha256, size): with worker processes when the wheels
-    not unpacked yet are large enough together, and there is more than one core."""
+def worth_processes(store: UnpackedCache, wheels: Iterable[tuple[str | None, int | None]]) -> bool:
+    """Whether the wheels (sha256, size) not unpacked yet are, together, enough to unpack in
+    worker processes (``Unpacker.enable_processes``)."""
     to_unpack = 0
     for sha256, size in wheels:
         if sha256 is None or not store.entry_dir(sha256).is_dir():
             to_unpack += size or 0
-    processes = to_unpack >= PROCESSES_MIN_BYTES and _default_workers() > 1
-    return Unpacker(store, processes=processes)
+    return to_unpack >= PROCESSES_MIN_BYTES
+
+
+@contextlib.contextmanager
+def unpacked_store(root: Path, *, no_cache: bool = False) -> Iterator[UnpackedCache]:
+    """The unpacked cache under ``root``; with the cache off or not writable (a read-only
+    shared cache), a temporary one, deleted on exit."""
+    if not no_cache:
+        store = UnpackedCache(root)
+        if store.writable():
+            yield store
+            return
+    with tempfile.TemporaryDirectory(prefix="torrip-unpacked-") as folder:
+        yield UnpackedCache(Path(folder))
 
 
 def _default_workers() -> int:
