@@ -1,4 +1,4 @@
-from torrip.cli.main import main
+from torrip.cli.main import entry
 
 if __name__ == "__main__":  # not when multiprocessing imports it in a worker process
-    raise SystemExit(main())
+    entry()

@@ -17,6 +17,7 @@ disconnected. Nothing listens on TCP for control.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import selectors
 import signal
@@ -97,6 +98,7 @@ class AgentServer:
     # -- lifetime ---------------------------------------------------------------------
 
     def run(self) -> int:
+        gc.enable()  # the CLI turns it off for short commands; the agent runs for days
         try:
             self._take_locks()
             state = self._load_state()

@@ -1,0 +1,47 @@
+"""The command's entry point: exit codes and output survive the quick exit; ``main`` leaves
+the garbage collector as it found it."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+from pathlib import Path
+
+from torrip import __version__
+from torrip.cli.main import main
+
+TORRIP = Path(sys.executable).parent / "torrip"
+
+
+def test_the_command_prints_and_exits_with_its_code() -> None:
+    shown = subprocess.run([TORRIP, "--version"], capture_output=True, text=True, check=False)
+    assert (shown.returncode, shown.stdout.strip().split()[:2]) == (0, ["torrip", __version__])
+    failed = subprocess.run(
+        [sys.executable, "-m", "torrip", "install"], capture_output=True, text=True, check=False
+    )
+    assert failed.returncode == 1
+    assert "you must give at least one requirement" in failed.stderr
+
+
+def test_output_through_a_pipe_is_complete() -> None:
+    """Written through a pipe (block-buffered): everything arrives despite os._exit."""
+    listed = subprocess.run(
+        [TORRIP, "completion", "bash"], capture_output=True, text=True, check=False
+    )
+    assert listed.returncode == 0
+    assert listed.stdout.rstrip().endswith(
+        (Path(__file__).parents[2] / "completions" / "torrip.bash").read_text().rstrip()[-200:]
+    )
+
+
+def test_main_restores_the_garbage_collector() -> None:
+    assert gc.isenabled()
+    assert main(["completion", "fish"]) == 0
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert main(["completion", "fish"]) == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
