@@ -15,18 +15,10 @@ import threading
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.filesize import decimal
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TransferSpeedColumn,
-)
+if TYPE_CHECKING:  # rich is imported only when a display is made: 25 ms a run with -q
+    from rich.console import Console
+    from rich.progress import TaskID
 
-if TYPE_CHECKING:
     from torrip.transport.fetch import FetchResult, FileRequest
 
 __all__ = ["LARGE_FILE", "NullProgress", "RichProgress", "describe_sources"]
@@ -55,6 +47,14 @@ class RichProgress:
     """A FetchProgress drawing on ``console``; use it as a context manager."""
 
     def __init__(self, console: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TransferSpeedColumn,
+        )
+
         self.console = console
         self.live = console.is_terminal
         self._progress = Progress(
@@ -121,6 +121,8 @@ class RichProgress:
             if self._peers.pop(result.request, None) is not None:
                 self._show_swarm()
         if not self.live:
+            from rich.filesize import decimal
+
             size = decimal(result.path.stat().st_size)
             self.console.print(
                 f"fetched {result.request.filename} ({size}, {describe_sources(result)})",
