@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +38,17 @@ Set up the tools (once):
 # editable install) would compile its own source at every start, 0.1 s a run.
 _MACHINE_QUIRKS = frozenset({"VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE"})
 _compiled = False
+
+
+_runtime_dir: str | None = None
+
+
+def _private_runtime_dir() -> str:
+    global _runtime_dir
+    if _runtime_dir is None:
+        _runtime_dir = tempfile.mkdtemp(prefix="torrip-bench-run-")  # mode 0700
+        atexit.register(shutil.rmtree, _runtime_dir, True)
+    return _runtime_dir
 
 
 def _compile_torrip_once() -> None:
@@ -74,6 +88,9 @@ def clean_env(tool: str, extra: Mapping[str, str] | None = None) -> dict[str, st
         # names its own loopback DHT or tracker (extra).
         env["TORRIP_DHT_BOOTSTRAP"] = ""
         env["TORRIP_LAN_DISCOVERY"] = "0"
+        # A seeding agent the user runs would join every install as a peer: the runtime
+        # folder where torrip finds it is the benchmark's own (fleet sets one per home).
+        env["XDG_RUNTIME_DIR"] = _private_runtime_dir()
         _compile_torrip_once()
     env.update(extra or {})
     return env
