@@ -81,6 +81,11 @@ class Requirement:
     parent: Candidate | None = field(default=None, compare=False)
     # The base of an extras candidate must be exactly that candidate.
     exact: Candidate | None = field(default=None, compare=False)
+    # Version -> whether ``specifier`` contains it: resolvelib asks again for every pin at
+    # every round (Provider.is_satisfied_by).
+    satisfied: dict[Version, bool] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
 
     @property
     def identifier(self) -> str:

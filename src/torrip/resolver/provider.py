@@ -184,13 +184,18 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
             return candidate.version in requirement.specifier
         assert isinstance(candidate, Candidate)
         if requirement.exact is None and not requirement.url:
-            # The common case, called tens of thousands of times by resolvelib.
-            if requirement.specifier and not requirement.specifier.contains(
-                candidate.version, prereleases=True
-            ):
+            # The common case, called tens of thousands of times by resolvelib (every pin,
+            # every round): a requirement's specifier is matched against a version once.
+            version = candidate.version
+            matches = requirement.satisfied.get(version)
+            if matches is None:
+                specifier = requirement.specifier
+                matches = not specifier or specifier.contains(version, prereleases=True)
+                requirement.satisfied[version] = matches
+            if not matches:
                 return False
             constraint = self.options.constraints.get(candidate.name)
-            return constraint is None or constraint.contains(candidate.version, prereleases=True)
+            return constraint is None or constraint.contains(version, prereleases=True)
         return self._satisfies_all([requirement], candidate)
 
     def get_dependencies(self, candidate: AnyCandidate) -> list[AnyRequirement]:
