@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import threading
+import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -356,3 +357,60 @@ def _make_executable(wheel: Path, member: str) -> Path:
                 info.external_attr = (stat.S_IFREG | 0o755) << 16
             archive.writestr(info, data)
     return wheel
+
+
+def test_the_largest_wheel_waiting_is_unpacked_first() -> None:
+    pool = unpacked_module._LargestFirst(1, "test-largest")
+    started: list[str] = []
+    gate = threading.Event()
+    began = threading.Event()
+
+    def hold() -> bool:
+        began.set()
+        return gate.wait()
+
+    try:
+        blocker = pool.submit(0, hold)  # holds the only thread while the rest queue up
+        assert began.wait(10)
+        futures = {
+            name: pool.submit(size, lambda name=name: started.append(name) or name)
+            for name, size in [("small", 10), ("huge", 1000), ("medium", 100), ("tiny", 1)]
+        }
+        gate.set()
+        assert blocker.result() is True
+        assert [futures[name].result() for name in futures] == list(futures)
+        assert started == ["huge", "medium", "small", "tiny"]
+
+        def broken() -> None:
+            raise UnsafeWheelError("w.whl", "m.py", "sha256 does not match RECORD")
+
+        with pytest.raises(UnsafeWheelError, match="does not match RECORD"):
+            pool.submit(5, broken).result()
+    finally:
+        gate.set()
+        pool.shutdown()
+    with pytest.raises(RuntimeError):
+        pool.submit(1, lambda: None)
+
+
+def test_shutting_down_cancels_what_has_not_started() -> None:
+    pool = unpacked_module._LargestFirst(1, "test-cancel")
+    gate, began = threading.Event(), threading.Event()
+
+    def hold() -> bool:
+        began.set()
+        return gate.wait()
+
+    running = pool.submit(0, hold)
+    assert began.wait(10)
+    waiting = pool.submit(1, lambda: "never")
+    stopper = threading.Thread(target=pool.shutdown)
+    stopper.start()
+    deadline = time.monotonic() + 10
+    while not waiting.cancelled():  # shutdown cancels it at once, then waits for `running`
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert not running.done()
+    gate.set()
+    stopper.join(timeout=10)
+    assert running.result() is True

@@ -28,18 +28,21 @@ import base64
 import contextlib
 import dataclasses
 import hashlib
+import heapq
+import itertools
 import json
 import multiprocessing
 import os
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from torrip.cache import UnpackedCache
 from torrip.errors import CacheError, UnsafeWheelError
@@ -62,6 +65,8 @@ __all__ = [
     "unpacked_store",
     "worth_processes",
 ]
+
+T = TypeVar("T")
 
 _MANIFEST = ".manifest.json"
 _TREE = "tree"
@@ -149,7 +154,7 @@ class Unpacker:
     ) -> None:
         self.store = store
         self._workers = workers if workers is not None else _default_workers()
-        self._threads = ThreadPoolExecutor(self._workers, thread_name_prefix="torrip-unpack")
+        self._threads = _LargestFirst(self._workers, "torrip-unpack")
         self._futures: dict[str, Future[UnpackedWheel]] = {}
         self._lock = threading.Lock()
         self._use_processes = False
@@ -165,12 +170,15 @@ class Unpacker:
             if self._use_processes or self._closed or self._workers < 2:
                 return
             self._use_processes = True
-        self._threads.submit(self._process_pool)  # start them while files download
+        # Started while the files download; the first wheel to unpack waits for them.
+        threading.Thread(target=self._process_pool, name="torrip-unpack-start", daemon=True).start()
 
     def submit(self, wheel: Path, sha256: str) -> None:
         with self._lock:
             if sha256 not in self._futures:
-                self._futures[sha256] = self._threads.submit(self._unpack, wheel, sha256)
+                self._futures[sha256] = self._threads.submit(
+                    _size_of(wheel), partial(self._unpack, wheel, sha256)
+                )
 
     def result(self, wheel: Path, sha256: str) -> UnpackedWheel:
         self.submit(wheel, sha256)
@@ -188,7 +196,7 @@ class Unpacker:
     def close(self) -> None:
         with self._processes_lock:
             self._closed = True
-        self._threads.shutdown(wait=True, cancel_futures=True)
+        self._threads.shutdown()
         with self._processes_lock:
             self._use_processes = False
             if self._processes is not None:
@@ -224,6 +232,69 @@ class Unpacker:
                 self._processes = _start_processes(self._workers)
                 self._use_processes = self._processes is not None
             return self._processes
+
+
+class _LargestFirst:
+    """Threads that take the largest job first. A wheel's size stands for how long it takes
+    to unpack: when the longest start earliest, the last one ends soonest (with first come,
+    first served, jupyterlab's own 17 MB wheel, done downloading early, waited behind 80
+    small ones and ended 0.2 s after everything else)."""
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._jobs: list[tuple[int, int, Future[Any], Callable[[], Any]]] = []  # a heap
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}_{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, size: int, job: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        with self._changed:
+            if self._closed:
+                raise RuntimeError("submit after shutdown")
+            heapq.heappush(self._jobs, (-size, next(self._order), future, job))
+            self._changed.notify()
+        return future
+
+    def shutdown(self) -> None:
+        """Cancel what has not started, and wait for what has."""
+        with self._changed:
+            self._closed = True
+            pending, self._jobs = self._jobs, []
+            self._changed.notify_all()
+        for _, _, future, _ in pending:
+            future.cancel()
+        for thread in self._threads:
+            thread.join()
+
+    def _work(self) -> None:
+        while True:
+            with self._changed:
+                while not self._jobs and not self._closed:
+                    self._changed.wait()
+                if not self._jobs:
+                    return
+                _, _, future, job = heapq.heappop(self._jobs)
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = job()
+            except BaseException as error:  # handed to whoever waits for it
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def worth_processes(store: UnpackedCache, wheels: Iterable[tuple[str | None, int | None]]) -> bool:
