@@ -270,13 +270,17 @@ def test_worker_processes_unpack_what_threads_do(tmp_path: Path) -> None:
         assert open_unpacked(by_processes, wheel, sha256_of(wheel)) == result
 
 
+@pytest.mark.parametrize("why", ["no semaphores", "frozen executable"])
 def test_without_worker_processes_threads_unpack(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    why: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def no_processes(method: str) -> None:
         raise OSError("no semaphores here")  # as in some sandboxes
 
-    monkeypatch.setattr(unpacked_module.multiprocessing, "get_context", no_processes)
+    if why == "no semaphores":
+        monkeypatch.setattr(unpacked_module.multiprocessing, "get_context", no_processes)
+    else:  # PyInstaller and the like: a worker would run the whole program again
+        monkeypatch.setattr(unpacked_module.sys, "frozen", True, raising=False)
     wheel = package_wheel(tmp_path, "solo", "1.0")
     with Unpacker(UnpackedCache(tmp_path / "cache"), processes=True) as unpacker:
         assert unpacker.result(wheel, sha256_of(wheel)).layout.name == "solo"

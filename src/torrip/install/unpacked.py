@@ -33,6 +33,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -327,6 +328,8 @@ def _default_workers() -> int:
 def _start_processes(workers: int) -> ProcessPoolExecutor | None:
     """Worker processes that have imported this module, started now; None if they cannot be
     (no semaphores in a sandbox, a frozen executable...)."""
+    if getattr(sys, "frozen", False):  # a frozen executable would start itself again
+        return None
     methods = multiprocessing.get_all_start_methods()
     # Never fork: this process runs threads (HTTP, libtorrent) that a fork would copy mid-step.
     method = "forkserver" if "forkserver" in methods else "spawn"
