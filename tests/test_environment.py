@@ -23,6 +23,7 @@ from packaging.version import Version
 
 import torrip.environment as environment
 from torrip.environment import (
+    Probe,
     TargetEnvironment,
     _compute_tags,
     _linux_platforms,
@@ -483,6 +484,26 @@ def test_probe_failures_are_interpreter_errors(
 def test_missing_interpreter_is_an_interpreter_error(tmp_path: Path) -> None:
     with pytest.raises(InterpreterError, match="cannot run"):
         inspect_environment(tmp_path / "gone")
+
+
+def test_a_probe_started_early_answers_later(venv_env: TargetEnvironment) -> None:
+    with Probe(venv_env.python) as probe:
+        assert probe.environment() == venv_env
+        assert probe.facts() is probe.facts()  # read once
+
+
+def test_a_probe_fails_when_read_not_when_started(tmp_path: Path) -> None:
+    probe = Probe(tmp_path / "gone")  # starting it raised nothing
+    with probe, pytest.raises(InterpreterError, match="cannot run"):
+        probe.environment()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="shell scripts as fake interpreters")
+def test_a_probe_never_read_is_stopped(tmp_path: Path) -> None:
+    with Probe(script(tmp_path / "python", "sleep 30")) as probe:
+        process = probe._process
+        assert process is not None and process.poll() is None
+    assert process.returncode is not None  # killed and reaped on leaving the block
 
 
 @pytest.mark.parametrize("name", ["3.7", "2.7"])

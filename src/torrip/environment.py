@@ -45,6 +45,7 @@ from torrip.errors import InterpreterError
 
 __all__ = [
     "InstalledDistribution",
+    "Probe",
     "TargetEnvironment",
     "find_target_python",
     "inspect_environment",
@@ -404,57 +405,105 @@ def find_target_python(
 # Running the probe
 
 
+class Probe:
+    """The target interpreter describing itself: started at once, read when needed, so that
+    it runs (30-40 ms) while torrip goes on importing and fetching index pages.
+
+    ``environment()`` waits for it and raises InterpreterError as ``inspect_environment``
+    does; leaving the ``with`` block stops it if it was never read.
+    """
+
+    def __init__(self, python: Path, *, installed_only: bool = False) -> None:
+        self.python = python
+        command = [str(python), "-I", "-c", _PROBE]
+        if installed_only:
+            command.append("--installed-only")
+        self._process: subprocess.Popen[bytes] | None = None
+        self._error: OSError | None = None
+        try:
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except OSError as error:  # reported when the facts are asked for
+            self._error = error
+        self._facts: dict[str, Any] | None = None
+
+    def facts(self) -> dict[str, Any]:
+        """What the probe printed (InterpreterError if it failed)."""
+        if self._facts is None:
+            self._facts = self._finish()
+        return self._facts
+
+    def environment(self) -> TargetEnvironment:
+        facts = self.facts()
+        try:
+            return _environment_from_facts(self.python, facts)
+        except _DATA_ERRORS as error:
+            raise _unexpected_data(self.python, error) from error
+
+    def close(self) -> None:
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    def __enter__(self) -> Probe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _finish(self) -> dict[str, Any]:
+        python = self.python
+        hint = (
+            f"Check that `{python} -c pass` works; torrip installs into CPython or PyPy "
+            f"{'.'.join(map(str, _MINIMUM_TARGET_PYTHON))} or newer."
+        )
+        if self._process is None:
+            error = self._error
+            reason = (error.strerror or str(error)) if error is not None else "not started"
+            raise InterpreterError(f"cannot run {python}: {reason}", hint=hint)
+        try:
+            stdout_bytes, stderr_bytes = self._process.communicate(timeout=_PROBE_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.close()
+            raise InterpreterError(
+                f"{python} did not answer within {_PROBE_TIMEOUT_SECONDS:.0f} s", hint=hint
+            ) from None
+        returncode = self._process.returncode
+        stdout = stdout_bytes.decode("utf-8", "replace")
+        if returncode != 0 or _PROBE_MARKER not in stdout:
+            stderr = stderr_bytes.decode("utf-8", "replace").strip().splitlines()
+            detail = "".join(f"\n    {line}" for line in stderr[-5:])
+            raise InterpreterError(
+                f"{python} failed to report its environment (exit code {returncode})" + detail,
+                hint=hint,
+            )
+        # Output of .pth files or sitecustomize may come first; the marker starts ours.
+        payload = stdout.rsplit(_PROBE_MARKER, 1)[1]
+        try:
+            facts = json.loads(payload)
+        except ValueError as error:
+            raise InterpreterError(
+                f"{python} answered with invalid JSON: {error}", hint=hint
+            ) from None
+        if not isinstance(facts, dict):
+            raise InterpreterError(f"{python} answered with unexpected data", hint=hint)
+        return facts
+
+
 def _run_probe(python: Path, *, installed_only: bool = False) -> dict[str, Any]:
-    command = [str(python), "-I", "-c", _PROBE]
-    if installed_only:
-        command.append("--installed-only")
-    hint = (
-        f"Check that `{python} -c pass` works; torrip installs into CPython or PyPy "
-        f"{'.'.join(map(str, _MINIMUM_TARGET_PYTHON))} or newer."
-    )
-    try:
-        completed = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=_PROBE_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise InterpreterError(
-            f"{python} did not answer within {_PROBE_TIMEOUT_SECONDS:.0f} s", hint=hint
-        ) from None
-    except OSError as error:
-        raise InterpreterError(
-            f"cannot run {python}: {error.strerror or error}", hint=hint
-        ) from None
-    stdout = completed.stdout.decode("utf-8", "replace")
-    if completed.returncode != 0 or _PROBE_MARKER not in stdout:
-        stderr = completed.stderr.decode("utf-8", "replace").strip().splitlines()
-        detail = "".join(f"\n    {line}" for line in stderr[-5:])
-        raise InterpreterError(
-            f"{python} failed to report its environment (exit code {completed.returncode})"
-            + detail,
-            hint=hint,
-        )
-    # Output of .pth files or sitecustomize may come first; the marker starts ours.
-    payload = stdout.rsplit(_PROBE_MARKER, 1)[1]
-    try:
-        facts = json.loads(payload)
-    except ValueError as error:
-        raise InterpreterError(f"{python} answered with invalid JSON: {error}", hint=hint) from None
-    if not isinstance(facts, dict):
-        raise InterpreterError(f"{python} answered with unexpected data", hint=hint)
-    return facts
+    with Probe(python, installed_only=installed_only) as probe:
+        return probe.facts()
 
 
 def inspect_environment(python: Path) -> TargetEnvironment:
     """Run ``python`` once and describe the environment it installs into."""
-    facts = _run_probe(python)
-    try:
-        return _environment_from_facts(python, facts)
-    except _DATA_ERRORS as error:
-        raise _unexpected_data(python, error) from error
+    with Probe(python) as probe:
+        return probe.environment()
 
 
 # What malformed probe output raises while it is read.

@@ -17,7 +17,12 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
 from torrip.config import Settings
-from torrip.environment import TargetEnvironment, find_target_python, inspect_environment
+from torrip.environment import (
+    Probe,
+    TargetEnvironment,
+    find_target_python,
+    inspect_environment,
+)
 from torrip.errors import TorripError
 from torrip.hashcheck import allowed_hashes, check_resolution_hashed
 from torrip.http import make_client
@@ -127,7 +132,9 @@ def plan_install(
     *,
     explicit: set[str] | None = None,
     log: Log = lambda _: None,
+    probe: Probe | None = None,
 ) -> PlannedInstall:
+    """``probe``: of the target, if the caller started it already (``Probe``)."""
     started = time.perf_counter()
     settings, parsed_files = settings_with_file_options(settings, explicit or set(), request)
     command_line = [_parse_user_requirement(t) for t in request.requirements]
@@ -138,7 +145,10 @@ def plan_install(
         for pep508 in user:
             if not pep508.url:
                 index.prefetch_project(pep508.name)
-        environment = inspect_environment(find_target_python(request.python))
+        if probe is None:
+            environment = inspect_environment(find_target_python(request.python))
+        else:
+            environment = probe.environment()
         log(
             f"target: {environment.python} (Python {environment.markers['python_full_version']}, "
             f"{len(environment.installed)} distributions installed)"

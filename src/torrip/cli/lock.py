@@ -29,6 +29,7 @@ from torrip.errors import LockfileError, TorripError
 
 if TYPE_CHECKING:
     from torrip.config import Settings
+    from torrip.environment import Probe
     from torrip.planner import PlannedInstall
 
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -179,9 +180,11 @@ def run_sync(args: argparse.Namespace, output: Output) -> int:
 
 
 def plan_from_lockfile(
-    args: argparse.Namespace, settings: Settings, output: Output
+    args: argparse.Namespace, settings: Settings, output: Output, *, probe: Probe | None = None
 ) -> PlannedInstall | None:
-    """The plan of ``install -r pylock.toml`` (or of sync); None when no -r names a lockfile."""
+    """The plan of ``install -r pylock.toml`` (or of sync); None when no -r names a lockfile.
+
+    ``probe``: of the target, if the caller started it already."""
     from torrip.lockfile import is_lockfile_name, split_extras
 
     locks = [name for name in args.requirement_files if is_lockfile_name(name)]
@@ -212,4 +215,4 @@ def plan_from_lockfile(
         reinstall=args.force_reinstall,
         sync=getattr(args, "sync", False),
     )
-    return plan_lock_install(request, settings, log=output.detail, warn=output.warning)
+    return plan_lock_install(request, settings, log=output.detail, warn=output.warning, probe=probe)

@@ -23,6 +23,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from torrip.config import Settings
 from torrip.environment import (
     InstalledDistribution,
+    Probe,
     TargetEnvironment,
     find_target_python,
     inspect_environment,
@@ -58,11 +59,16 @@ def plan_lock_install(
     *,
     log: Log = lambda _: None,
     warn: Log = lambda _: None,
+    probe: Probe | None = None,
 ) -> PlannedInstall:
-    """``log`` says what was chosen (-v); ``warn`` what the user should know."""
+    """``log`` says what was chosen (-v); ``warn`` what the user should know; ``probe``:
+    of the target, if the caller started it already."""
     started = time.perf_counter()
     lock = load_lockfile(request.lockfile, warn=warn)
-    environment = inspect_environment(find_target_python(request.python))
+    if probe is None:
+        environment = inspect_environment(find_target_python(request.python))
+    else:
+        environment = probe.environment()
     probed = time.perf_counter()
     files = select_files(lock, request.lockfile, environment, extras=request.extras, log=log)
     log(f"{request.lockfile}: {len(files)} of {len(lock.packages)} packages fit the target")
