@@ -446,9 +446,14 @@ class Probe:
 
     def close(self) -> None:
         process = self._process
-        if process is not None and process.poll() is None:
+        if process is None:
+            return
+        if process.poll() is None:
             process.kill()
-            process.communicate()
+            process.wait()  # not for its pipes: a child of a wrapper script may hold them
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
 
     def __enter__(self) -> Probe:
         return self
