@@ -115,25 +115,33 @@ class WriteJournal:
 
     def claim(self, target: str) -> None:
         """Make ``target`` writable: parents exist, nothing is in the way, and it is journaled."""
+        self.claim_all((target,))
+
+    def claim_all(self, targets: Sequence[str]) -> None:
+        """``claim`` each of ``targets``, under one hold of the lock: a wheel's files at once."""
         if self.cancelled.is_set():
             raise TransactionCancelled
-        directory, name = os.path.split(target)
+        split = os.path.split
+        created = self._created
         with self._lock:
-            names = self._names_in(directory)
-            if target in self._created:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(target)  # written earlier in this transaction: last wins
-            else:
+            for target in targets:
+                directory, name = split(target)
+                names = self._names_in(directory)
+                if target in created:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(target)  # written earlier in this transaction: last wins
+                    self.created_files.append(target)
+                    continue
                 if name in names:
                     if os.path.isdir(target) and not os.path.islink(target):
                         raise InstallError(f"cannot install {target}: a directory is in the way")
                     self._displace(Path(target))
                 # Bytecode of what was there (or orphaned) goes too: undo() deletes any it finds.
-                if name.endswith(".py"):
+                if name.endswith(".py") and (f"{name[:-3]}.pyc" in names or "__pycache__" in names):
                     for compiled in self._bytecode_of(directory, names, name[:-3]):
                         self._displace(Path(compiled))
-            self._created.add(target)
-            self.created_files.append(target)
+                created.add(target)
+                self.created_files.append(target)
 
     def _names_in(self, directory: str) -> set[str]:
         """The names in ``directory`` but the files written since; creates it if missing."""
@@ -354,7 +362,9 @@ def install_wheel(
     for script in layout.scripts:
         name, data = Script(*script).generate(os.fspath(interpreter), script_kind)  # type: ignore[arg-type]
         write_generated("scripts", name, data, True)
-    for file, target in zip(layout.files, verified.targets, strict=True):
+    pairs = list(zip(layout.files, verified.targets, strict=True))
+    journal.claim_all([target for file, target in pairs if file.scheme != "scripts"])
+    for file, target in pairs:
         if file.scheme == "scripts":  # a #!python shebang names the target: never linked
             with (
                 open(tree + file.member, "rb") as original,
@@ -362,7 +372,6 @@ def install_wheel(
             ):
                 write_generated("scripts", file.path, fixed.read(), file.executable)
             continue
-        journal.claim(target)
         placer.place(tree + file.member, target, file.executable)
         written.append((file.scheme, target))
         rows[file.scheme, file.path] = (
