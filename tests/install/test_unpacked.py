@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import threading
 import time
@@ -263,6 +264,9 @@ def test_worker_processes_unpack_what_threads_do(tmp_path: Path) -> None:
         pool = unpacker._process_pool()
         assert pool is not None
         assert {process.pid for process in pool._processes.values()}.isdisjoint({os.getpid()})
+        # Ctrl-C is the main process's to handle: the workers ignore it.
+        assert pool.submit(signal.getsignal, signal.SIGINT).result() == signal.SIG_IGN
+    assert signal.getsignal(signal.SIGINT) == signal.default_int_handler
     for wheel, result in zip(wheels, results, strict=True):
         expected = _unpack(by_threads, wheel)
         assert result.layout == expected.layout

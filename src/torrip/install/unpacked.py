@@ -33,6 +33,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -338,7 +339,7 @@ def _start_processes(workers: int) -> ProcessPoolExecutor | None:
         context = multiprocessing.get_context(method)
         if method == "forkserver":
             context.set_forkserver_preload([__name__])
-        pool = ProcessPoolExecutor(workers, mp_context=context)
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts)
         for ready in [pool.submit(os.getpid) for _ in range(workers)]:
             ready.result(timeout=_START_TIMEOUT)
     except Exception:  # any failure to start them means threads, as before
@@ -346,6 +347,12 @@ def _start_processes(workers: int) -> ProcessPoolExecutor | None:
             pool.shutdown(wait=False, cancel_futures=True)
         return None
     return pool
+
+
+def _ignore_interrupts() -> None:
+    """In a worker: Ctrl-C is torrip's to handle (it stops the pool; nothing is installed).
+    The workers, in the same process group, would each print a traceback of their own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # -- unpacking -------------------------------------------------------------------------------
