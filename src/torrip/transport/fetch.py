@@ -247,9 +247,9 @@ class Fetcher:
         Requests for the same file are fetched once. The first error (a hash or
         size mismatch, an HTTP status, the network) stops the other downloads,
         lets them end cleanly, and is raised: no results are returned then.
-        ``on_fetched(result)`` is called from a worker thread as soon as each distinct
-        file is verified, so work on it can start while others download; it must be
-        quick and must not raise.
+        ``on_fetched(result)`` is called as soon as each distinct file is verified (from
+        a worker thread; from this one for files the cache holds), so work on it can start
+        while others download; it must be quick and must not raise.
         """
         shown: FetchProgress = progress if progress is not None else NullProgress()
         groups: dict[tuple[str, str], list[int]] = {}
@@ -257,12 +257,48 @@ class Fetcher:
             groups.setdefault(_group_key(request), []).append(position)
         if not groups:
             return []
+        # What the cache holds is looked up here, without a thread each (a warm install:
+        # every file); the rest is fetched in parallel.
+        fetched: dict[tuple[str, str], FetchResult] = {}
+        for key, positions in groups.items():
+            cached = self._from_cache(requests[positions[0]])
+            if cached is not None:
+                _show_cached(cached, shown)
+                fetched[key] = cached
+                if on_fetched is not None:
+                    on_fetched(cached)
+        missing = {key: positions for key, positions in groups.items() if key not in fetched}
+        if missing:
+            self._fetch_missing(requests, missing, fetched, shown, on_fetched)
+        results: list[FetchResult | None] = [None] * len(requests)
+        for key, positions in groups.items():
+            first = fetched[key]
+            results[positions[0]] = first
+            for position in positions[1:]:
+                # The same file again: its bytes are those just fetched, no new transfer.
+                again = replace(
+                    first,
+                    request=requests[position],
+                    source="cache",
+                    bytes=_count({"cache": first.path.stat().st_size}),
+                )
+                shown.finish(again)
+                results[position] = again
+        return [result for result in results if result is not None]
+
+    def _fetch_missing(
+        self,
+        requests: Sequence[FileRequest],
+        groups: dict[tuple[str, str], list[int]],
+        fetched: dict[tuple[str, str], FetchResult],
+        shown: FetchProgress,
+        on_fetched: Callable[[FetchResult], None] | None,
+    ) -> None:
         hosts = {requests[positions[0]].host for positions in groups.values()}
         per_host = max(1, self.settings.max_downloads_per_host)
         slots = {host: threading.BoundedSemaphore(per_host) for host in hosts}
         workers = min(len(groups), per_host * len(hosts), _MAX_WORKERS)
         cancel = threading.Event()
-        fetched: dict[tuple[str, str], FetchResult] = {}
         with ThreadPoolExecutor(workers, thread_name_prefix="torrip-fetch") as pool:
             futures: dict[Future[FetchResult], tuple[str, str]] = {}
             # Largest first: the longest downloads, and the longest unpacking after them,
@@ -281,21 +317,6 @@ class Fetcher:
                 for future in futures:
                     future.cancel()
                 raise  # leaving the block waits for running downloads to stop
-        results: list[FetchResult | None] = [None] * len(requests)
-        for key, positions in groups.items():
-            first = fetched[key]
-            results[positions[0]] = first
-            for position in positions[1:]:
-                # The same file again: its bytes are those just fetched, no new transfer.
-                again = replace(
-                    first,
-                    request=requests[position],
-                    source="cache",
-                    bytes=_count({"cache": first.path.stat().st_size}),
-                )
-                shown.finish(again)
-                results[position] = again
-        return [result for result in results if result is not None]
 
     def _fetch_one(
         self,
@@ -320,9 +341,9 @@ class Fetcher:
                     if result is None:
                         result = self._from_sources(request, slot, cancel, progress)
         if result.source == "cache":
-            progress.start(request, result.bytes["cache"])
-            progress.advance(request, result.bytes["cache"], "cache")
-        progress.finish(result)
+            _show_cached(result, progress)
+        else:
+            progress.finish(result)
         return result
 
     def _from_cache(self, request: FileRequest) -> FetchResult | None:
@@ -468,6 +489,12 @@ class Fetcher:
             if self._temp is None:
                 self._temp = Path(tempfile.mkdtemp(prefix="torrip-fetch-"))
             return self._temp
+
+
+def _show_cached(result: FetchResult, progress: FetchProgress) -> None:
+    progress.start(result.request, result.bytes["cache"])
+    progress.advance(result.request, result.bytes["cache"], "cache")
+    progress.finish(result)
 
 
 def _call_if_fetched(callback: Callable[[FetchResult], None], future: Future[FetchResult]) -> None:
