@@ -209,7 +209,7 @@ def _run(
             ),
             args.report,
         )
-    if not args.no_seed:
+    if not args.no_seed and planned.settings.seed != "never":  # never: not even the import
         from torrip.agent.handoff import hand_to_agent
 
         # What was just fetched keeps serving others (per the `seed` setting; never fails).
