@@ -230,7 +230,7 @@ class Unpacker:
 
     def _process_pool(self) -> ProcessPoolExecutor | None:
         with self._processes_lock:
-            if self._use_processes and self._processes is None:
+            if self._use_processes and self._processes is None and not self._closed:
                 self._processes = _start_processes(self._workers)
                 self._use_processes = self._processes is not None
             return self._processes
