@@ -125,6 +125,8 @@ def execute_plan(
             log=log,
         ) as fetcher,
     ):
+        if unpacker.uses_processes:
+            log("unpacking in worker processes (much to unpack, more than one core)")
 
         def unpack(result: FetchResult) -> None:
             unpacker.submit(result.path, result.sha256)
