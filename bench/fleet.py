@@ -243,6 +243,12 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=18611)
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--peers", choices=("tracker", "dht", "both"), default="tracker")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0.0,
+        help="seconds between one home's agent being ready and the next install (default 0)",
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--logs", type=Path, help="keep each install's -v output here")
     args = parser.parse_args()
@@ -298,6 +304,7 @@ def main() -> int:
                 )
                 steps.append(step)
                 settled = wait_for_agent(env)
+                time.sleep(args.settle)  # the time between two users' installs
                 log(
                     f"home {number}: {'ok' if step.ok else 'FAILED'} in {step.seconds:.1f}s, "
                     f"{step.files} files, {step.payload / 1e6:.1f} MB; origin sent "
