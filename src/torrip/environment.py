@@ -121,7 +121,7 @@ def scheme_name(in_venv):
     return "posix_prefix"
 
 
-LISTED = (".dist-info", ".egg-info", ".pth", ".egg-link")
+LISTED = @LISTED@
 
 
 def read(path, head=False):
@@ -258,6 +258,9 @@ def main(installed_only):
 
 sys.stdout.write("\n@@torrip-probe@@" + json.dumps(main("--installed-only" in sys.argv)) + "\n")
 """
+# What the probe lists in each sys.path folder; refresh_installed lists the same.
+_LISTED = (".dist-info", ".egg-info", ".pth", ".egg-link")
+_PROBE = _PROBE.replace("@LISTED@", repr(_LISTED))
 
 
 @dataclass(frozen=True)
@@ -801,10 +804,6 @@ def _listing(like: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
             continue
         listing[entry] = tuple(name for name in names if name.lower().endswith(_LISTED))
     return listing
-
-
-# Must match the probe's LISTED.
-_LISTED = (".dist-info", ".egg-info", ".pth", ".egg-link")
 
 
 def _parse_headers(text: str) -> dict[str, list[str]]:

@@ -95,6 +95,18 @@ def rewrite_wheel(
     return path
 
 
+def make_executable(wheel: Path, member: str) -> Path:
+    """Rewrite ``wheel`` with ``member`` marked executable in the zip (RECORD unchanged)."""
+    with zipfile.ZipFile(wheel) as archive:
+        members = [(info, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for info, data in members:
+            if info.filename == member:
+                info.external_attr = (stat.S_IFREG | 0o755) << 16
+            archive.writestr(info, data)
+    return wheel
+
+
 def site_packages(environment: TargetEnvironment) -> Path:
     return Path(environment.scheme["purelib"])
 

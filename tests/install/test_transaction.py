@@ -8,7 +8,6 @@ import errno
 import hashlib
 import json
 import os
-import stat
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from fixtures.environments import MakeVenv, available_interpreters
 from fixtures.wheels import make_wheel
 from install.support import (
     MakeEnvironment,
+    make_executable,
     package_wheel,
     pip_install,
     rewrite_wheel,
@@ -430,7 +430,7 @@ def test_copies_when_asked_or_when_links_fail(
         "1.0",
         extra_files={"copied/tool.sh": b"#!/bin/sh\necho hi\n"},
     )
-    wheel = _executable(wheel, "copied/tool.sh")
+    wheel = make_executable(wheel, "copied/tool.sh")
     store = UnpackedCache(tmp_path / "cache")
     linked, copied = make_environment(), make_environment()
     install_transaction(linked, [_from_cache(store, wheel)], remove=[])
@@ -473,18 +473,6 @@ def test_a_file_gone_from_the_cache_fails_and_rolls_back(
     with pytest.raises(InstallError, match="disappeared from torrip's unpacked cache"):
         install_transaction(environment, wheels, remove=[], parallel=False)
     assert snapshot(Path(environment.prefix)) == before
-
-
-def _executable(wheel: Path, member: str) -> Path:
-    """Rewrite ``wheel`` with ``member`` marked executable in the zip (RECORD unchanged)."""
-    with zipfile.ZipFile(wheel) as archive:
-        members = [(info, archive.read(info)) for info in archive.infolist()]
-    with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for info, data in members:
-            if info.filename == member:
-                info.external_attr = (stat.S_IFREG | 0o755) << 16
-            archive.writestr(info, data)
-    return wheel
 
 
 # -- real wheels from PyPI -------------------------------------------------------------------

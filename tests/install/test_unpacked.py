@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import stat
 import threading
 import time
 import zipfile
@@ -18,7 +17,7 @@ import pytest
 import torrip.install.inflate as inflate_module
 import torrip.install.unpacked as unpacked_module
 from fixtures.wheels import make_wheel
-from install.support import package_wheel, rewrite_wheel, snapshot
+from install.support import make_executable, package_wheel, rewrite_wheel, snapshot
 from torrip.cache import UnpackedCache, sha256_of
 from torrip.errors import UnsafeWheelError
 from torrip.install.unpacked import (
@@ -40,7 +39,7 @@ def test_every_file_is_unpacked_checked_and_published(tmp_path: Path) -> None:
         "1.0",
         extra_files={"alpha-1.0.data/scripts/tool": b"#!python\nprint('tool')\n"},
     )
-    wheel = _make_executable(wheel, "alpha-1.0.data/scripts/tool")
+    wheel = make_executable(wheel, "alpha-1.0.data/scripts/tool")
     store = UnpackedCache(tmp_path / "cache")
     unpacked = _unpack(store, wheel)
 
@@ -353,18 +352,6 @@ class _Entered:
 
     def __exit__(self, *exc):  # type: ignore[no-untyped-def]
         return self.context.__exit__(*exc)
-
-
-def _make_executable(wheel: Path, member: str) -> Path:
-    """Rewrite ``wheel`` with ``member`` marked executable in the zip (RECORD unchanged)."""
-    with zipfile.ZipFile(wheel) as archive:
-        members = [(info, archive.read(info)) for info in archive.infolist()]
-    with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for info, data in members:
-            if info.filename == member:
-                info.external_attr = (stat.S_IFREG | 0o755) << 16
-            archive.writestr(info, data)
-    return wheel
 
 
 def test_the_largest_wheel_waiting_is_unpacked_first() -> None:
