@@ -4,6 +4,7 @@ ways a metadata file can be present, absent, unhashed or wrong."""
 from __future__ import annotations
 
 import random
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from fixtures.wheels import make_wheel
 from torrip.config import Settings
 from torrip.http import make_client
-from torrip.index.client import IndexClient
+from torrip.index.client import IndexClient, _OnDemand
 from torrip.metadata import parse_metadata
 from torrip.planner import InstallRequest, plan_install
 
@@ -128,3 +129,85 @@ def test_unreachable_index_is_a_clear_error(target_venv: Path, tmp_path: Path) -
         )
     assert "http://127.0.0.1:9/simple/app/" in str(caught.value)
     assert caught.value.hint
+
+
+def _pool_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("torrip-index")}
+
+
+def test_cache_hits_are_read_in_the_asking_thread(
+    dists: list[Path], local_index, tmp_path: Path
+) -> None:
+    """A fresh page and a cached metadata file need no request: no pool thread reads them,
+    and speculation's callbacks run in the thread that adds them."""
+    index = local_index(dists)
+    settings = Settings(index_url=index.url, cache_dir=tmp_path / "cache")
+    with make_client(settings) as http, IndexClient(settings, http) as client:
+        links = client.project_links("app")
+        wheel = next(link for link in links if link.filename.endswith(".whl"))
+        expected = client.metadata(wheel)
+    requests = len(index.requests)
+    first_pool = _pool_threads()  # may not have stopped yet
+
+    with make_client(settings) as http, IndexClient(settings, http) as client:
+        page = client.prefetch_project("app")
+        assert not page.running() and not page.done()  # waits for someone to ask
+        ran_in: list[int] = []
+        page.add_done_callback(lambda f: ran_in.append(threading.get_ident()))
+        assert ran_in == [threading.get_ident()]
+        assert page.result() == links
+        assert client.metadata(wheel) == expected
+        assert _pool_threads() <= first_pool
+    assert len(index.requests) == requests
+
+
+def test_an_on_demand_future_runs_once_for_every_thread() -> None:
+    calls: list[int] = []
+    started = threading.Event()
+    release = threading.Event()
+
+    def work() -> str:
+        calls.append(threading.get_ident())
+        started.set()
+        release.wait(5)
+        return "answer"
+
+    future: _OnDemand[str] = _OnDemand(work)
+    results: list[str] = []
+    first = threading.Thread(target=lambda: results.append(future.result()))
+    first.start()
+    started.wait(5)
+    second = threading.Thread(target=lambda: results.append(future.result()))
+    second.start()
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert results == ["answer", "answer"]
+    assert len(calls) == 1
+
+
+def test_an_on_demand_future_carries_its_error() -> None:
+    def work() -> str:
+        raise OSError("disk gone")
+
+    future: _OnDemand[str] = _OnDemand(work)
+    with pytest.raises(OSError, match="disk gone"):
+        future.result()
+    assert isinstance(future.exception(), OSError)
+
+
+def test_a_warm_plan_asks_the_index_nothing(
+    dists: list[Path], local_index, tmp_path: Path, target_venv: Path
+) -> None:
+    index = local_index(dists)
+    settings = Settings(index_url=index.url, cache_dir=tmp_path / "cache")
+    request = InstallRequest(requirements=("app",), python=str(target_venv))
+    plans = []
+    for _ in range(2):
+        planned = plan_install(request, settings)
+        plans.append(
+            sorted((str(d.candidate.name), str(d.candidate.version)) for d in planned.plan.install)
+        )
+        requests = len(index.requests)
+    assert plans[0] == plans[1] == [("app", "1.0"), ("lib", "2.0")]
+    assert len(index.requests) == requests

@@ -104,3 +104,24 @@ def test_torn_entry_is_refetched(server, tmp_path: Path) -> None:
             body.write_bytes(b"garbage")
         result = cache.get(client, url, "text/html")
     assert result.body == b"<html>v1</html>" and not result.from_cache
+
+
+def test_is_fresh_answers_without_a_request(server, tmp_path: Path) -> None:
+    url, state = server
+    cache = PageCache(tmp_path)
+    assert not cache.is_fresh(url, "text/html")  # nothing stored yet
+    with httpx.Client() as client:
+        cache.get(client, url, "text/html")
+    assert cache.is_fresh(url, "text/html")
+    assert not cache.is_fresh(url, "application/vnd.pypi.simple.v1+json")
+    assert not PageCache(None).is_fresh(url, "text/html")
+    assert len(state.requests) == 1
+
+
+def test_a_stale_entry_is_not_fresh(server, tmp_path: Path) -> None:
+    url, state = server
+    state.cache_control = "max-age=0"
+    cache = PageCache(tmp_path)
+    with httpx.Client() as client:
+        cache.get(client, url, "text/html")
+    assert not cache.is_fresh(url, "text/html")

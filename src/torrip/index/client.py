@@ -4,6 +4,11 @@ All requests go through one thread pool, so the resolver can ask for pages and
 metadata files ahead of time (``prefetch_*``) and later collect them without a
 round trip. Every result is memoized per run; metadata files are also cached on
 disk keyed by the distribution file's sha256, since they can never change.
+
+What the disk cache can answer (a fresh page, a cached metadata file, a local wheel) is
+not sent to the pool: it is read in the thread that first asks for it (``_OnDemand``).
+Reading it is CPU work, which a pool on one GIL would only interleave with the resolver's
+(a warm resolve of jupyterlab: 0.17 s with the pool, see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -76,12 +81,24 @@ class IndexClient:
         self.close()
 
     def _memoized(
-        self, table: dict[str, Future[Any]], key: str, work: Callable[[], T]
+        self,
+        table: dict[str, Future[Any]],
+        key: str,
+        work: Callable[[], T],
+        *,
+        local: Callable[[], bool],
     ) -> Future[T]:
+        """The future for ``key``, made once: on demand when ``local()`` says the answer
+        needs no request, else running in the pool."""
+        with self._lock:
+            future = table.get(key)
+            if future is not None:
+                return future
+        is_local = local()  # outside the lock: it reads the disk
         with self._lock:
             future = table.get(key)
             if future is None:
-                future = self._executor.submit(work)
+                future = _OnDemand(work) if is_local else self._executor.submit(work)
                 table[key] = future
             return future
 
@@ -89,7 +106,12 @@ class IndexClient:
 
     def prefetch_project(self, name: str) -> Future[list[Link]]:
         project = canonicalize_name(name)
-        return self._memoized(self._pages, project, lambda: self._collect(project))
+        return self._memoized(
+            self._pages,
+            project,
+            lambda: self._collect(project),
+            local=lambda: self._pages_are_local(project),
+        )
 
     def project_links(self, name: str) -> list[Link]:
         return self.prefetch_project(name).result()
@@ -107,8 +129,14 @@ class IndexClient:
             )
         return links
 
+    def _pages_are_local(self, project: NormalizedName) -> bool:
+        return all(
+            self.page_cache.is_fresh(_page_url(base, project), PAGE_ACCEPT)
+            for base in self.settings.index_urls
+        ) and all(_local_path(location) is not None for location in self.settings.find_links)
+
     def _index_page(self, base: str, project: NormalizedName) -> list[Link]:
-        url = base.rstrip("/") + f"/{project}/"
+        url = _page_url(base, project)
         response = self.page_cache.get(self.http, url, PAGE_ACCEPT)
         if response.status == 404:
             self.log(f"{url}: not found (404)")
@@ -153,7 +181,12 @@ class IndexClient:
     # Metadata ------------------------------------------------------------------------
 
     def prefetch_metadata(self, link: Link) -> Future[bytes]:
-        return self._memoized(self._metadata, link.url, lambda: self._fetch_metadata(link))
+        return self._memoized(
+            self._metadata,
+            link.url,
+            lambda: self._fetch_metadata(link),
+            local=lambda: self._metadata_is_local(link),
+        )
 
     def metadata(self, link: Link) -> bytes:
         return self.prefetch_metadata(link).result()
@@ -162,6 +195,10 @@ class IndexClient:
         if self.metadata_dir is None or not link.sha256:
             return None
         return self.metadata_dir / link.sha256[:2] / f"{link.sha256}.metadata"
+
+    def _metadata_is_local(self, link: Link) -> bool:
+        cached = self._cached_metadata_path(link)
+        return (cached is not None and cached.is_file()) or _local_path(link.url) is not None
 
     def _fetch_metadata(self, link: Link) -> bytes:
         cached = self._cached_metadata_path(link)
@@ -211,6 +248,49 @@ class IndexClient:
             return None
         raise_for_status(response)
         return response.content
+
+
+class _OnDemand(Future[T]):
+    """A future for an answer that needs no request: its work runs in the first thread that
+    asks for the result or adds a callback, once; other threads wait for it. A callback runs
+    in the thread that adds it, never in the one doing the work (which may hold a lock that
+    the callback takes: ``Provider.files``)."""
+
+    def __init__(self, work: Callable[[], T]) -> None:
+        super().__init__()
+        self._work = work
+        self._claim = threading.Lock()
+        self._claimed = False
+
+    def _run(self) -> None:
+        with self._claim:
+            if self._claimed:
+                return  # done, or being done by another thread: super() waits for it
+            self._claimed = True
+        self.set_running_or_notify_cancel()
+        try:
+            result = self._work()
+        except BaseException as error:  # carried to whoever asks, as from the pool
+            self.set_exception(error)
+        else:
+            self.set_result(result)
+
+    def result(self, timeout: float | None = None) -> T:
+        self._run()
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._run()
+        return super().exception(timeout)
+
+    def add_done_callback(self, fn: Callable[[Future[T]], object]) -> None:
+        self._run()
+        super().exception()  # wait for another thread's run
+        fn(self)
+
+
+def _page_url(base: str, project: NormalizedName) -> str:
+    return base.rstrip("/") + f"/{project}/"
 
 
 def _hash_mismatch(data: bytes, hashes: dict[str, str] | object) -> tuple[str, str, str] | None:

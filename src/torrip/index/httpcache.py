@@ -91,8 +91,20 @@ class PageCache:
         except OSError:
             pass  # a read-only or full cache must not break an install
 
+    def is_fresh(self, url: str, accept: str) -> bool:
+        """Whether ``get`` would answer from the cache without asking the server (a
+        quick look: the body is checked when read)."""
+        if self.directory is None:
+            return False
+        meta_path, _ = self._paths(url, accept)
+        try:
+            meta = json.loads(meta_path.read_bytes())
+        except (OSError, ValueError):
+            return False
+        return isinstance(meta, dict) and self._meta_is_fresh(meta)
+
     @staticmethod
-    def _is_fresh(meta: dict[str, object]) -> bool:
+    def _meta_is_fresh(meta: dict[str, object]) -> bool:
         cache_control = str(meta.get("cache_control") or "")
         if "no-cache" in _directives(cache_control):
             return False
@@ -109,7 +121,7 @@ class PageCache:
         headers = {"Accept": accept}
         if cached is not None:
             meta, body = cached
-            if self._is_fresh(meta):
+            if self._meta_is_fresh(meta):
                 return _from_meta(meta, body)
             if meta.get("etag"):
                 headers["If-None-Match"] = str(meta["etag"])
