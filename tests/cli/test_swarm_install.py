@@ -232,3 +232,19 @@ def test_a_torrent_for_other_bytes_is_distrusted_and_http_used(
     item = _items(json.loads((tmp_path / "r.json").read_text()))["blob"]["torrip"]
     assert item["source"] == "origin"
     assert "swarm failed" in capsys.readouterr().err
+
+
+def test_a_warm_install_starts_no_swarm(
+    swarm: Swarm, wheels: list[Path], make_venv, tmp_path: Path, monkeypatch
+) -> None:
+    net = swarm(wheels, seeders=1, tracker=True)
+    _install(net.client_flags(), make_venv(), tmp_path)
+
+    def no_swarm(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a swarm was started with every file in the cache")
+
+    monkeypatch.setattr(swarm_module, "SwarmSource", no_swarm)
+    venv = make_venv()
+    report = _install(net.client_flags(), venv, tmp_path, report="warm.json")
+    assert {item["torrip"]["source"] for item in report["install"]} == {"cache"}
+    _assert_installed(venv, wheels[0])

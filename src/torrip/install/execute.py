@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from torrip.cache import DistributionCache
 from torrip.config import Settings
@@ -26,10 +27,19 @@ from torrip.install.wheel import LINK_MODES, LinkMode
 from torrip.metadata import name_and_version, parse_metadata
 from torrip.planner import PlannedInstall
 from torrip.resolver.resolve import ResolvedDistribution
-from torrip.transport.fetch import Fetcher, FetchProgress, FetchResult, FileRequest
-from torrip.transport.swarm import swarm_for
+from torrip.transport.fetch import (
+    Fetcher,
+    FetchProgress,
+    FetchResult,
+    FileRequest,
+    Source,
+    is_cached,
+)
 
 __all__ = ["Execution", "execute_plan"]
+
+if TYPE_CHECKING:
+    import httpx
 
 Log = Callable[[str], None]
 
@@ -109,6 +119,7 @@ def execute_plan(
             request = replace(request, torrent=planned.torrents[link.url])
         requests.append(request)
     cache = None if settings.no_cache else DistributionCache(settings.cache_dir)
+    to_swarm = [r for r in requests if r.torrent is not None and not is_cached(r, cache)]
     with (
         unpacked_store(settings.cache_dir, no_cache=settings.no_cache) as store,
         # First, so that its worker processes (if any) start while the files download.
@@ -120,7 +131,7 @@ def execute_plan(
             http,
             cache,
             swarm_lifetime.enter_context(
-                swarm_for(settings, http, cache, requests, log=log, notice=notice)
+                _swarm(settings, http, cache, to_swarm, log=log, notice=notice)
             ),
             log=log,
         ) as fetcher,
@@ -181,6 +192,24 @@ def execute_plan(
             "install": finished - checked,
         },
     )
+
+
+def _swarm(
+    settings: Settings,
+    http: httpx.Client,
+    cache: DistributionCache | None,
+    requests: list[FileRequest],
+    *,
+    log: Log,
+    notice: Log,
+) -> AbstractContextManager[list[Source]]:
+    """The swarm for ``requests`` (files to download that have torrents), if any: without
+    them, libtorrent is neither loaded nor started (a warm install)."""
+    if not requests:
+        return contextlib.nullcontext([])
+    from torrip.transport.swarm import swarm_for
+
+    return swarm_for(settings, http, cache, requests, log=log, notice=notice)
 
 
 def _wheels(requests: list[FileRequest]) -> list[tuple[str | None, int | None]]:

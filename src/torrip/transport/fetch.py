@@ -57,6 +57,7 @@ __all__ = [
     "Source",
     "SourceName",
     "SourceProgress",
+    "is_cached",
 ]
 
 SourceName = Literal["cache", "origin", "swarm"]
@@ -500,6 +501,12 @@ def _show_cached(result: FetchResult, progress: FetchProgress) -> None:
 def _call_if_fetched(callback: Callable[[FetchResult], None], future: Future[FetchResult]) -> None:
     if not future.cancelled() and future.exception() is None:
         callback(future.result())
+
+
+def is_cached(request: FileRequest, cache: DistributionCache | None) -> bool:
+    """Whether ``cache`` holds the file ``request`` asks for (``Fetcher`` takes it from there)."""
+    key = _cache_key(request)
+    return cache is not None and key is not None and cache.get(key, request.filename) is not None
 
 
 def _cache_key(request: FileRequest) -> str | None:
