@@ -6,7 +6,6 @@ import os
 import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 try:
     import fcntl
@@ -52,7 +51,12 @@ def file_url_path(url: str) -> Path | None:
     parts = urlsplit(url)
     if parts.scheme != "file":
         return None
-    return Path(url2pathname(unquote(parts.path)))
+    if os.name == "nt":  # pragma: no cover - drive letters and backslashes
+        from nturl2path import url2pathname
+
+        return Path(url2pathname(parts.path))
+    # What urllib.request.url2pathname does here, without importing urllib.request (15 ms).
+    return Path(unquote(parts.path))
 
 
 def flock_is_held(path: Path) -> bool:

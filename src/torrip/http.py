@@ -8,15 +8,17 @@ connections instead of a new one per request.
 from __future__ import annotations
 
 import contextlib
-import ssl
 import threading
-from collections.abc import Callable, Iterator
-
-import httpx
+from collections.abc import Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, cast
 
 from torrip import __version__
 from torrip.config import Settings
 from torrip.errors import HTTPStatusError, NetworkError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["USER_AGENT", "http_errors", "make_client", "raise_for_status"]
 
@@ -24,17 +26,24 @@ USER_AGENT = f"torrip/{__version__}"
 
 
 def make_client(settings: Settings) -> httpx.Client:
-    """A client sized for parallel metadata and file requests."""
+    """A client sized for parallel metadata and file requests, made at its first request.
+
+    Importing httpx and building its transport (the CA bundle) cost 50-70 ms, which a run
+    answered wholly by the cache (a warm install) never needs.
+    """
+    return cast("httpx.Client", _ClientOnFirstUse(settings))
+
+
+def _build_client(settings: Settings) -> httpx.Client:
+    import httpx
+
     limits = httpx.Limits(
         max_connections=settings.max_connections_per_host * 2,
         max_keepalive_connections=settings.max_connections_per_host * 2,
         keepalive_expiry=30.0,
     )
-    transport = _TransportOnFirstUse(
-        lambda: httpx.HTTPTransport(limits=limits, retries=settings.retries)
-    )
     return httpx.Client(
-        transport=transport,
+        transport=httpx.HTTPTransport(limits=limits, retries=settings.retries),
         timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 15.0)),
         headers={"User-Agent": USER_AGENT},
         follow_redirects=True,
@@ -43,33 +52,55 @@ def make_client(settings: Settings) -> httpx.Client:
     )
 
 
-class _TransportOnFirstUse(httpx.BaseTransport):
-    """Builds the real transport at the first request: building it loads the CA bundle
-    (50 ms), which a run served wholly from the cache never needs."""
+class _ClientOnFirstUse:
+    """Stands for the ``httpx.Client`` that ``_build_client`` makes at the first attribute
+    asked for (thread-safe); closing it before then closes nothing."""
 
-    def __init__(self, build: Callable[[], httpx.BaseTransport]) -> None:
-        self._build = build
-        self._transport: httpx.BaseTransport | None = None
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: httpx.Client | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        transport = self._transport
-        if transport is None:
+    def _real(self) -> httpx.Client:
+        client = self._client
+        if client is None:
             with self._lock:
-                if self._transport is None:
-                    self._transport = self._build()
-                transport = self._transport
-        return transport.handle_request(request)
+                if self._closed:
+                    raise RuntimeError("the HTTP client is closed")
+                if self._client is None:
+                    self._client = _build_client(self._settings)
+                client = self._client
+        return client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
 
     def close(self) -> None:
         with self._lock:
-            if self._transport is not None:
-                self._transport.close()
+            self._closed = True
+            if self._client is not None:
+                self._client.close()
+
+    def __enter__(self) -> _ClientOnFirstUse:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 @contextlib.contextmanager
 def http_errors(url: str) -> Iterator[None]:
     """Convert httpx and socket errors raised inside the block into NetworkError."""
+    import ssl
+
+    import httpx  # both already imported by the request the block makes
+
     try:
         yield
     except httpx.TimeoutException:

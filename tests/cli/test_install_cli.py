@@ -298,3 +298,34 @@ def test_real_install_then_from_cache(index, make_venv, isolated_env, tmp_path: 
     data = json.loads(report.read_text())
     assert data["torrip"]["bytes"]["origin"] == 0
     assert {i["torrip"]["source"] for i in data["install"]} == {"cache"}
+
+
+def test_a_warm_install_loads_no_network_or_process_stack(
+    index, make_venv, isolated_env, tmp_path: Path
+) -> None:
+    """Pages still fresh and every file in the cache: no request, so neither httpx (with
+    its TLS stack), libtorrent nor multiprocessing is imported."""
+    args = ["install", "--index-url", index.url, "app"]
+    first = run_torrip(*args, "--python", str(make_venv()), env=isolated_env)
+    assert first.returncode == 0, first.stderr
+    before = len(index.requests)
+    script = (
+        "import sys\n"
+        "from torrip.cli.main import main\n"
+        "code = main(sys.argv[1:])\n"
+        "print(sorted(m for m in ('httpx', 'libtorrent', 'multiprocessing') if m in sys.modules))\n"
+        "sys.exit(code)\n"
+    )
+    venv = make_venv()
+    warm = subprocess.run(
+        [sys.executable, "-c", script, *args, "--python", str(venv)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **isolated_env},
+        timeout=120,
+    )
+    assert warm.returncode == 0, warm.stderr
+    assert "Successfully installed app-1.0 lib-2.0" in warm.stdout
+    assert warm.stdout.strip().splitlines()[-1] == "[]"
+    assert len(index.requests) == before
+    subprocess.run([str(venv / "bin" / "python"), "-c", "import app, lib"], check=True)

@@ -4,6 +4,7 @@ changed, shared by threads, and unsafe wheels refused with nothing kept."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import threading
@@ -281,7 +282,7 @@ def test_without_worker_processes_threads_unpack(
         raise OSError("no semaphores here")  # as in some sandboxes
 
     if why == "no semaphores":
-        monkeypatch.setattr(unpacked_module.multiprocessing, "get_context", no_processes)
+        monkeypatch.setattr(multiprocessing, "get_context", no_processes)
     else:  # PyInstaller and the like: a worker would run the whole program again
         monkeypatch.setattr(unpacked_module.sys, "frozen", True, raising=False)
     wheel = package_wheel(tmp_path, "solo", "1.0")

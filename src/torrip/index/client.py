@@ -20,9 +20,8 @@ import zipfile
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
 from packaging.utils import NormalizedName, canonicalize_name
 
 from torrip.config import Settings
@@ -33,6 +32,9 @@ from torrip.index.httpcache import PageCache
 from torrip.index.lazywheel import fetch_wheel_metadata
 from torrip.index.links import Link
 from torrip.index.pages import PAGE_ACCEPT, parse_html_page, parse_page
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["IndexClient"]
 

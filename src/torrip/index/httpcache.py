@@ -15,11 +15,13 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from torrip.fsutil import atomic_write
 from torrip.http import http_errors, raise_for_status
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["CachedResponse", "PageCache"]
 

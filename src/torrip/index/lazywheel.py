@@ -26,14 +26,16 @@ import zipfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO, Literal
+from typing import IO, TYPE_CHECKING, Literal
 
-import httpx
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from torrip.errors import HashMismatchError, HTTPStatusError, MetadataError
 from torrip.http import http_errors, raise_for_status
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["TAIL_SIZE", "WheelMetadataResult", "fetch_wheel_metadata"]
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-
-import httpx
+from typing import TYPE_CHECKING
 
 from torrip.errors import TorrentError, TorripError
 from torrip.http import http_errors, raise_for_status
 from torrip.index.links import Link, TorrentRef
 from torrip.transport.recipe import MAX_TORRENT_BYTES, parse_torrent, validate_for_file
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["download_torrent", "lookup_torrents", "torrent_index_url"]
 

@@ -31,20 +31,18 @@ import hashlib
 import heapq
 import itertools
 import json
-import multiprocessing
 import os
 import signal
 import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from torrip.cache import UnpackedCache
 from torrip.errors import CacheError, UnsafeWheelError
@@ -58,6 +56,11 @@ from torrip.install.safety import (
     open_checked_wheel,
     place_wheel,
 )
+
+if TYPE_CHECKING:
+    # multiprocessing is imported when processes start: a warm install never needs it.
+    from concurrent.futures import ProcessPoolExecutor
+
 
 __all__ = [
     "UnpackedWheel",
@@ -222,6 +225,8 @@ class Unpacker:
             return found
         pool = self._process_pool()
         if pool is not None:
+            from concurrent.futures.process import BrokenProcessPool
+
             try:
                 return pool.submit(unpack_wheel, self.store, wheel, sha256).result()
             except BrokenProcessPool:  # a worker died (killed, out of memory): do it here
@@ -331,6 +336,9 @@ def _start_processes(workers: int) -> ProcessPoolExecutor | None:
     (no semaphores in a sandbox, a frozen executable...)."""
     if getattr(sys, "frozen", False):  # a frozen executable would start itself again
         return None
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     methods = multiprocessing.get_all_start_methods()
     # Never fork: this process runs threads (HTTP, libtorrent) that a fork would copy mid-step.
     method = "forkserver" if "forkserver" in methods else "spawn"

@@ -35,10 +35,8 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 from urllib.parse import urldefrag, urlsplit
-
-import httpx
 
 from torrip.cache import DistributionCache, sha256_of
 from torrip.config import Settings
@@ -47,6 +45,9 @@ from torrip.fsutil import file_url_path
 from torrip.index.links import Link, TorrentRef
 from torrip.transport.http import discard_partial, download, resume_sidecar
 from torrip.transport.progress import NullProgress
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "FetchProgress",

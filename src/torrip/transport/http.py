@@ -24,13 +24,15 @@ import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
-
-import httpx
 
 from torrip.errors import HTTPStatusError, NetworkError, SizeMismatchError, TorripError
 from torrip.fsutil import atomic_write
 from torrip.http import http_errors, raise_for_status
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "MAX_RETRY_AFTER",
@@ -43,8 +45,6 @@ __all__ = [
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # A server asking for a longer pause than this is treated as asking for this long.
 MAX_RETRY_AFTER = 30.0
-# Transport errors worth another attempt; the rest (bad scheme, proxy setup) are not.
-_RETRYABLE = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
 def resume_sidecar(dest: Path) -> Path:
@@ -179,6 +179,10 @@ def download(
     not ``expected_size`` (then ``dest`` is removed). Other partial bytes stay for a
     later call to continue.
     """
+    import httpx  # imported by the client already
+
+    # Transport errors worth another attempt; the rest (bad scheme, proxy setup) are not.
+    retryable = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
     attempt = _Attempt(client, url, dest, expected_size, on_bytes)
     failures = 0
     longest = _length(dest)
@@ -189,7 +193,7 @@ def download(
             try:
                 attempt.run()
                 return attempt.received
-            except _RETRYABLE as exc:
+            except retryable as exc:
                 failure = exc
             except _Retry as exc:
                 failure = exc
