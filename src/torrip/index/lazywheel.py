@@ -26,7 +26,7 @@ import zipfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Literal
+from typing import IO, TYPE_CHECKING, Literal, NamedTuple
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
@@ -122,9 +122,8 @@ class _RangesUnusable(Exception):
         self.downloaded = downloaded
 
 
-@dataclass(frozen=True)
-class _Member:
-    """One entry of the central directory."""
+class _Member(NamedTuple):
+    """One entry of the central directory (a tuple: a wheel may have tens of thousands)."""
 
     raw_name: bytes
     name: str
@@ -367,13 +366,15 @@ def _parse_central_directory(directory: bytes, count: int) -> list[_Member]:
             raise _RangesUnusable("a bad central directory entry")
         at += _CENTRAL_HEADER.size
         raw_name = directory[at : at + name_length]
-        extra = directory[at + name_length : at + name_length + extra_length]
+        extra_at = at + name_length
         at += name_length + extra_length + comment_length
         if at > len(directory):
             raise _RangesUnusable("a truncated central directory")
-        size, compressed_size, header_offset = _apply_zip64_extra(
-            extra, size, compressed_size, header_offset
-        )
+        if 0xFFFFFFFF in (size, compressed_size, header_offset):  # else nothing to apply
+            extra = directory[extra_at : extra_at + extra_length]
+            size, compressed_size, header_offset = _apply_zip64_extra(
+                extra, size, compressed_size, header_offset
+            )
         try:
             # Like zipfile: UTF-8 when flag bit 11 says so, else the historical cp437.
             name = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
@@ -381,15 +382,15 @@ def _parse_central_directory(directory: bytes, count: int) -> list[_Member]:
             raise _RangesUnusable("a member name that is not valid UTF-8") from None
         members.append(
             _Member(
-                raw_name=raw_name,
-                name=name,
-                flags=flags,
-                method=method,
-                crc32=crc32,
-                compressed_size=compressed_size,
-                size=size,
-                header_offset=header_offset,
-                extra_length=extra_length,
+                raw_name,
+                name,
+                flags,
+                method,
+                crc32,
+                compressed_size,
+                size,
+                header_offset,
+                extra_length,
             )
         )
     if len(members) != count:

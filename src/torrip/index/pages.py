@@ -100,22 +100,29 @@ def parse_json_page(
         )
     links: list[Link] = []
     append = links.append
+    # Whether a wheel's platform tags (the last part of its name) fit: decided once per
+    # distinct tags, which a big project repeats across hundreds of releases.
+    fits: dict[str, bool] = {}
     # This loop runs for every file of every project (tens of thousands per resolve):
     # plain lookups, no per-entry helper calls. Hash values are lowercased where used.
     for entry in files:
         try:
             filename = entry["filename"]
+            if platforms is not None and filename.endswith(".whl"):
+                tags = filename[:-4].rpartition("-")[2]
+                fit = fits.get(tags)
+                if fit is None:
+                    fit = tags in platforms or any(p in platforms for p in tags.split("."))
+                    fits[tags] = fit
+                if not fit:
+                    if skipped is not None:
+                        skipped.append(filename)
+                    continue
             url = entry["url"]
             if "#" in url or not url.startswith(("https://", "http://")):
                 url = _absolute(page_url, url)
         except (KeyError, TypeError, AttributeError):
             continue  # a malformed entry does not spoil the page
-        if platforms is not None and filename.endswith(".whl"):
-            tags = filename[:-4].rpartition("-")[2]
-            if tags not in platforms and not any(p in platforms for p in tags.split(".")):
-                if skipped is not None:
-                    skipped.append(filename)
-                continue
         hashes = entry.get("hashes")
         metadata = entry.get("core-metadata", _ABSENT)
         if metadata is _ABSENT:
