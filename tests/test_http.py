@@ -1,0 +1,72 @@
+"""torrip's HTTP client: made at its first request, TLS set up only for https."""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from torrip.config import Settings
+from torrip.http import make_client
+from torrip.httptransport import TransportPerScheme
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"hello"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def plain_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_each_scheme_gets_a_transport_made_at_its_first_request() -> None:
+    built: list[bool] = []
+
+    def build(tls: bool) -> httpx.BaseTransport:
+        built.append(tls)
+        return httpx.MockTransport(lambda request: httpx.Response(200, text=f"tls={tls}"))
+
+    with httpx.Client(transport=TransportPerScheme(build)) as client:
+        assert built == []
+        assert client.get("http://127.0.0.1:9/a").text == "tls=False"
+        assert client.get("http://127.0.0.1:9/b").text == "tls=False"
+        assert built == [False]
+        assert client.get("https://127.0.0.1:9/c").text == "tls=True"
+    assert built == [False, True]
+
+
+def test_a_plain_http_index_needs_no_tls(
+    plain_server: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_tls(*args: object, **kwargs: object) -> ssl.SSLContext:
+        raise AssertionError("TLS set up for a plain HTTP request")
+
+    settings = Settings(cache_dir=tmp_path)
+    with make_client(settings) as client:
+        monkeypatch.setattr(ssl, "create_default_context", no_tls)
+        assert client.get(plain_server).text == "hello"
+
+
+def test_a_closed_client_refuses_requests(tmp_path) -> None:
+    client = make_client(Settings(cache_dir=tmp_path))
+    client.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        client.get("http://127.0.0.1:9/")
