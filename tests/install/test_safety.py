@@ -205,10 +205,11 @@ def test_placing_rechecks_every_path(tmp_path: Path) -> None:
     scheme = {"purelib": tmp_path / "site", "platlib": tmp_path / "site", "data": tmp_path}
     scheme |= {"headers": tmp_path / "include", "scripts": tmp_path / "bin"}
     assert place_wheel(layout, scheme).targets[0] == str(tmp_path / "site/good/__init__.py")
-    escaping = layout.files[0]._replace(member="../evil.py", path="../evil.py")
-    tampered = dataclasses.replace(layout, files=(escaping, *layout.files[1:]))
-    with pytest.raises(UnsafeWheelError, match="would be written outside"):
-        place_wheel(tampered, scheme)
+    for bad in ("../evil.py", "/etc/evil.py", "good/../../evil.py", "good//evil.py"):
+        escaping = layout.files[0]._replace(member=bad, path=bad)
+        tampered = dataclasses.replace(layout, files=(escaping, *layout.files[1:]))
+        with pytest.raises(UnsafeWheelError, match="would be written outside"):
+            place_wheel(tampered, scheme)
 
 
 def test_not_a_zip(tmp_path: Path) -> None:

@@ -121,11 +121,10 @@ class WriteJournal:
         """``claim`` each of ``targets``, under one hold of the lock: a wheel's files at once."""
         if self.cancelled.is_set():
             raise TransactionCancelled
-        split = os.path.split
         created = self._created
         with self._lock:
             for target in targets:
-                directory, name = split(target)
+                directory, name = _split(target)
                 names = self._names_in(directory)
                 if target in created:
                     with contextlib.suppress(FileNotFoundError):
@@ -202,6 +201,15 @@ class WriteJournal:
             self._created.clear()
             self._names.clear()
         return problems
+
+
+def _split(path: str) -> tuple[str, str]:
+    """``os.path.split`` of a normalized absolute path below the root, at a tenth of the
+    cost where there is one separator (runs once per file written)."""
+    if os.altsep is None:
+        directory, _, name = path.rpartition(os.sep)
+        return directory, name
+    return os.path.split(path)  # pragma: no cover - Windows: either separator
 
 
 def _remove_tree(directory: Path) -> None:
