@@ -222,3 +222,19 @@ def test_unpacked_clean_keeps_files_environments_link(tmp_path: Path) -> None:
     installed.hardlink_to(entry / "tree" / "a")
     store.clean()
     assert installed.read_bytes() == DATA  # the environment keeps working
+
+
+def test_a_known_size_spares_the_entry_record(tmp_path: Path) -> None:
+    """With the size the index gave, a cached file is found by one stat; a size it does not
+    have falls back to the record, so a damaged file is still no hit."""
+    cache = DistributionCache(tmp_path)
+    data = b"wheel bytes"
+    sha256 = hashlib.sha256(data).hexdigest()
+    temp = cache.temp_dir() / "download"
+    temp.write_bytes(data)
+    path = cache.add_file(temp, sha256, "demo-1.0-py3-none-any.whl")
+    record = cache.entry_dir(sha256) / ".entry.json"
+    record.rename(record.with_name("moved"))  # the record cannot be read now
+    assert cache.get(sha256, "demo-1.0-py3-none-any.whl", size=len(data)) == path
+    assert cache.get(sha256, "demo-1.0-py3-none-any.whl", size=len(data) + 1) is None
+    assert cache.get(sha256, "demo-1.0-py3-none-any.whl") is None

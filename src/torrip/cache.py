@@ -172,32 +172,36 @@ class DistributionCache:
 
     # -- reading ----------------------------------------------------------------------
 
-    def get(self, sha256: str, filename: str) -> Path | None:
+    def get(self, sha256: str, filename: str, *, size: int | None = None) -> Path | None:
         """The cached file with this content under this name, or None.
 
-        Checks the size against the entry's record (no rehash). If the content is
-        cached under another name only, that file is linked under this name too.
+        Checks the size against the entry's record (no rehash); a ``size`` the caller knows
+        (from the index or a lock) is checked instead when the file has it, which spares
+        reading the record: the bytes were verified on the way in and are never written
+        again. If the content is cached under another name only, that file is linked under
+        this name too.
         """
         folder = self.entry_dir(sha256)
         _check_filename(filename)
-        size = self._recorded_size(folder)
-        if size is None:
-            return None
         path = folder / filename
-        if not _has_size(path, size):
-            other = next(
-                (p for p in self._names(folder) if p.name != filename and _has_size(p, size)),
-                None,
-            )
-            if other is None:
+        if size is None or not _has_size(path, size):
+            size = self._recorded_size(folder)
+            if size is None:
                 return None
-            try:
-                os.link(other, path)
-            except FileExistsError:
-                if not _has_size(path, size):
+            if not _has_size(path, size):
+                other = next(
+                    (p for p in self._names(folder) if p.name != filename and _has_size(p, size)),
+                    None,
+                )
+                if other is None:
                     return None
-            except OSError:
-                return None
+                try:
+                    os.link(other, path)
+                except FileExistsError:
+                    if not _has_size(path, size):
+                        return None
+                except OSError:
+                    return None
         with contextlib.suppress(OSError):  # a read-only shared cache is still usable
             os.utime(folder / _ENTRY)
         return path

@@ -352,7 +352,7 @@ class Fetcher:
         key = _cache_key(request)
         if self.cache is None or key is None:
             return None
-        path = self.cache.get(key, request.filename)
+        path = self.cache.get(key, request.filename, size=request.size)
         if path is None:
             return None
         size = path.stat().st_size
@@ -507,7 +507,9 @@ def _call_if_fetched(callback: Callable[[FetchResult], None], future: Future[Fet
 def is_cached(request: FileRequest, cache: DistributionCache | None) -> bool:
     """Whether ``cache`` holds the file ``request`` asks for (``Fetcher`` takes it from there)."""
     key = _cache_key(request)
-    return cache is not None and key is not None and cache.get(key, request.filename) is not None
+    if cache is None or key is None:
+        return False
+    return cache.get(key, request.filename, size=request.size) is not None
 
 
 def _cache_key(request: FileRequest) -> str | None:
