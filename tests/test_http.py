@@ -6,6 +6,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
@@ -70,3 +71,28 @@ def test_a_closed_client_refuses_requests(tmp_path) -> None:
     client.close()
     with pytest.raises(RuntimeError, match="closed"):
         client.get("http://127.0.0.1:9/")
+
+
+def test_the_tls_context_is_made_ahead_once_per_ca_setting(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import certifi
+
+    from torrip.http import _tls_context, prepare_tls
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    prepare_tls()
+    default = _tls_context()
+    assert default is _tls_context()
+    assert default.verify_mode == ssl.CERT_REQUIRED and default.check_hostname
+    assert default.cert_store_stats()["x509_ca"] > 0
+
+    # SSL_CERT_FILE names the CA file, as for httpx and pip: a context of its own.
+    own = tmp_path / "ca.pem"
+    own.write_bytes(Path(certifi.where()).read_bytes())
+    monkeypatch.setenv("SSL_CERT_FILE", str(own))
+    assert _tls_context() is not default
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(OSError):
+        _tls_context()

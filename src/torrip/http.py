@@ -8,8 +8,10 @@ connections instead of a new one per request.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
@@ -18,9 +20,11 @@ from torrip.config import Settings
 from torrip.errors import HTTPStatusError, NetworkError
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
-__all__ = ["USER_AGENT", "http_errors", "make_client", "raise_for_status"]
+__all__ = ["USER_AGENT", "http_errors", "make_client", "prepare_tls", "raise_for_status"]
 
 USER_AGENT = f"torrip/{__version__}"
 
@@ -48,7 +52,8 @@ def _build_client(settings: Settings) -> httpx.Client:
 
     def transport(tls: bool) -> httpx.BaseTransport:
         # Without TLS (http:// URLs only), no CA bundle: nothing is verified on them anyway.
-        return httpx.HTTPTransport(verify=tls, limits=limits, retries=settings.retries)
+        verify = _tls_context() if tls else False
+        return httpx.HTTPTransport(verify=verify, limits=limits, retries=settings.retries)
 
     return httpx.Client(
         transport=TransportPerScheme(transport),
@@ -58,6 +63,58 @@ def _build_client(settings: Settings) -> httpx.Client:
         # The proxy and CA settings of the environment apply, as for pip.
         trust_env=True,
     )
+
+
+# The default TLS context by the CA settings it was made for: one per process, so that it
+# can be made ahead (prepare_tls) and shared by every client.
+_tls_contexts: dict[tuple[str | None, str | None], Future[ssl.SSLContext]] = {}
+_tls_lock = threading.Lock()
+
+
+def prepare_tls() -> None:
+    """Start making the TLS context of https requests now, on a thread.
+
+    Loading the CA bundle is 30 ms of C code that lets Python threads run: started before
+    torrip imports its resolver, it is ready by the first request to an https index.
+    """
+    _tls_context_future()
+
+
+def _tls_context() -> ssl.SSLContext:
+    return _tls_context_future().result()
+
+
+def _tls_context_future() -> Future[ssl.SSLContext]:
+    key = (os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
+    with _tls_lock:
+        future = _tls_contexts.get(key)
+        if future is None:
+            future = _tls_contexts[key] = Future()
+            threading.Thread(
+                target=_make_tls_context, args=(future, *key), name="torrip-tls", daemon=True
+            ).start()
+    return future
+
+
+def _make_tls_context(
+    future: Future[ssl.SSLContext], cafile: str | None, capath: str | None
+) -> None:
+    """What httpx makes for ``verify=True``: the CA file or folder that SSL_CERT_FILE or
+    SSL_CERT_DIR name (the environment's CA settings, as pip), else certifi's bundle."""
+    import ssl
+
+    try:
+        if cafile is not None:
+            context = ssl.create_default_context(cafile=cafile)
+        elif capath is not None:
+            context = ssl.create_default_context(capath=capath)
+        else:
+            import certifi
+
+            context = ssl.create_default_context(cafile=certifi.where())
+        future.set_result(context)
+    except BaseException as error:  # raised at the first https request, as httpx would
+        future.set_exception(error)
 
 
 class _ClientOnFirstUse:

@@ -115,6 +115,10 @@ def run(args: argparse.Namespace, output: Output) -> int:
     settings, explicit = settings_from_args(args)
     from torrip.environment import Probe, find_target_python
 
+    if any(url.startswith("https://") for url in settings.index_urls):
+        from torrip.http import prepare_tls
+
+        prepare_tls()  # the CA bundle loads on a thread while the resolver is imported
     # The target describes itself while the rest of torrip is imported (30-40 ms).
     with Probe(find_target_python(args.python)) as probe:
         return _run(args, output, settings, explicit, probe)
