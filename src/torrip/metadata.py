@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,22 +51,51 @@ class DistMetadata:
     raw: bytes
 
     def as_json(self) -> dict[str, Any]:
-        """The PEP 566 JSON form, as pip writes it in its installation report."""
-        message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(self.raw)
+        """The PEP 566 JSON form, as pip writes it in its installation report.
+
+        pip reads METADATA as UTF-8 text through importlib.metadata, which unfolds values
+        continued over several lines; single-use fields take their first value, and the
+        body is the description. Only the header block goes through the email parser:
+        the body (often a long README) is taken as it is, which is what the parser gives.
+        """
+        text = self.raw.decode("utf-8", errors="replace")
+        head, body = _split_body(text)
+        message = email.parser.Parser(policy=email.policy.compat32).parsestr(head, headersonly=True)
         result: dict[str, Any] = {}
         for key, value in message.items():
             field = key.lower().replace("-", "_")
-            text = str(value)
+            text = _unfold(str(value))
             if field in _MULTIPLE_USE:
                 result.setdefault(field, []).append(text)
-            elif field == "keywords":
-                result[field] = [word.strip() for word in text.split(",") if word.strip()]
+            elif field in result:
+                continue
+            elif field == "keywords":  # comma-separated, or else space-separated (as pip)
+                result[field] = (
+                    [word.strip() for word in text.split(",")] if "," in text else text.split()
+                )
             else:
                 result[field] = text
-        body = message.get_payload()
-        if isinstance(body, str) and body.strip():
+        if body:
             result["description"] = body
         return result
+
+
+def _split_body(text: str) -> tuple[str, str]:
+    """(header block, body) at the first empty line, as the email parser splits them."""
+    ends = [at for at in (text.find("\n\n"), text.find("\r\n\r\n")) if at >= 0]
+    if not ends:
+        return text, ""
+    end = min(ends)
+    separator = "\r\n\r\n" if text.startswith("\r\n\r\n", end) else "\n\n"
+    return text[: end + len(separator) // 2], text[end + len(separator) :]
+
+
+def _unfold(value: str) -> str:
+    """A value continued over several lines without its continuation indent, as
+    importlib.metadata reads it (RFC 822 folding)."""
+    if "\n" not in value:
+        return value
+    return textwrap.dedent(" " * 8 + value)
 
 
 def parse_metadata(data: bytes, origin: str) -> DistMetadata:

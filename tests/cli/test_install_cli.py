@@ -42,7 +42,24 @@ def index(tmp_path: Path, local_index):
                 provides_extra=["x"],
             ),
             make_wheel(directory, "lib", "1.0"),
-            make_wheel(directory, "lib", "2.0", requires_python=">=3.10"),
+            make_wheel(
+                directory,
+                "lib",
+                "2.0",
+                requires_python=">=3.10",
+                # What pip's report must show as pip does: UTF-8, a folded value unfolded,
+                # keywords split on spaces, the first of two single-use values, the body.
+                more_metadata=(
+                    "Summary: The backend\u2014core services\n"
+                    "Author: Stefan K\u00f6gl\n"
+                    "License: BSD\n        All rights reserved.\n        \n        Use it.\n"
+                    "Keywords: one two  three\n"
+                    "Home-page: https://first.example\n"
+                    "Home-page: https://second.example\n"
+                    "\n"
+                    "# Lib\n\nKonnichiwa: \u30b3\u30f3\u30cb\u30c1\u30cf\n"
+                ),
+            ),
             make_wheel(directory, "extra-dep", "0.1"),
             make_wheel(directory, "backport", "1.0"),
             make_wheel(
