@@ -8,7 +8,7 @@ disk keyed by the distribution file's sha256, since they can never change.
 What the disk cache can answer (a fresh page, a cached metadata file, a local wheel) is
 not sent to the pool: it is read in the thread that first asks for it (``_OnDemand``).
 Reading it is CPU work, which a pool on one GIL would only interleave with the resolver's
-(a warm resolve of jupyterlab: 0.17 s with the pool, see docs/benchmarks.md).
+(a warm resolve of jupyterlab: 0.145 s through the pool, 0.098 s without).
 """
 
 from __future__ import annotations
@@ -269,7 +269,8 @@ class _OnDemand(Future[T]):
             if self._claimed:
                 return  # done, or being done by another thread: super() waits for it
             self._claimed = True
-        self.set_running_or_notify_cancel()
+        if not self.set_running_or_notify_cancel():
+            return  # cancelled before anyone asked
         try:
             result = self._work()
         except BaseException as error:  # carried to whoever asks, as from the pool
