@@ -41,6 +41,7 @@ from packaging.tags import (
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from torrip.closing import Closing
 from torrip.errors import InterpreterError
 
 __all__ = [
@@ -408,7 +409,7 @@ def find_target_python(
 # Running the probe
 
 
-class Probe:
+class Probe(Closing):
     """The target interpreter describing itself: started at once, read when needed, so that
     it runs (30-40 ms) while torrip goes on importing and fetching index pages.
 
@@ -457,12 +458,6 @@ class Probe:
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
-
-    def __enter__(self) -> Probe:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _finish(self) -> dict[str, Any]:
         python = self.python

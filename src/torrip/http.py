@@ -12,10 +12,10 @@ import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 from torrip import __version__
+from torrip.closing import Closing
 from torrip.config import Settings
 from torrip.errors import HTTPStatusError, NetworkError
 
@@ -117,7 +117,7 @@ def _make_tls_context(
         future.set_exception(error)
 
 
-class _ClientOnFirstUse:
+class _ClientOnFirstUse(Closing):
     """Stands for the ``httpx.Client`` that ``_build_client`` makes at the first attribute
     asked for (thread-safe); closing it before then closes nothing."""
 
@@ -146,17 +146,6 @@ class _ClientOnFirstUse:
             self._closed = True
             if self._client is not None:
                 self._client.close()
-
-    def __enter__(self) -> _ClientOnFirstUse:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @contextlib.contextmanager

@@ -23,11 +23,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from torrip.agent.paths import AgentPaths, agent_paths, ensure_private_dir
 from torrip.agent.protocol import MAX_MESSAGE, AgentError, ProtocolError, decode, encode
+from torrip.closing import Closing
 from torrip.config import Settings
 from torrip.errors import TorripError
 from torrip.fsutil import flock_is_held
@@ -75,7 +75,7 @@ _AGENT_SETTINGS = (
 )
 
 
-class AgentClient:
+class AgentClient(Closing):
     """One connection to the agent; requests are answered in order."""
 
     def __init__(self, sock: socket.socket) -> None:
@@ -113,17 +113,6 @@ class AgentClient:
 
     def close(self) -> None:
         self.sock.close()
-
-    def __enter__(self) -> AgentClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def connect(paths: AgentPaths, *, timeout: float = 10.0) -> AgentClient | None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from torrip.closing import Closing
 from torrip.config import Settings
 from torrip.errors import MetadataError, TorripError
 from torrip.fsutil import atomic_write, file_url_path
@@ -46,7 +47,7 @@ def _ignore(_: str) -> None:
     pass
 
 
-class IndexClient:
+class IndexClient(Closing):
     def __init__(self, settings: Settings, http: httpx.Client, *, log: Log = _ignore) -> None:
         self.settings = settings
         self.http = http
@@ -75,12 +76,6 @@ class IndexClient:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
-
-    def __enter__(self) -> IndexClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _memoized(
         self,

@@ -41,10 +41,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from torrip.cache import UnpackedCache
+from torrip.closing import Closing
 from torrip.errors import CacheError, UnsafeWheelError
 from torrip.install.safety import (
     CheckedWheel,
@@ -139,7 +139,7 @@ def open_unpacked(store: UnpackedCache, wheel: Path, sha256: str) -> UnpackedWhe
     return UnpackedWheel(sha256, tree, layout)
 
 
-class Unpacker:
+class Unpacker(Closing):
     """Unpacks wheels in the background as they arrive, one at a time per wheel.
 
     ``submit`` returns at once (call it from any thread, as often as you like); ``result``
@@ -207,17 +207,6 @@ class Unpacker:
             if self._processes is not None:
                 self._processes.shutdown(wait=True, cancel_futures=True)
                 self._processes = None
-
-    def __enter__(self) -> Unpacker:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _unpack(self, wheel: Path, sha256: str) -> UnpackedWheel:
         found = open_unpacked(self.store, wheel, sha256)  # already there: no process needed

@@ -34,11 +34,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Protocol
 from urllib.parse import urldefrag, urlsplit
 
 from torrip.cache import DistributionCache, sha256_of
+from torrip.closing import Closing
 from torrip.config import Settings
 from torrip.errors import HashMismatchError, SizeMismatchError, TorripError
 from torrip.fsutil import file_url_path
@@ -191,7 +191,7 @@ class _Cancelled(Exception):
     """Another file failed; this one stops (its partial bytes stay for a later resume)."""
 
 
-class Fetcher:
+class Fetcher(Closing):
     """Fetches files into the cache (or a private temporary folder when ``cache`` is None).
 
     Without a cache, result paths live until ``close`` (or the end of a ``with`` block).
@@ -223,17 +223,6 @@ class Fetcher:
         if self._temp is not None:
             shutil.rmtree(self._temp, ignore_errors=True)
             self._temp = None
-
-    def __enter__(self) -> Fetcher:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- fetching ---------------------------------------------------------------------
 

@@ -25,10 +25,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from urllib.parse import quote, unquote, urlsplit
 
 import httpx
+
+from torrip.closing import Closing
 
 __all__ = ["OriginRelay", "RelayRoute"]
 
@@ -52,7 +53,7 @@ class RelayRoute:
         self.on_bytes(n)
 
 
-class OriginRelay:
+class OriginRelay(Closing):
     """A loopback HTTP server relaying ranged GETs to origins, counting bytes per route."""
 
     def __init__(self, http: httpx.Client) -> None:
@@ -94,17 +95,6 @@ class OriginRelay:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
-
-    def __enter__(self) -> OriginRelay:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class _RelayServer(ThreadingHTTPServer):
