@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from torrip.fsutil import atomic_write
+from torrip.fsutil import atomic_write, file_url_path
 
 
 def test_writes_whole_file_with_umask_mode(tmp_path: Path) -> None:
@@ -33,3 +33,9 @@ def test_failure_leaves_old_file_and_no_temp(tmp_path: Path, monkeypatch) -> Non
         atomic_write(target, b"new")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["page"]
+
+
+def test_file_urls_are_unquoted_once() -> None:
+    assert file_url_path("file:///srv/wheels/a%20b/x.whl") == Path("/srv/wheels/a b/x.whl")
+    assert file_url_path("file:///srv/100%2541.whl") == Path("/srv/100%41.whl")
+    assert file_url_path("https://example.org/x.whl") is None
