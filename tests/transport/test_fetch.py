@@ -7,6 +7,7 @@ import io
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -20,7 +21,7 @@ from fixtures.wheels import make_wheel
 from torrip.cache import DistributionCache
 from torrip.config import Settings
 from torrip.errors import HashMismatchError, NetworkError, SizeMismatchError
-from torrip.index.links import Link
+from torrip.index.links import Link, TorrentRef
 from torrip.transport.fetch import Fetcher, FetchResult, FileRequest, HttpSource, Source
 from torrip.transport.progress import RichProgress
 from transport.test_http import FaultServer
@@ -292,6 +293,52 @@ def test_swarm_declining_or_lying_falls_back_to_origin(
     else:  # the wrong bytes are counted (they crossed the network) and dropped
         assert dict(result.bytes) == {"cache": 0, "origin": len(DATA) + 10, "peers": len(DATA) - 10}
         assert len(said) == 1 and "hash mismatch" in said[0]
+
+
+class SlowSwarm:
+    """A swarm that serves files with a torrent only once ``release`` is set."""
+
+    name = "swarm"
+
+    def __init__(self, files: Mapping[str, bytes]) -> None:
+        self.files = files
+        self.release = threading.Event()
+        self.waited_out = False
+
+    def fetch(
+        self, request: FileRequest, dest: Path, progress: Callable[[int], None]
+    ) -> int | Mapping[str, int] | None:
+        if request.torrent is None:
+            return None
+        self.waited_out = not self.release.wait(10) or self.waited_out
+        dest.write_bytes(self.files[request.filename])
+        progress(len(self.files[request.filename]))
+        return {"peers": len(self.files[request.filename])}
+
+
+def test_http_downloads_do_not_wait_for_the_swarm(
+    server: FaultServer, client: httpx.Client, cache: DistributionCache
+) -> None:
+    """Swarm downloads hold no HTTP slot: with one slot per host, a small file over HTTP
+    finishes while two larger ones are still coming from peers."""
+    big = {f"big{n}-1.0-py3-none-any.whl": os.urandom(300_000) for n in range(2)}
+    swarm = SlowSwarm(big)
+    requests = [
+        FileRequest(name, server.add(name, data), _sha(data), len(data), TorrentRef(btih="0" * 40))
+        for name, data in big.items()
+    ]
+    requests.append(_request(server))  # DATA, 200 kB: downloaded last, largest first
+    sources: list[Source] = [swarm, HttpSource(client, backoff=0.01)]
+    settings = Settings(cache_dir=cache.root, max_downloads_per_host=1)
+    fetcher = Fetcher(settings, client, cache, sources)
+
+    def on_fetched(result: FetchResult) -> None:
+        if result.request.torrent is None:
+            swarm.release.set()  # only now may the swarm's files arrive
+
+    results = fetcher.fetch_all(requests, on_fetched=on_fetched)
+    assert not swarm.waited_out
+    assert [result.source for result in results] == ["swarm", "swarm", "origin"]
 
 
 def test_local_files(client: httpx.Client, cache: DistributionCache, tmp_path: Path) -> None:

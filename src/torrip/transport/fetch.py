@@ -288,7 +288,12 @@ class Fetcher(Closing):
         hosts = {requests[positions[0]].host for positions in groups.values()}
         per_host = max(1, self.settings.max_downloads_per_host)
         slots = {host: threading.BoundedSemaphore(per_host) for host in hosts}
-        workers = min(len(groups), per_host * len(hosts), _MAX_WORKERS)
+        # A download through a swarm holds no HTTP slot and paces itself: it gets a worker
+        # of its own, or files over HTTP would wait for the swarm's largest downloads.
+        paced = 0
+        if any(source.name != "origin" for source in self.sources):
+            paced = sum(1 for p in groups.values() if requests[p[0]].torrent is not None)
+        workers = min(len(groups), per_host * len(hosts) + paced, _MAX_WORKERS)
         cancel = threading.Event()
         with ThreadPoolExecutor(workers, thread_name_prefix="torrip-fetch") as pool:
             futures: dict[Future[FetchResult], tuple[str, str]] = {}
