@@ -38,7 +38,7 @@ def test_the_command_prints_the_script(shell: str, capsys: pytest.CaptureFixture
 
 def test_tree_has_every_command_and_subcommand(tree: tuple[Command, ...]) -> None:
     paths = [command.path for command in tree]
-    assert len(commands.REGISTRARS) == len(tree[0].words)
+    assert list(commands.COMMANDS) == [word.name for word in tree[0].words]
     assert [word.name for word in tree[0].words] == [
         "install",
         "uninstall",

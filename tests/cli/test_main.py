@@ -45,3 +45,36 @@ def test_main_restores_the_garbage_collector() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def _help_of(parser_argv: list[str], only: str | None, capsys) -> str:
+    from torrip.cli.main import build_parser
+
+    try:
+        build_parser(only).parse_args(parser_argv)
+    except SystemExit as done:
+        assert done.code == 0
+    return capsys.readouterr().out
+
+
+def test_a_commands_own_parser_reads_it_as_the_whole_one_does(capsys) -> None:
+    from torrip.cli.commands import COMMANDS
+
+    for name in COMMANDS:
+        assert _help_of([name, "--help"], name, capsys) == _help_of([name, "--help"], None, capsys)
+
+
+def test_a_command_imports_no_other_command(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from torrip.cli.main import main\n"
+        "main(['cache', 'dir'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('torrip.cli.')))\n"
+    )
+    env = {"TORRIP_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    shown = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env
+    )
+    loaded = shown.stdout.strip().splitlines()[-1]
+    assert "torrip.cli.cache" in loaded
+    assert "torrip.cli.install" not in loaded and "torrip.cli.agent" not in loaded

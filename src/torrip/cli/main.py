@@ -18,7 +18,9 @@ from torrip.errors import TorripError
 __all__ = ["build_parser", "entry", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line's parser; with ``only`` (a command's name), the parser of
+    that command alone, which parses its command lines the same."""
     parser = argparse.ArgumentParser(
         prog="torrip",
         description="Install Python packages, from PyPI and from peers.",
@@ -33,13 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(
         title="Commands", dest="command", metavar="<command>", prog="torrip"
     )
-    for register in commands.REGISTRARS:
+    for register in commands.registrars(only):
         register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # A command comes first (the top level has only -h and -V): build just its parser.
+    parser = build_parser(only=argv[0] if argv else None)
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()
