@@ -173,7 +173,7 @@ def run_sync(args: argparse.Namespace, output: Output) -> int:
         )
     # Sync is the install command on this lock, plus removal: the install's own defaults
     # (including options added to it later) with what sync was told on top.
-    merged = vars(build_parser().parse_args(["install", "-r", args.lockfile]))
+    merged = vars(build_parser("install").parse_args(["install", "-r", args.lockfile]))
     merged.update({k: v for k, v in vars(args).items() if k not in ("run", "command", "lockfile")})
     merged["sync"] = True
     return install.run(argparse.Namespace(**merged), output)
