@@ -211,3 +211,28 @@ def test_a_warm_plan_asks_the_index_nothing(
         requests = len(index.requests)
     assert plans[0] == plans[1] == [("app", "1.0"), ("lib", "2.0")]
     assert len(index.requests) == requests
+
+
+def test_callbacks_of_on_demand_futures_run_in_a_loop_not_a_stack() -> None:
+    """Speculation over a dependency chain far deeper than the recursion limit."""
+    ran: list[int] = []
+
+    def chain(level: int) -> None:
+        ran.append(level)
+        if level < 5000:
+            _OnDemand(lambda: level + 1).add_done_callback(lambda f: chain(f.result()))
+
+    _OnDemand(lambda: 0).add_done_callback(lambda f: chain(f.result()))
+    assert ran == list(range(5001))
+
+
+def test_a_failing_callback_spoils_no_other(caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[str] = []
+
+    def outer(_: object) -> None:
+        _OnDemand(lambda: 1).add_done_callback(lambda f: 1 / 0)
+        _OnDemand(lambda: 2).add_done_callback(lambda f: seen.append("after"))
+
+    _OnDemand(lambda: 0).add_done_callback(outer)
+    assert seen == ["after"]
+    assert "exception calling callback" in caplog.text

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import threading
 import zipfile
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -284,7 +286,28 @@ class _OnDemand(Future[T]):
     def add_done_callback(self, fn: Callable[[Future[T]], object]) -> None:
         self._run()
         super().exception()  # wait for another thread's run
-        fn(self)
+        # Speculation adds callbacks from callbacks, one level per dependency level: those
+        # added inside a callback run after it, in a loop, not deeper in the stack.
+        queue: deque[tuple[Callable[[Future[T]], object], Future[T]]] | None
+        queue = getattr(_callbacks, "queue", None)
+        if queue is not None:
+            queue.append((fn, self))
+            return
+        _callbacks.queue = queue = deque([(fn, self)])
+        try:
+            while queue:
+                callback, future = queue.popleft()
+                try:
+                    callback(future)
+                except Exception:  # as Future does: a failing callback spoils no other
+                    _log.exception("exception calling callback for %r", future)
+        finally:
+            _callbacks.queue = None
+
+
+# The callbacks of on-demand futures waiting to run on this thread (see add_done_callback).
+_callbacks = threading.local()
+_log = logging.getLogger("concurrent.futures")
 
 
 def _page_url(base: str, project: NormalizedName) -> str:
