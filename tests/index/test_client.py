@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from fixtures.wheels import make_wheel
 from torrip.config import Settings
 from torrip.http import make_client
-from torrip.index.client import IndexClient, _OnDemand
+from torrip.index.client import FAR_WAIT, NEAR_WIDTH, IndexClient, _OnDemand
 from torrip.metadata import parse_metadata
 from torrip.planner import InstallRequest, plan_install
 
@@ -236,3 +237,71 @@ def test_a_failing_callback_spoils_no_other(caplog: pytest.LogCaptureFixture) ->
     _OnDemand(lambda: 0).add_done_callback(outer)
     assert seen == ["after"]
     assert "exception calling callback" in caplog.text
+
+
+class _CountingIndex:
+    """Answers any project page (empty, PEP 691) after ``delay`` seconds; counts the
+    requests it is answering at once."""
+
+    def __init__(self, delay: float) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.delay = delay
+        self.busy = 0
+        self.most = 0
+        lock = threading.Lock()
+        index = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                with lock:
+                    index.busy += 1
+                    index.most = max(index.most, index.busy)
+                time.sleep(index.delay)
+                body = b'{"meta": {"api-version": "1.1"}, "files": []}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/vnd.pypi.simple.v1+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                with lock:
+                    index.busy -= 1
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_far_index_gets_every_pool_thread(tmp_path: Path) -> None:
+    index = _CountingIndex(0.05)  # the first request waits 50 ms: far
+    said: list[str] = []
+    settings = Settings(index_url=index.url, cache_dir=tmp_path / "cache")
+    try:
+        with make_client(settings) as http, IndexClient(settings, http, log=said.append) as client:
+            client.project_links("first")  # alone: its wait decides
+            futures = [client.prefetch_project(f"project-{n}") for n in range(24)]
+            assert all(future.result() == [] for future in futures)
+    finally:
+        index.server.shutdown()
+    assert any("more requests at once" in line for line in said)
+    assert index.most > NEAR_WIDTH
+
+
+def test_the_first_requests_wait_decides_the_width(tmp_path: Path) -> None:
+    """A near index keeps NEAR_WIDTH requests at once (more threads would only share one
+    GIL); only the first request's wait counts."""
+    settings = Settings(index_url="http://127.0.0.1:9/simple/", cache_dir=tmp_path)
+    for waits, widened in (((0.002, 1.0), False), ((FAR_WAIT, 0.0), True)):
+        said: list[str] = []
+        with make_client(settings) as http, IndexClient(settings, http, log=said.append) as client:
+            for wait in waits:
+                client._observe(wait)
+        extra = settings.max_connections_per_host - NEAR_WIDTH
+        assert said == (
+            [f"index {FAR_WAIT * 1000:.0f} ms away: {extra} more requests at once"]
+            if widened
+            else []
+        )
