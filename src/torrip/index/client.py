@@ -45,10 +45,10 @@ __all__ = ["IndexClient"]
 T = TypeVar("T")
 Log = Callable[[str], None]
 
-# Requests in flight while the index is near. On two cores, resolving jupyterlab from a
-# loopback mirror took 0.66 s with 4 and 0.78 s with 16; from PyPI 1-2 ms away, 0.93 s
-# and 1.03 s (docs/benchmarks.md).
-NEAR_WIDTH = 4
+# Requests in flight while the index is near. On two cores, a cold dry-run of jupyterlab
+# from PyPI 1-2 ms away took 1.01 s with 3, 1.08 s with 4 and about 1.09 s with 16; from a
+# loopback mirror 0.60-0.63 s with 2 to 4 and 0.78 s with 16 (docs/benchmarks.md).
+NEAR_WIDTH = 3
 # The first request waiting this long (s) for the network means a far index: a TCP and a
 # TLS handshake and a response take 3-4 round trips, under 10 ms on a LAN or near proxy.
 FAR_WAIT = 0.015
