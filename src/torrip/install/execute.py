@@ -33,7 +33,7 @@ from torrip.transport.fetch import (
     FetchResult,
     FileRequest,
     Source,
-    is_cached,
+    cached_path,
 )
 
 __all__ = ["Execution", "execute_plan"]
@@ -119,7 +119,7 @@ def execute_plan(
             request = replace(request, torrent=planned.torrents[link.url])
         requests.append(request)
     cache = None if settings.no_cache else DistributionCache(settings.cache_dir)
-    to_swarm = [r for r in requests if r.torrent is not None and not is_cached(r, cache)]
+    to_swarm = [r for r in requests if r.torrent is not None and cached_path(r, cache) is None]
     with (
         unpacked_store(settings.cache_dir, no_cache=settings.no_cache) as store,
         # First, so that its worker processes (if any) start while the files download.

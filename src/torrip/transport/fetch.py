@@ -58,7 +58,7 @@ __all__ = [
     "Source",
     "SourceName",
     "SourceProgress",
-    "is_cached",
+    "cached_path",
 ]
 
 SourceName = Literal["cache", "origin", "swarm"]
@@ -343,17 +343,16 @@ class Fetcher(Closing):
         return result
 
     def _from_cache(self, request: FileRequest) -> FetchResult | None:
-        key = _cache_key(request)
-        if self.cache is None or key is None:
-            return None
-        path = self.cache.get(key, request.filename, size=request.size)
+        path = cached_path(request, self.cache)
         if path is None:
             return None
         size = path.stat().st_size
         if request.size is not None and size != request.size:
             # The cache holds this sha256 with another size: the index contradicts itself.
             raise SizeMismatchError(request.filename, request.url, request.size, size)
-        return FetchResult(request, path, "cache", _count({"cache": size}), key, True)
+        sha256 = request.sha256
+        assert sha256 is not None  # cached_path found it under this key
+        return FetchResult(request, path, "cache", _count({"cache": size}), sha256, True)
 
     def _download_lock(self, request: FileRequest) -> contextlib.AbstractContextManager[None]:
         key = _cache_key(request)
@@ -498,12 +497,13 @@ def _call_if_fetched(callback: Callable[[FetchResult], None], future: Future[Fet
         callback(future.result())
 
 
-def is_cached(request: FileRequest, cache: DistributionCache | None) -> bool:
-    """Whether ``cache`` holds the file ``request`` asks for (``Fetcher`` takes it from there)."""
+def cached_path(request: FileRequest, cache: DistributionCache | None) -> Path | None:
+    """Where ``cache`` holds the file ``request`` asks for, if it does (a lookup by its
+    sha256, checked by size)."""
     key = _cache_key(request)
     if cache is None or key is None:
-        return False
-    return cache.get(key, request.filename, size=request.size) is not None
+        return None
+    return cache.get(key, request.filename, size=request.size)
 
 
 def _cache_key(request: FileRequest) -> str | None:
