@@ -91,6 +91,15 @@ def test_bad_config_file(tmp_path: Path, content: str, message: str) -> None:
     assert str(config) in str(caught.value)
 
 
+def test_a_config_file_that_is_not_utf8_is_named_with_what_to_do(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_bytes(b"index-url = '\xff'\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"TORRIP_CONFIG_FILE": str(config)})
+    assert f"cannot read config file {config}" in str(caught.value)
+    assert "UTF-8" in (caught.value.hint or "")
+
+
 def test_bad_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(environ={"TORRIP_CONFIG_FILE": str(tmp_path / "x"), "TORRIP_PRE": "maybe"})

@@ -321,7 +321,8 @@ def test_a_warm_install_loads_no_network_or_process_stack(
     index, make_venv, isolated_env, tmp_path: Path
 ) -> None:
     """Pages still fresh and every file in the cache: no request, so neither httpx (with
-    its TLS stack), libtorrent nor multiprocessing is imported."""
+    its TLS stack), libtorrent nor multiprocessing is imported; nor, without a config file
+    and with JSON pages, tomllib and html.parser."""
     args = ["install", "--index-url", index.url, "app"]
     first = run_torrip(*args, "--python", str(make_venv()), env=isolated_env)
     assert first.returncode == 0, first.stderr
@@ -330,7 +331,8 @@ def test_a_warm_install_loads_no_network_or_process_stack(
         "import sys\n"
         "from torrip.cli.main import main\n"
         "code = main(sys.argv[1:])\n"
-        "print(sorted(m for m in ('httpx', 'libtorrent', 'multiprocessing') if m in sys.modules))\n"
+        "unwanted = ('httpx', 'libtorrent', 'multiprocessing', 'tomllib', 'html.parser')\n"
+        "print(sorted(m for m in unwanted if m in sys.modules))\n"
         "sys.exit(code)\n"
     )
     venv = make_venv()

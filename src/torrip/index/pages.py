@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin
 
@@ -164,25 +163,13 @@ def _parse_hash_pairs(value: str) -> dict[str, str]:
     return pairs
 
 
-class _AnchorCollector(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.base: str | None = None
-        self.anchors: list[dict[str, str | None]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "base" and self.base is None:
-            self.base = dict(attrs).get("href")
-        elif tag == "a":
-            self.anchors.append(dict(attrs))
-
-
 def parse_html_page(text: str, page_url: str) -> list[Link]:
-    collector = _AnchorCollector()
-    collector.feed(text)
-    base = urljoin(page_url, collector.base) if collector.base else page_url
+    from torrip.index.anchors import collect_anchors
+
+    page_base, anchors = collect_anchors(text)
+    base = urljoin(page_url, page_base) if page_base else page_url
     links = []
-    for attrs in collector.anchors:
+    for attrs in anchors:
         href = attrs.get("href")
         if not href:
             continue
