@@ -83,6 +83,17 @@ def _local_header_differs(directory: Path) -> Path:
     return wheel
 
 
+def _local_header_name_shorter(directory: Path) -> Path:
+    """The local header's name length says 4: its name reads "evil", not evil/__init__.py."""
+    wheel = make_wheel(directory, "evil", "1.0")
+    with zipfile.ZipFile(wheel) as archive:
+        offset = archive.getinfo(_INIT).header_offset
+    data = bytearray(wheel.read_bytes())
+    struct.pack_into("<H", data, offset + 26, 4)
+    wheel.write_bytes(bytes(data))
+    return wheel
+
+
 def _wheel_version_2(directory: Path) -> Path:
     wheel = make_wheel(directory, "evil", "1.0")
     wheel_file = b"Wheel-Version: 2.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
@@ -126,6 +137,7 @@ UNSAFE = {
     "md5-record": (_md5_record, _INIT, "not sha256 or stronger"),
     "duplicate-name": (_duplicate, _INIT, "same name"),
     "local-header-name": (_local_header_differs, _INIT, "local header names it"),
+    "local-header-name-length": (_local_header_name_shorter, _INIT, "names it 'evil'"),
     "wheel-version": (_wheel_version_2, "evil-1.0.dist-info/WHEEL", "Wheel-Version"),
     "two-dist-infos": (_two_dist_infos, None, "one .dist-info"),
 }

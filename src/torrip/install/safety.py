@@ -424,8 +424,11 @@ class _Verifier:
         for info in sorted(infos, key=lambda i: i.header_offset):
             if info.header_offset < end_of_previous:
                 raise self.refuse(info.filename, f"zip member overlaps {previous!r}")
-            self.raw.seek(info.header_offset)
-            header = self.raw.read(_LOCAL_HEADER.size)
+            encoding = "utf-8" if info.flag_bits & _FLAG_UTF8 else "cp437"
+            expected_name = info.orig_filename.encode(encoding)
+            # The header and the name it should hold, in one read.
+            block = self._read_at(info.header_offset, _LOCAL_HEADER.size + len(expected_name))
+            header = block[: _LOCAL_HEADER.size]
             if len(header) != _LOCAL_HEADER.size:
                 raise self.refuse(info.filename, "zip member's local header is truncated")
             fields = _LOCAL_HEADER.unpack(header)
@@ -435,9 +438,10 @@ class _Verifier:
                 raise self.refuse(info.filename, "zip member has no local header")
             if info.flag_bits & _FLAG_ENCRYPTED or flags & _FLAG_ENCRYPTED:
                 raise self.refuse(info.filename, "zip member is encrypted")
-            local_name = self.raw.read(name_length)
-            encoding = "utf-8" if info.flag_bits & _FLAG_UTF8 else "cp437"
-            if local_name != info.orig_filename.encode(encoding):
+            local_name = block[_LOCAL_HEADER.size :]
+            if name_length != len(expected_name):
+                local_name = self._read_at(info.header_offset + _LOCAL_HEADER.size, name_length)
+            if local_name != expected_name:
                 shown = local_name.decode("utf-8" if flags & _FLAG_UTF8 else "cp437", "replace")
                 raise self.refuse(
                     info.filename,
@@ -452,6 +456,12 @@ class _Verifier:
             self.data_offsets[info.filename] = data_offset
             end_of_previous = data_offset + info.compress_size
             previous = info.filename
+
+    def _read_at(self, offset: int, size: int) -> bytes:
+        if _pread is not None:  # one system call, not a seek and a buffered read
+            return _pread(self.raw.fileno(), size, offset)
+        self.raw.seek(offset)
+        return self.raw.read(size)
 
     def check_name(self, member: str) -> None:
         if "\\" in member or "\x00" in member:

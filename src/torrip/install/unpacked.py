@@ -159,7 +159,10 @@ class Unpacker(Closing):
     ) -> None:
         self.store = store
         self._workers = workers if workers is not None else _default_workers()
-        self._threads = _LargestFirst(self._workers, "torrip-unpack")
+        # In this process the unpacking is serialized on the GIL: a second thread only adds
+        # hand-offs of it (the web set, cold: 0.62 s against 0.68 s). With worker processes,
+        # one thread per process hands them the wheels.
+        self._threads = _LargestFirst(self._workers if processes else 1, "torrip-unpack")
         self._futures: dict[str, Future[UnpackedWheel]] = {}
         self._lock = threading.Lock()
         self._use_processes = False
