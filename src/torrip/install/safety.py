@@ -461,7 +461,8 @@ class _Verifier:
         if _pread is not None:  # one system call, not a seek and a buffered read
             return _pread(self.raw.fileno(), size, offset)
         self.raw.seek(offset)
-        return self.raw.read(size)
+        data: bytes = self.raw.read(size)
+        return data
 
     def check_name(self, member: str) -> None:
         if "\\" in member or "\x00" in member:
