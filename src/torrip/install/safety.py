@@ -458,10 +458,12 @@ class _Verifier:
             previous = info.filename
 
     def _read_at(self, offset: int, size: int) -> bytes:
+        data: bytes
         if _pread is not None:  # one system call, not a seek and a buffered read
-            return _pread(self.raw.fileno(), size, offset)
-        self.raw.seek(offset)
-        data: bytes = self.raw.read(size)
+            data = _pread(self.raw.fileno(), size, offset)
+        else:
+            self.raw.seek(offset)
+            data = self.raw.read(size)
         return data
 
     def check_name(self, member: str) -> None:
