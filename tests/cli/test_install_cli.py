@@ -66,6 +66,8 @@ def index(tmp_path: Path, local_index):
                 directory, "modern", "1.0", requires_dist=["backport; python_version < '3.10'"]
             ),
             make_sdist(directory, "sourcey", "0.3"),
+            make_wheel(directory, "halfbuilt", "1.0"),
+            make_sdist(directory, "halfbuilt", "1.1"),
         ]
     )
 
@@ -199,6 +201,28 @@ def test_sdist_only_is_a_clear_error(index, target_venv: Path, isolated_env) -> 
     assert result.returncode == 1
     assert "sourcey 0.3 has only a source distribution: sourcey-0.3.tar.gz" in result.stderr
     assert "hint:" in result.stderr
+
+
+def test_a_newer_version_with_only_an_sdist_is_named(
+    index, target_venv: Path, isolated_env
+) -> None:
+    """pip would build halfbuilt 1.1 from its sdist; torrip installs 1.0 and says so."""
+    result = run_torrip(
+        "install",
+        "--dry-run",
+        "--index-url",
+        index.url,
+        "--python",
+        str(target_venv),
+        "halfbuilt",
+        env=isolated_env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Would install halfbuilt-1.0" in result.stdout
+    assert (
+        "warning: halfbuilt 1.1 has only a source distribution (halfbuilt-1.1.tar.gz), which "
+        "torrip does not build: using 1.0" in " ".join(result.stderr.split())
+    )
 
 
 def test_bad_requirement_and_no_requirement(target_venv: Path, isolated_env) -> None:

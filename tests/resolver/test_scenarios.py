@@ -67,3 +67,5 @@ def test_scenario(scenario: Path, tmp_path: Path, local_index, target_venv: Path
     planned = plan_install(request, settings)
     installed = {str(d.candidate.name): str(d.candidate.version) for d in planned.plan.install}
     assert installed == expect["install"]
+    passed_over = [[str(part) for part in n] for n in planned.resolution.newer_source_only]
+    assert passed_over == expect.get("newer_source_only", [])

@@ -154,6 +154,7 @@ def _run(
         planned = plan_install(request, settings, explicit=explicit, log=output.detail, probe=probe)
     for text in planned.ignored:
         output.info(f"Ignoring {text}: markers don't match your environment")
+    warn_newer_source_only(planned, output)
     render_plan(planned, output, elapsed=time.perf_counter() - started, dry_run=args.dry_run)
     if args.dry_run or planned.plan.is_empty:
         if args.report:
@@ -238,6 +239,16 @@ def swarm_summary(totals: dict[str, int]) -> str:
 
 def _names(dists: list[tuple[str, str]]) -> str:
     return " ".join(f"{name}-{version}" for name, version in dists)
+
+
+def warn_newer_source_only(planned: PlannedInstall, output: Output) -> None:
+    """Say where torrip's answer is older than pip's: pip would build the newer sdist."""
+    for newer in planned.resolution.newer_source_only:
+        output.warning(
+            f"{newer.name} {newer.version} has only a source distribution ({newer.filename}), "
+            f"which torrip does not build: using {newer.resolved}, the newest version with a "
+            "wheel for the target"
+        )
 
 
 def render_plan(planned: PlannedInstall, output: Output, *, elapsed: float, dry_run: bool) -> None:

@@ -11,7 +11,10 @@ from packaging.version import Version
 
 from torrip.index.links import Link
 
-__all__ = ["Evaluation", "LinkEvaluator"]
+__all__ = ["SDIST_REJECTED", "Evaluation", "LinkEvaluator"]
+
+# Why an sdist that fits the target is no candidate.
+SDIST_REJECTED = "source distribution (torrip installs wheels only, for now)"
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ class LinkEvaluator:
             return Evaluation(
                 link,
                 version,
-                rejected="source distribution (torrip installs wheels only, for now)",
+                rejected=SDIST_REJECTED,
                 is_sdist=True,
             )
         ranks = [self.tag_priority[tag] for tag in tags if tag in self.tag_priority]

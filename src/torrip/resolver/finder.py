@@ -17,7 +17,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from torrip.index.evaluate import Evaluation, LinkEvaluator
+from torrip.index.evaluate import SDIST_REJECTED, Evaluation, LinkEvaluator
 from torrip.index.links import Link
 
 __all__ = ["ProjectFiles"]
@@ -151,6 +151,20 @@ class ProjectFiles:
             self.evaluator.evaluate(Link(filename, url=""), self.name) for filename in self._skipped
         ]
         return evaluations
+
+    def source_only(self, version: Version) -> str | None:
+        """The filename of ``version``'s source distribution if that is all it offers the
+        target (no wheel fits; the sdist is not yanked and fits Requires-Python), else None."""
+        if self.best_link(version) is not None:
+            return None
+        for evaluation in self._evaluate_version(version):
+            if (
+                evaluation.is_sdist
+                and evaluation.rejected == SDIST_REJECTED
+                and evaluation.link.yanked is None
+            ):
+                return evaluation.link.filename
+        return None
 
     def installable_versions(self) -> list[Version]:
         return [v for v in self.versions if self.best_link(v) is not None]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
+from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
@@ -21,7 +23,10 @@ from torrip.resolver.models import (
 )
 from torrip.resolver.provider import Info, Provider
 
-__all__ = ["Resolution", "ResolvedDistribution", "resolve"]
+if TYPE_CHECKING:
+    from resolvelib.resolvers import Criterion
+
+__all__ = ["NewerSourceOnly", "Resolution", "ResolvedDistribution", "resolve"]
 
 # resolvelib counts rounds; pip allows 200000. Enough for deep backtracking, bounded.
 MAX_ROUNDS = 200_000
@@ -35,9 +40,20 @@ class ResolvedDistribution:
     requested_extras: frozenset[NormalizedName]
 
 
+class NewerSourceOnly(NamedTuple):
+    """A version newer than the one resolved, which every requirement admits, passed over
+    because it has only a source distribution (pip would build it; torrip does not)."""
+
+    name: NormalizedName
+    version: Version
+    filename: str
+    resolved: Version
+
+
 @dataclass(frozen=True)
 class Resolution:
     distributions: tuple[ResolvedDistribution, ...]  # sorted by name
+    newer_source_only: tuple[NewerSourceOnly, ...] = ()
 
     def by_name(self) -> dict[NormalizedName, ResolvedDistribution]:
         return {d.candidate.name: d for d in self.distributions}
@@ -78,7 +94,52 @@ def resolve(provider: Provider, requirements: Sequence[Requirement]) -> Resoluti
             )
         )
     distributions.sort(key=lambda d: d.candidate.name)
-    return Resolution(tuple(distributions))
+    specifiers = _final_specifiers(result.criteria.items())
+    passed_over = [
+        found
+        for d in distributions
+        if (found := _newer_source_only(provider, d.candidate, specifiers)) is not None
+    ]
+    return Resolution(tuple(distributions), tuple(passed_over))
+
+
+def _final_specifiers(
+    criteria: Iterable[tuple[str, Criterion[AnyRequirement, AnyCandidate]]],
+) -> dict[NormalizedName, SpecifierSet]:
+    """Each project's requirements at the end of resolution, extras' identifiers included."""
+    specifiers: dict[NormalizedName, SpecifierSet] = {}
+    for identifier, criterion in criteria:
+        for requirement in criterion.iter_requirement():
+            if isinstance(requirement, Requirement) and identifier != PYTHON_IDENTIFIER:
+                name = requirement.name
+                specifiers[name] = specifiers.get(name, SpecifierSet()) & requirement.specifier
+    return specifiers
+
+
+def _newer_source_only(
+    provider: Provider, candidate: Candidate, specifiers: dict[NormalizedName, SpecifierSet]
+) -> NewerSourceOnly | None:
+    """The newest version above ``candidate``'s that its requirements admit but only an
+    sdist offers; None when there is none, or when the candidate was not chosen from an
+    index (installed, a URL) or by hashes."""
+    name = candidate.name
+    if candidate.source != "index" or name in provider.options.hashes:
+        return None
+    specifier = specifiers.get(name, SpecifierSet())
+    constraint = provider.options.constraints.get(name)
+    if constraint is not None:
+        specifier &= constraint
+    pre = provider.options.pre or bool(specifier.prereleases)
+    files = provider.files(name)
+    for version in files.versions:  # newest first
+        if version <= candidate.version:
+            break
+        if (version.is_prerelease and not pre) or not specifier.contains(version, prereleases=True):
+            continue
+        filename = files.source_only(version)
+        if filename is not None:
+            return NewerSourceOnly(name, version, filename, candidate.version)
+    return None
 
 
 def _describe_cause(requirement: AnyRequirement, parent: AnyCandidate | None) -> str:
