@@ -145,6 +145,27 @@ def test_resume_across_runs(
     assert list(cache.temp_dir().iterdir()) == []
 
 
+def test_http_downloads_are_hashed_as_written_not_read_again(
+    server: FaultServer,
+    client: httpx.Client,
+    cache: DistributionCache,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A multi-gigabyte wheel would take seconds to read back and hash after its last byte;
+    the digest made while writing it is the one checked (a resumed file too)."""
+    import torrip.transport.fetch as fetch
+
+    def no_second_read(path: Path) -> str:
+        raise AssertionError(f"{path} read again to hash it")
+
+    monkeypatch.setattr(fetch, "sha256_of", no_second_read)
+    request = _request(server, cuts=[70_000])
+    with pytest.raises(NetworkError):
+        _fetcher(client, cache, retries=0).fetch_all([request])
+    result = _fetcher(client, cache).fetch_all([request])[0]
+    assert result.sha256 == SHA and result.path.read_bytes() == DATA
+
+
 def test_hash_mismatch(server: FaultServer, client: httpx.Client, cache: DistributionCache) -> None:
     url = server.add(NAME, DATA)
     expected = _sha(b"what the index promised")

@@ -7,6 +7,7 @@ second download, or hold each response to show how many run at once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -214,10 +215,11 @@ DATA = os.urandom(300_000)
 def test_whole_file(server: FaultServer, client: httpx.Client, tmp_path: Path) -> None:
     dest = tmp_path / "f.part"
     seen: list[int] = []
-    received = download(
+    received, sha256 = download(
         client, server.add("f.whl", DATA), dest, expected_size=len(DATA), on_bytes=seen.append
     )
     assert dest.read_bytes() == DATA
+    assert sha256 == hashlib.sha256(DATA).hexdigest()  # hashed as written
     assert received == sum(seen) == len(DATA) == server.bytes_sent()
     assert json.loads(resume_sidecar(dest).read_text())["validator"] == '"v1"'
 
@@ -225,8 +227,9 @@ def test_whole_file(server: FaultServer, client: httpx.Client, tmp_path: Path) -
 def test_resume_after_cut(server: FaultServer, client: httpx.Client, tmp_path: Path) -> None:
     url = server.add("f.whl", DATA, cuts=[100_000])
     dest = tmp_path / "f.part"
-    received = download(client, url, dest, expected_size=len(DATA), backoff=0.01)
+    received, sha256 = download(client, url, dest, expected_size=len(DATA), backoff=0.01)
     assert dest.read_bytes() == DATA
+    assert sha256 == hashlib.sha256(DATA).hexdigest()  # hashed as written
     first, second = server.gets("f.whl")
     assert (first.range, first.bytes_sent) == (None, 100_000)
     assert (second.range, second.if_range, second.status) == ("bytes=100000-", '"v1"', 206)
@@ -240,8 +243,9 @@ def test_resume_across_calls(server: FaultServer, client: httpx.Client, tmp_path
         download(client, url, dest, expected_size=len(DATA), retries=0)
     assert caught.value.url == url
     assert dest.stat().st_size == 50_000  # kept for the next run
-    received = download(client, url, dest, expected_size=len(DATA))
+    received, sha256 = download(client, url, dest, expected_size=len(DATA))
     assert dest.read_bytes() == DATA
+    assert sha256 == hashlib.sha256(DATA).hexdigest()  # hashed as written
     assert received == len(DATA) - 50_000
     assert server.gets("f.whl")[1].range == "bytes=50000-"
     assert server.bytes_sent() == len(DATA)
@@ -251,10 +255,11 @@ def test_server_ignoring_ranges(server: FaultServer, client: httpx.Client, tmp_p
     url = server.add("f.whl", DATA, cuts=[100_000], honour_ranges=False)
     dest = tmp_path / "f.part"
     seen: list[int] = []
-    received = download(
+    received, sha256 = download(
         client, url, dest, expected_size=len(DATA), on_bytes=seen.append, backoff=0.01
     )
     assert dest.read_bytes() == DATA
+    assert sha256 == hashlib.sha256(DATA).hexdigest()  # hashed as written
     assert [hit.status for hit in server.gets("f.whl")] == [200, 200]
     assert received == 100_000 + len(DATA) == server.bytes_sent()
     assert sum(seen) == len(DATA)  # the dropped bytes were reported as dropped
@@ -267,8 +272,9 @@ def test_changed_file_restarts(server: FaultServer, client: httpx.Client, tmp_pa
         download(client, old, dest, expected_size=len(DATA), retries=0)
     new_data = os.urandom(len(DATA))
     url = server.add("f.whl", new_data, etag='"v2"', last_modified=None)
-    download(client, url, dest, expected_size=len(DATA))
+    _, sha256 = download(client, url, dest, expected_size=len(DATA))
     assert dest.read_bytes() == new_data
+    assert sha256 == hashlib.sha256(new_data).hexdigest()  # not the old bytes' digest
     hit = server.gets("f.whl")[-1]
     assert (hit.range, hit.if_range, hit.status) == ("bytes=100000-", '"v1"', 200)
 
@@ -310,7 +316,8 @@ def test_forbidden_is_permanent(server: FaultServer, client: httpx.Client, tmp_p
 def test_retries_503(server: FaultServer, client: httpx.Client, tmp_path: Path) -> None:
     url = server.add("f.whl", DATA, statuses=[503, 503])
     dest = tmp_path / "f.part"
-    assert download(client, url, dest, expected_size=len(DATA), backoff=0.01) == len(DATA)
+    received, _ = download(client, url, dest, expected_size=len(DATA), backoff=0.01)
+    assert received == len(DATA)
     assert dest.read_bytes() == DATA
     assert [hit.status for hit in server.gets("f.whl")] == [503, 503, 200]
 
@@ -357,5 +364,8 @@ def test_complete_partial_needs_no_request(
     url = server.add("f.whl", DATA)
     dest = tmp_path / "f.part"
     download(client, url, dest, expected_size=len(DATA))
-    assert download(client, url, dest, expected_size=len(DATA)) == 0
+    again = download(client, url, dest, expected_size=len(DATA))
+    assert again.received == 0
     assert len(server.gets("f.whl")) == 1
+    # Bytes it did not stream are read to hash them: the digest is still the file's.
+    assert again.sha256 == hashlib.sha256(DATA).hexdigest()

@@ -34,7 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 from urllib.parse import urldefrag, urlsplit
 
 from torrip.cache import DistributionCache, sha256_of
@@ -55,6 +55,7 @@ __all__ = [
     "Fetcher",
     "FileRequest",
     "HttpSource",
+    "Received",
     "Source",
     "SourceName",
     "SourceProgress",
@@ -109,22 +110,30 @@ class FetchResult:
     verified: bool  # False when the request had no sha256 to check against
 
 
+class Received(NamedTuple):
+    """What a source that hashed the bytes as it wrote them fetched."""
+
+    counts: int | Mapping[str, int]
+    sha256: str  # of the whole file at dest: the fetcher need not read it again
+
+
 class Source(Protocol):
     """Something that can put a file's bytes at ``dest``.
 
     ``fetch`` returns None when this source cannot serve the file (no torrent, no
     peers); else the bytes it received: an int, counted under the source's kind
     (``"origin"`` for the origin, ``"peers"`` for anything else), or a mapping such
-    as ``{"peers": p, "origin": o}`` for a swarm that also used the origin. It
-    calls ``progress(n)`` as bytes arrive (negative when it drops bytes). The
-    fetcher verifies ``dest`` afterwards; a source need not.
+    as ``{"peers": p, "origin": o}`` for a swarm that also used the origin; or either
+    in a ``Received`` with the file's sha256. It calls ``progress(n)`` as bytes arrive
+    (negative when it drops bytes). The fetcher verifies ``dest`` afterwards (with the
+    sha256 given, if any); a source need not.
     """
 
     name: str
 
     def fetch(
         self, request: FileRequest, dest: Path, progress: SourceProgress
-    ) -> int | Mapping[str, int] | None: ...
+    ) -> int | Mapping[str, int] | Received | None: ...
 
 
 class SourceProgress:
@@ -173,10 +182,10 @@ class HttpSource:
         self.retries = retries
         self.backoff = backoff
 
-    def fetch(self, request: FileRequest, dest: Path, progress: SourceProgress) -> int | None:
+    def fetch(self, request: FileRequest, dest: Path, progress: SourceProgress) -> Received | None:
         if urlsplit(request.url).scheme not in ("http", "https"):
             return None
-        return download(
+        received, sha256 = download(
             self.client,
             request.url,
             dest,
@@ -185,6 +194,7 @@ class HttpSource:
             retries=self.retries,
             backoff=self.backoff,
         )
+        return Received(received, sha256)
 
 
 class _Cancelled(Exception):
@@ -383,8 +393,11 @@ class Fetcher(Closing):
                         got = source.fetch(request, dest, on_bytes)
                     if got is None:
                         continue
+                    streamed = None
+                    if isinstance(got, Received):
+                        got, streamed = got
                     _add_counts(received, source.name, got)
-                    sha256 = self._verify(request, dest)
+                    sha256 = self._verify(request, dest, streamed)
                 except TorripError as error:
                     if isinstance(error, HashMismatchError):
                         discard_partial(dest)  # never keep bytes that failed the check
@@ -426,11 +439,12 @@ class Fetcher(Closing):
         finally:
             discard_partial(path)  # not resumable: never left behind
 
-    def _verify(self, request: FileRequest, path: Path) -> str:
+    def _verify(self, request: FileRequest, path: Path, streamed: str | None = None) -> str:
+        """``streamed``: the sha256 the source computed as it wrote ``path``."""
         size = path.stat().st_size
         if request.size is not None and size != request.size:
             raise SizeMismatchError(request.filename, request.url, request.size, size)
-        actual = sha256_of(path)
+        actual = streamed if streamed is not None else sha256_of(path)
         if request.sha256 is not None and actual != request.sha256:
             raise HashMismatchError(request.filename, request.url, "sha256", request.sha256, actual)
         return actual

@@ -1,8 +1,9 @@
 """Download one file over HTTP: streamed to disk, resumed with Range + If-Range, retried.
 
     with make_client(settings) as client:
-        received = download(client, url, partial, expected_size=link.size)
-        # ``partial`` now holds the whole body; ``received`` bytes came over the network
+        received, sha256 = download(client, url, partial, expected_size=link.size)
+        # ``partial`` now holds the whole body; ``received`` bytes came over the network;
+        # ``sha256`` is of what ``partial`` holds, hashed as it was written
 
 A download continues from the length ``dest`` already has. The validator of the
 bytes it holds (a strong ETag, else Last-Modified) is kept next to it in
@@ -13,18 +14,21 @@ old bytes are dropped. A server that ignores ranges is handled the same way.
 Connection errors, timeouts, cut connections, 408/429/5xx are retried with
 exponential backoff (``Retry-After`` honoured, capped); an attempt that made the
 file longer does not count against ``retries``. Other statuses fail at once with
-an HTTPStatusError naming the URL. Checking the sha256 is the caller's job.
+an HTTPStatusError naming the URL. The sha256 of the file is computed as its bytes are
+written (a multi-gigabyte wheel is not read again to hash it); checking it against the
+expected one is the caller's job.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from torrip.errors import HTTPStatusError, NetworkError, SizeMismatchError, TorripError
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_RETRY_AFTER",
     "TRANSIENT_STATUSES",
+    "Downloaded",
     "discard_partial",
     "download",
     "resume_sidecar",
@@ -56,6 +61,13 @@ def discard_partial(dest: Path) -> None:
     """Remove a partial download and its resume record."""
     dest.unlink(missing_ok=True)
     resume_sidecar(dest).unlink(missing_ok=True)
+
+
+class Downloaded(NamedTuple):
+    received: int
+    """Body bytes that came over the network (dropped ones included)."""
+    sha256: str
+    """Hex digest of the whole file at ``dest``."""
 
 
 class _Retry(Exception):
@@ -84,6 +96,25 @@ class _Attempt:
         self.expected_size = expected_size
         self.on_bytes = on_bytes
         self.received = 0
+        self._sha256 = hashlib.sha256()
+        self._hashed = 0  # the leading bytes of dest that _sha256 covers
+
+    def sha256(self) -> str:
+        """The digest of everything ``dest`` holds; bytes that were not streamed through
+        this attempt (a file complete from an earlier run) are read to hash them."""
+        if self._hashed != _length(self.dest):
+            self._rehash()
+        return self._sha256.hexdigest()
+
+    def _rehash(self) -> None:
+        self._sha256, self._hashed = hashlib.sha256(), 0
+        try:
+            with self.dest.open("rb") as held:
+                while block := held.read(1 << 20):
+                    self._sha256.update(block)
+                    self._hashed += len(block)
+        except FileNotFoundError:
+            pass
 
     def _report(self, n: int) -> None:
         if self.on_bytes is not None and n:
@@ -92,6 +123,7 @@ class _Attempt:
     def _restart(self) -> None:
         self._report(-_length(self.dest))
         discard_partial(self.dest)
+        self._sha256, self._hashed = hashlib.sha256(), 0
 
     def _size_mismatch(self, actual: int) -> SizeMismatchError:
         assert self.expected_size is not None
@@ -133,12 +165,15 @@ class _Attempt:
                 raise _Retry(status, retry_after=0.0)
             total = _content_range_total(response)
             mode = "ab"
+            if self._hashed != offset:
+                self._rehash()  # the bytes held from before, once
         else:
             if offset:
                 self._restart()  # a new representation (If-Range failed) or ranges ignored
                 offset = 0
             total = _content_length(response)
             mode = "wb"
+            self._sha256, self._hashed = hashlib.sha256(), 0
             _write_validator(self.dest, self.url, response)
         if self.expected_size is not None and total is not None and total != self.expected_size:
             raise self._size_mismatch(total)
@@ -150,6 +185,8 @@ class _Attempt:
                     self.received += len(chunk)
                     raise self._size_mismatch(position)
                 out.write(chunk)
+                self._sha256.update(chunk)
+                self._hashed += len(chunk)
                 self.received += len(chunk)
                 self._report(len(chunk))
         if total is not None and position < total:
@@ -165,11 +202,12 @@ def download(
     on_bytes: Callable[[int], None] | None = None,
     retries: int = 3,
     backoff: float = 0.5,
-) -> int:
-    """Download ``url`` into ``dest``, continuing what ``dest`` holds; return bytes received.
+) -> Downloaded:
+    """Download ``url`` into ``dest``, continuing what ``dest`` holds.
 
-    The return value counts every body byte that came over the network in this
-    call, including bytes dropped by a restart, so per-source accounting is exact.
+    ``received`` counts every body byte that came over the network in this call,
+    including bytes dropped by a restart, so per-source accounting is exact; ``sha256``
+    is the digest of the file ``dest`` then holds.
     ``on_bytes(n)`` is told of each chunk written, and ``on_bytes(-n)`` when ``n``
     bytes already on disk are dropped, so its running sum is the length of ``dest``
     minus what it held at the start.
@@ -192,7 +230,7 @@ def download(
         with http_errors(url):  # what is not retried becomes a NetworkError here
             try:
                 attempt.run()
-                return attempt.received
+                return Downloaded(attempt.received, attempt.sha256())
             except retryable as exc:
                 failure = exc
             except _Retry as exc:
