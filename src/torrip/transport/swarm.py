@@ -211,11 +211,17 @@ class SwarmSource:
         route = relay.open(request.url, request.filename, lambda n: progress(n, "origin"))
         download: _Download | None = None
         try:
-            handle, trackers = self._add(session, request, ref, torrent, work)
-            download = _Download(handle, route, request.filename, request.size, time.monotonic())
-            download.trackers = frozenset(trackers)
-            with self._lock:
-                self._active.append(download)
+            # Registered before any alert of the torrent can be popped: on loopback a
+            # tracker answers before add_torrent returns, and an answer lost to another
+            # thread's pump made the download wait out the grace instead of handing over.
+            with self._alerts_lock:
+                handle, trackers = self._add(session, request, ref, torrent, work)
+                download = _Download(
+                    handle, route, request.filename, request.size, time.monotonic()
+                )
+                download.trackers = frozenset(trackers)
+                with self._lock:
+                    self._active.append(download)
             try:
                 self._run(download, progress)
                 self._flush(download)
