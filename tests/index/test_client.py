@@ -305,3 +305,15 @@ def test_the_first_requests_wait_decides_the_width(tmp_path: Path) -> None:
             if widened
             else []
         )
+
+
+def test_requests_after_close_are_cancelled_not_raised(tmp_path: Path) -> None:
+    """A speculation's callback may still run when an error has ended resolution and closed
+    the client: what it asks for is cancelled, not a RuntimeError from a shut-down pool
+    printed as a traceback under the user's error."""
+    settings = Settings(index_url="http://127.0.0.1:9/simple/", cache_dir=tmp_path)
+    with make_client(settings) as http:
+        client = IndexClient(settings, http)
+        client.close()
+        future = client.prefetch_project("late")
+    assert future.cancelled()

@@ -75,6 +75,7 @@ class IndexClient(Closing):
         self._width = min(NEAR_WIDTH, settings.max_connections_per_host)
         self._gate = threading.Semaphore(self._width)
         self._measured = False
+        self._closed = False
         self._lock = threading.Lock()
         self._pages: dict[str, Future[Any]] = {}
         self._metadata: dict[str, Future[Any]] = {}
@@ -92,6 +93,8 @@ class IndexClient(Closing):
             return list(self._skipped.get(canonicalize_name(name), ()))
 
     def close(self) -> None:
+        with self._lock:
+            self._closed = True  # what speculation asks for from now on is cancelled
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _memoized(
@@ -111,6 +114,11 @@ class IndexClient(Closing):
         is_local = local()  # outside the lock: it reads the disk
         with self._lock:
             future = table.get(key)
+            if future is None and self._closed:
+                # A speculation's callback, still running when resolution ended (an error).
+                cancelled: Future[T] = Future()
+                cancelled.cancel()
+                return cancelled
             if future is None:
                 future = _OnDemand(work) if is_local else self._executor.submit(self._gated, work)
                 table[key] = future

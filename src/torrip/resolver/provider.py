@@ -408,7 +408,7 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
         future.add_done_callback(lambda f: self._speculate_page(f, requirement))
 
     def _speculate_page(self, future: Future[list[Link]], requirement: Requirement) -> None:
-        if self.done or future.exception() is not None:
+        if self.done or _failed(future):
             return
         try:
             candidate = next(
@@ -432,7 +432,7 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
     def _speculate_metadata(
         self, future: Future[bytes], candidate: Candidate, extras: frozenset[NormalizedName]
     ) -> None:
-        if self.done or future.exception() is not None:
+        if self.done or _failed(future):
             return
         metadata = self._metadata_for(candidate)  # parsed once, shared with the resolver
         if isinstance(metadata, MetadataError):
@@ -442,6 +442,11 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
         ):
             if not req.url:
                 self._speculate(requirement_from_pep508(req))
+
+
+def _failed(future: Future[Any]) -> bool:
+    """Raised or cancelled (the index client closed): nothing to speculate on."""
+    return future.cancelled() or future.exception() is not None
 
 
 def _marker_true(
