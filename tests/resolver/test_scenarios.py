@@ -63,6 +63,8 @@ def test_scenario(scenario: Path, tmp_path: Path, local_index, target_venv: Path
         assert type(caught.value).__name__ == expect["error"], str(caught.value)
         for text in expect["messages"]:
             assert text in str(caught.value), str(caught.value)
+        for text in expect.get("absent", []):
+            assert text not in str(caught.value), str(caught.value)
         return
     planned = plan_install(request, settings)
     installed = {str(d.candidate.name): str(d.candidate.version) for d in planned.plan.install}

@@ -20,7 +20,7 @@ from packaging.version import InvalidVersion, Version
 from torrip.index.evaluate import SDIST_REJECTED, Evaluation, LinkEvaluator
 from torrip.index.links import Link
 
-__all__ = ["ProjectFiles"]
+__all__ = ["ProjectFiles", "version_in_filename"]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -31,7 +31,8 @@ def _version(text: str) -> Version | None:
         return None
 
 
-def _version_in_filename(filename: str) -> Version | None:
+def version_in_filename(filename: str) -> Version | None:
+    """The version a wheel's or sdist's filename names; None if it names none."""
     if filename.endswith(".whl"):
         parts = filename.split("-")
         return _version(parts[1]) if len(parts) in (5, 6) else None
@@ -64,7 +65,7 @@ class ProjectFiles:
         by_version: dict[Version, list[Link]] = {}
         self._unparsed: list[Link] = []
         for link in links:
-            version = _version_in_filename(link.filename)
+            version = version_in_filename(link.filename)
             if version is None:
                 self._unparsed.append(link)
             else:

@@ -13,6 +13,7 @@ from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Re
 
 from torrip.errors import NoMatchingDistributionError, ResolutionImpossibleError
 from torrip.metadata import DistMetadata
+from torrip.resolver.finder import version_in_filename
 from torrip.resolver.models import (
     PYTHON_IDENTIFIER,
     AnyCandidate,
@@ -181,11 +182,20 @@ def explain_conflict(
     return ResolutionImpossibleError(message.rstrip(), lines)
 
 
-def _rejections(provider: Provider, name: NormalizedName) -> list[str]:
+def _rejections(
+    provider: Provider, name: NormalizedName, within: SpecifierSet | None = None
+) -> list[str]:
+    """Why files were refused, one file per reason; with a non-empty ``within``, only files
+    of versions it admits (the others are not why a requirement found nothing)."""
     seen: dict[str, str] = {}
     for evaluation in provider.files(name).all_evaluations():
-        if evaluation.rejected is not None:
-            seen.setdefault(evaluation.rejected, evaluation.link.filename)
+        if evaluation.rejected is None:
+            continue
+        if within:
+            version = evaluation.version or version_in_filename(evaluation.link.filename)
+            if version is None or not within.contains(version, prereleases=True):
+                continue
+        seen.setdefault(evaluation.rejected, evaluation.link.filename)
     return [f"{filename}: {reason}" for reason, filename in list(seen.items())[:8]]
 
 
@@ -213,9 +223,10 @@ def no_matching_distribution(
             hint="Building from source is not supported yet. Pick a version that has a wheel "
             "for the target, or build the wheel yourself (`pip wheel`) and use --find-links.",
         )
-    reasons = _rejections(provider, requirement.name)
+    files = provider.files(requirement.name)
+    reasons = _rejections(provider, requirement.name, within=requirement.specifier)
     allowed = provider.options.hashes.get(requirement.name)
-    hashed_versions = provider.files(requirement.name).versions if allowed is not None else []
+    hashed_versions = files.versions if allowed is not None else []
     if (
         allowed is not None
         and provider.index.project_links(requirement.name)
@@ -230,7 +241,7 @@ def no_matching_distribution(
     if not reasons and not provider.index.project_links(requirement.name):
         reasons = ["the index has no project of that name"]
     elif not reasons:
-        versions = provider.files(requirement.name).installable_versions()
+        versions = files.installable_versions()
         shown = ", ".join(str(v) for v in versions[:10]) or "none"
         reasons = [f"versions available for the target: {shown}"]
         if not provider.options.pre and any(v.is_prerelease for v in versions):
