@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.environments import available_interpreters
+from fixtures.index import RunningIndex
 from fixtures.wheels import make_sdist, make_wheel
 from torrip import __version__
 from torrip.cli.main import main
@@ -26,6 +27,15 @@ def run_torrip(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
         text=True,
         env=environ,
         timeout=120,
+    )
+
+
+def dry_run(
+    index: RunningIndex, python: Path, *args: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """``torrip install --dry-run`` from the test index into ``python``."""
+    return run_torrip(
+        "install", "--dry-run", "--index-url", index.url, "--python", str(python), *args, env=env
     )
 
 
@@ -188,16 +198,7 @@ def test_requirements_file_with_its_own_index_url(
 
 
 def test_sdist_only_is_a_clear_error(index, target_venv: Path, isolated_env) -> None:
-    result = run_torrip(
-        "install",
-        "--dry-run",
-        "--index-url",
-        index.url,
-        "--python",
-        str(target_venv),
-        "sourcey",
-        env=isolated_env,
-    )
+    result = dry_run(index, target_venv, "sourcey", env=isolated_env)
     assert result.returncode == 1
     assert "sourcey 0.3 has only a source distribution: sourcey-0.3.tar.gz" in result.stderr
     assert "hint:" in result.stderr
@@ -207,16 +208,7 @@ def test_a_newer_version_with_only_an_sdist_is_named(
     index, target_venv: Path, isolated_env
 ) -> None:
     """pip would build halfbuilt 1.1 from its sdist; torrip installs 1.0 and says so."""
-    result = run_torrip(
-        "install",
-        "--dry-run",
-        "--index-url",
-        index.url,
-        "--python",
-        str(target_venv),
-        "halfbuilt",
-        env=isolated_env,
-    )
+    result = dry_run(index, target_venv, "halfbuilt", env=isolated_env)
     assert result.returncode == 0, result.stderr
     assert "Would install halfbuilt-1.0" in result.stdout
     assert (
@@ -247,16 +239,7 @@ def _fake_installed(venv: Path, name: str, version: str) -> None:
 def test_installed_distributions_satisfy_unless_upgrading(index, make_venv, isolated_env) -> None:
     venv = make_venv()
     _fake_installed(venv, "lib", "1.0")
-    kept = run_torrip(
-        "install",
-        "--dry-run",
-        "--index-url",
-        index.url,
-        "--python",
-        str(venv),
-        "app",
-        env=isolated_env,
-    )
+    kept = dry_run(index, venv, "app", env=isolated_env)
     assert kept.returncode == 0, kept.stderr
     assert "Requirement already satisfied: lib==1.0" in kept.stdout
     assert "Would install app-1.0" in kept.stdout and "lib-2.0" not in kept.stdout
@@ -278,17 +261,7 @@ def test_installed_distributions_satisfy_unless_upgrading(index, make_venv, isol
 @pytest.mark.parametrize("version", list(available_interpreters()))
 def test_each_target_interpreter(version: str, index, make_venv, isolated_env) -> None:
     venv = make_venv(available_interpreters()[version])
-    result = run_torrip(
-        "install",
-        "--dry-run",
-        "--index-url",
-        index.url,
-        "--python",
-        str(venv),
-        "lib",
-        "modern",
-        env=isolated_env,
-    )
+    result = dry_run(index, venv, "lib", "modern", env=isolated_env)
     assert result.returncode == 0, result.stderr
     old = tuple(map(int, version.split("."))) < (3, 10)
     expected = "backport-1.0 lib-1.0 modern-1.0" if old else "lib-2.0 modern-1.0"

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.swarm import Swarm, big_wheel
+from fixtures.swarm import Swarm, SwarmNet, big_wheel
 from torrip.cache import DistributionCache
+from torrip.config import Settings
 from torrip.errors import TorripError
 from torrip.http import make_client
 from torrip.index.links import TorrentRef
 from torrip.transport import swarm as swarm_module
-from torrip.transport.fetch import Fetcher, FileRequest
+from torrip.transport.fetch import Fetcher, FetchResult, FileRequest
 from torrip.transport.recipe import parse_torrent
 from torrip.transport.swarm import SwarmSource
 
@@ -53,6 +54,17 @@ def _fetch(settings, request, logs):
             swarm.close()
 
 
+def _handed_to_http(net: SwarmNet, wheel: Path, settings: Settings, within: float) -> FetchResult:
+    """Fetch ``wheel``: it must come over plain HTTP, handed over in under ``within`` s."""
+    logs: list[str] = []
+    started = time.monotonic()
+    result = _fetch(settings, _request(net, wheel), logs)
+    assert result.source == "origin"
+    assert any("no peer serves it" in line for line in logs)
+    assert time.monotonic() - started < within
+    return result
+
+
 def test_no_peers_hands_the_file_to_http(
     swarm: Swarm, wheel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -61,14 +73,9 @@ def test_no_peers_hands_the_file_to_http(
     monkeypatch.setattr(swarm_module, "MAX_PEER_GRACE", 8.0)
     net = swarm([wheel], tracker=True)  # a torrent and a tracker, but nobody seeds it
     settings = net.client_settings(cache_dir=tmp_path / "cache")
-    logs: list[str] = []
-    started = time.monotonic()
-    result = _fetch(settings, _request(net, wheel), logs)
-    assert result.source == "origin"
-    assert result.bytes["origin"] == net.origin.bytes_sent(wheel.name) == size_of(wheel)
-    assert any("no peer serves it" in line for line in logs)
     # The tracker said "nobody": no waiting for the grace the DHT would get.
-    assert time.monotonic() - started < swarm_module.MAX_PEER_GRACE
+    result = _handed_to_http(net, wheel, settings, within=swarm_module.MAX_PEER_GRACE)
+    assert result.bytes["origin"] == net.origin.bytes_sent(wheel.name) == size_of(wheel)
 
 
 def test_a_tracker_answer_is_not_lost_to_another_downloads_alert_pump(
@@ -92,12 +99,7 @@ def test_a_tracker_answer_is_not_lost_to_another_downloads_alert_pump(
     monkeypatch.setattr(SwarmSource, "_add", add_then_pump_as_another_thread)
     net = swarm([wheel], tracker=True)  # nobody seeds it
     settings = net.client_settings(cache_dir=tmp_path / "cache")
-    logs: list[str] = []
-    started = time.monotonic()
-    result = _fetch(settings, _request(net, wheel), logs)
-    assert result.source == "origin"
-    assert any("no peer serves it" in line for line in logs)
-    assert time.monotonic() - started < swarm_module.MAX_PEER_GRACE
+    _handed_to_http(net, wheel, settings, within=swarm_module.MAX_PEER_GRACE)
 
 
 def test_no_peer_source_no_swarm(swarm: Swarm, wheel: Path, tmp_path: Path) -> None:
@@ -222,12 +224,7 @@ def test_an_unreachable_dht_is_not_waited_for(
     net = swarm([wheel])
     # Nothing answers at this address: the DHT never gets a node (as without internet).
     settings = net.client_settings(cache_dir=tmp_path / "cache", dht_bootstrap=("127.0.0.1:9",))
-    logs: list[str] = []
-    started = time.monotonic()
-    result = _fetch(settings, _request(net, wheel), logs)
-    assert result.source == "origin"
-    assert any("no peer serves it" in line for line in logs)
-    assert time.monotonic() - started < swarm_module.PEER_GRACE
+    _handed_to_http(net, wheel, settings, within=swarm_module.PEER_GRACE)
 
 
 def test_an_agent_without_the_file_does_not_hold_up_the_handover(
