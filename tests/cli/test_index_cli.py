@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import signal
@@ -83,6 +84,24 @@ def test_serve_needs_a_built_index(tmp_path: Path, capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert "holds no built index" in err
     assert "torrip index build" in err
+
+
+def test_the_server_runs_with_the_cyclic_collector_on(
+    dists: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Short commands run without it; a server running for days would leak every cycle."""
+    from torrip.indexserver import IndexServer
+
+    out = tmp_path / "public"
+    assert main(["index", "build", str(dists), str(out), "-q"]) == 0
+    seen: list[bool] = []
+    monkeypatch.setattr(IndexServer, "serve_forever", lambda self: seen.append(gc.isenabled()))
+    gc.disable()  # as `torrip` (the entry point) leaves it
+    try:
+        assert main(["index", "serve", str(out), "--port", "0", "-q"]) == 0
+    finally:
+        gc.enable()
+    assert seen == [True]
 
 
 def test_serve_reports_a_busy_port(

@@ -7,6 +7,7 @@ torrip index serve public/ --port 8080
 from __future__ import annotations
 
 import argparse
+import gc
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -139,6 +140,9 @@ def run_serve(args: argparse.Namespace, output: Output) -> int:
             hint="Pick another --port (0 picks a free one), or stop what uses this one.",
         ) from None
     output.info(f"Serving {root} at {server.url} (Ctrl-C to stop)")
+    # The CLI turns the cyclic collector off for short commands; a server runs for days,
+    # and every failed request's traceback is a cycle.
+    gc.enable()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
