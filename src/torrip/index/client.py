@@ -49,9 +49,14 @@ Log = Callable[[str], None]
 # from PyPI 1-2 ms away took 1.01 s with 3, 1.08 s with 4 and about 1.09 s with 16; from a
 # loopback mirror 0.60-0.63 s with 2 to 4 and 0.78 s with 16 (docs/benchmarks.md).
 NEAR_WIDTH = 3
-# The first request waiting this long (s) for the network means a far index: a TCP and a
-# TLS handshake and a response take 3-4 round trips, under 10 ms on a LAN or near proxy.
-FAR_WAIT = 0.015
+# The first request waiting this long (s) on something other than this process's CPU (the
+# network, the server) means a far index, where overlapping requests pays. Measured against
+# the whole process's CPU time, not the request thread's: the time a thread waits for the
+# GIL (while other threads parse pages or the target's tags are computed) is no distance,
+# and counted as one it sent a loopback mirror's first request to 6-56 ms, so a third of
+# runs widened and resolved 25% slower. With the process's CPU: under 1 ms from loopback,
+# 3-8 ms from a PyPI proxy in the same data centre, 150 ms or more over a 50 ms link.
+FAR_WAIT = 0.002
 
 
 def _ignore(_: str) -> None:
@@ -129,15 +134,15 @@ class IndexClient(Closing):
         with self._gate:
             if self._measured:
                 return work()
-            started, cpu = time.perf_counter(), time.thread_time()
+            started, cpu = time.perf_counter(), time.process_time()
             try:
                 return work()
             finally:
-                waited = (time.perf_counter() - started) - (time.thread_time() - cpu)
+                waited = (time.perf_counter() - started) - (time.process_time() - cpu)
                 self._observe(waited)
 
     def _observe(self, waited: float) -> None:
-        """The first request's time not spent on this thread's CPU (connect, TLS handshake,
+        """The first request's time not spent on this process's CPU (connect, TLS handshake,
         the server): far from the index, every pool thread may send requests."""
         with self._lock:
             if self._measured:
