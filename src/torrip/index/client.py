@@ -52,10 +52,11 @@ NEAR_WIDTH = 3
 # The first request waiting this long (s) on something other than this process's CPU (the
 # network, the server) means a far index, where overlapping requests pays. Measured against
 # the whole process's CPU time, not the request thread's: the time a thread waits for the
-# GIL (while other threads parse pages or the target's tags are computed) is no distance,
-# and counted as one it sent a loopback mirror's first request to 6-56 ms, so a third of
-# runs widened and resolved 25% slower. With the process's CPU: under 1 ms from loopback,
-# 3-8 ms from a PyPI proxy in the same data centre, 150 ms or more over a 50 ms link.
+# GIL (while other threads parse pages or the target's tags are computed) is no distance.
+# Counted as one, it put a loopback mirror's first request at 6-56 ms (a third of runs
+# widened), and a loopback relay's either side of a 15 ms bar (its resolution took 0.27 or
+# 0.55 s by the side). Against the process's CPU: under 1 ms from loopback, 3-8 ms from a
+# PyPI proxy in the same data centre, 150 ms or more over a 50 ms link.
 FAR_WAIT = 0.002
 
 
