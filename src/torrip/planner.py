@@ -28,7 +28,6 @@ from torrip.hashcheck import allowed_hashes, check_resolution_hashed
 from torrip.http import make_client
 from torrip.index.client import IndexClient
 from torrip.index.links import TorrentRef
-from torrip.index.torrents import lookup_torrents
 from torrip.install.plan import Plan, make_plan
 from torrip.requirements import ParsedRequirements, merge_options, parse_requirement_files
 from torrip.resolver.models import Requirement
@@ -181,7 +180,11 @@ def plan_install(
         resolved = time.perf_counter()
         plan = make_plan(resolution, environment, reinstall=request.reinstall)
         links = [d.candidate.link for d in plan.install if d.candidate.link is not None]
-        torrents = lookup_torrents(http, links, settings.torrent_index, log=log)
+        torrents: Mapping[str, TorrentRef] = {}
+        if settings.torrent_index:  # only then the torrent parser (and bencode) is imported
+            from torrip.index.torrents import lookup_torrents
+
+            torrents = lookup_torrents(http, links, settings.torrent_index, log=log)
     return PlannedInstall(
         environment=environment,
         resolution=resolution,

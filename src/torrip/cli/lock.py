@@ -188,6 +188,8 @@ def plan_from_lockfile(
     """The plan of ``install -r pylock.toml`` (or of sync); None when no -r names a lockfile.
 
     ``probe``: of the target, if the caller started it already."""
+    if not args.requirement_files:
+        return None
     from torrip.lockfile import is_lockfile_name, split_extras
 
     locks = [name for name in args.requirement_files if is_lockfile_name(name)]
