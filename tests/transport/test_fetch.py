@@ -237,6 +237,30 @@ def test_downloads_per_host_are_bounded(
         assert (server.max_active, other.max_active) == (2, 2)
 
 
+def test_large_downloads_come_a_few_at_a_time_beside_the_small_ones(
+    server: FaultServer,
+    client: httpx.Client,
+    cache: DistributionCache,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Big files over HTTP LARGE_AT_ONCE at a time, so each is done (and unpacked) early;
+    small files still go many at once meanwhile."""
+    import torrip.transport.fetch as fetch
+
+    monkeypatch.setattr(fetch, "LARGE_DOWNLOAD", 50_000)
+    with FaultServer() as small:
+        large = [
+            _request(server, os.urandom(60_000), f"big{n}-1.0.tar.gz", delay=0.2) for n in range(4)
+        ]
+        little = [
+            _request(small, os.urandom(1_000), f"p{n}-1.0.tar.gz", delay=0.2) for n in range(6)
+        ]
+        results = _fetcher(client, cache, max_downloads_per_host=8).fetch_all(large + little)
+        assert [r.source for r in results] == ["origin"] * 10
+        assert server.max_active == fetch.LARGE_AT_ONCE
+        assert small.max_active > fetch.LARGE_AT_ONCE
+
+
 _CHILD = """
 import sys
 from pathlib import Path

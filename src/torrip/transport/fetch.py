@@ -67,6 +67,14 @@ Log = Callable[[str], None]
 # Byte-count keys of FetchResult.bytes; a source's name maps to one of them.
 _BYTES_KEYS = ("cache", "origin", "peers")
 _MAX_WORKERS = 64
+# Files this large (bytes) come over HTTP LARGE_AT_ONCE at a time, while smaller ones fill
+# the other slots. Each download costs Python work per 16 KiB TLS record, on one GIL, so
+# more at once is not faster, and files that end together are unpacked after the last one:
+# torch's 29 files from PyPI (3.0 GB, 8 of them 170-540 MB) took 29.7 s with 8 at once (7 s
+# of unpacking after the downloads), 18.4-19.0 s with 2, 18.2-19.2 s with 1 on tmpfs; on
+# disk 27.9, 20.1 and 21.7 s (docs/benchmarks.md).
+LARGE_DOWNLOAD = 32 << 20
+LARGE_AT_ONCE = 2
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -305,13 +313,17 @@ class Fetcher(Closing):
             paced = sum(1 for p in groups.values() if requests[p[0]].torrent is not None)
         workers = min(len(groups), per_host * len(hosts) + paced, _MAX_WORKERS)
         cancel = threading.Event()
-        with ThreadPoolExecutor(workers, thread_name_prefix="torrip-fetch") as pool:
+        with (
+            ThreadPoolExecutor(workers, thread_name_prefix="torrip-fetch") as pool,
+            ThreadPoolExecutor(LARGE_AT_ONCE, thread_name_prefix="torrip-fetch-large") as large,
+        ):
             futures: dict[Future[FetchResult], tuple[str, str]] = {}
             # Largest first: the longest downloads, and the longest unpacking after them,
             # start earliest (the whole takes less when the long poles start first).
             for key, positions in sorted(groups.items(), key=_largest_first(requests)):
                 request = requests[positions[0]]
-                future = pool.submit(self._fetch_one, request, slots[request.host], cancel, shown)
+                runner = large if self._large_over_http(request) else pool
+                future = runner.submit(self._fetch_one, request, slots[request.host], cancel, shown)
                 if on_fetched is not None:
                     future.add_done_callback(partial(_call_if_fetched, on_fetched))
                 futures[future] = key
@@ -323,6 +335,12 @@ class Fetcher(Closing):
                 for future in futures:
                     future.cancel()
                 raise  # leaving the block waits for running downloads to stop
+
+    def _large_over_http(self, request: FileRequest) -> bool:
+        """A file of LARGE_DOWNLOAD bytes or more that no source but the origin will serve."""
+        if (request.size or 0) < LARGE_DOWNLOAD:
+            return False
+        return request.torrent is None or all(s.name == "origin" for s in self.sources)
 
     def _fetch_one(
         self,

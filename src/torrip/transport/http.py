@@ -50,6 +50,9 @@ __all__ = [
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # A server asking for a longer pause than this is treated as asking for this long.
 MAX_RETRY_AFTER = 30.0
+# Bytes arrive in TLS records of 16 KiB: written one by one, a 540 MB wheel took 33,000
+# write calls and a third of its download's time.
+_WRITE_BUFFER = 1 << 20
 
 
 def resume_sidecar(dest: Path) -> Path:
@@ -178,7 +181,7 @@ class _Attempt:
         if self.expected_size is not None and total is not None and total != self.expected_size:
             raise self._size_mismatch(total)
         position = offset
-        with self.dest.open(mode) as out:
+        with self.dest.open(mode, buffering=_WRITE_BUFFER) as out:
             for chunk in response.iter_raw():  # as they arrive: a cut loses nothing
                 position += len(chunk)
                 if self.expected_size is not None and position > self.expected_size:
