@@ -41,6 +41,7 @@ class Served:
     retry_after: str | None = None
     once: bool = False  # after one complete delivery, answer 403
     delay: float = 0.0  # hold each response this long before the body
+    length: bool = True  # send Content-Length; without it, the body ends when it closes
     delivered: bool = False
 
 
@@ -175,7 +176,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(206 if use_range else 200)
         if use_range:
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        self.send_header("Content-Length", str(len(body)))
+        if served.length:
+            self.send_header("Content-Length", str(len(body)))
+        else:
+            self.send_header("Connection", "close")
+            self.close_connection = True
         if served.etag:
             self.send_header("ETag", served.etag)
         if served.last_modified:
@@ -346,6 +351,23 @@ def test_connection_refused(client: httpx.Client, tmp_path: Path) -> None:
         download(client, url, tmp_path / "f.part", expected_size=None, retries=1, backoff=0.01)
     assert caught.value.url == url
     assert "connect" in caught.value.reason
+
+
+def test_a_body_longer_than_promised_is_stopped_and_taken_back(
+    server: FaultServer, client: httpx.Client, tmp_path: Path
+) -> None:
+    """No Content-Length: the excess shows only as it streams in. The download stops there,
+    the file goes, and every byte it reported is taken back (the display ends at zero)."""
+    url = server.add("f.whl", DATA, length=False)
+    dest = tmp_path / "f.part"
+    seen: list[int] = []
+    expected = len(DATA) * 2 // 3  # reached within the write buffer: reported, not on disk
+    with pytest.raises(SizeMismatchError) as caught:
+        download(client, url, dest, expected_size=expected, on_bytes=seen.append)
+    assert caught.value.expected_size == expected
+    assert caught.value.actual_size > expected
+    assert not dest.exists()
+    assert sum(seen) == 0 and max(seen) > 0
 
 
 def test_length_not_as_promised(server: FaultServer, client: httpx.Client, tmp_path: Path) -> None:

@@ -186,6 +186,7 @@ class _Attempt:
                 position += len(chunk)
                 if self.expected_size is not None and position > self.expected_size:
                     self.received += len(chunk)
+                    out.flush()  # so the bytes taken back are all that were reported
                     raise self._size_mismatch(position)
                 out.write(chunk)
                 self._sha256.update(chunk)
