@@ -95,7 +95,7 @@ def resolve(provider: Provider, requirements: Sequence[Requirement]) -> Resoluti
             )
         )
     distributions.sort(key=lambda d: d.candidate.name)
-    specifiers = _final_specifiers(result.criteria.items())
+    specifiers = _final_specifiers(result.criteria.values())
     passed_over = [
         found
         for d in distributions
@@ -105,13 +105,14 @@ def resolve(provider: Provider, requirements: Sequence[Requirement]) -> Resoluti
 
 
 def _final_specifiers(
-    criteria: Iterable[tuple[str, Criterion[AnyRequirement, AnyCandidate]]],
+    criteria: Iterable[Criterion[AnyRequirement, AnyCandidate]],
 ) -> dict[NormalizedName, SpecifierSet]:
-    """Each project's requirements at the end of resolution, extras' identifiers included."""
+    """Each project's requirements at the end of resolution, extras' identifiers included
+    (Requires-Python is no ``Requirement``)."""
     specifiers: dict[NormalizedName, SpecifierSet] = {}
-    for identifier, criterion in criteria:
+    for criterion in criteria:
         for requirement in criterion.iter_requirement():
-            if isinstance(requirement, Requirement) and identifier != PYTHON_IDENTIFIER:
+            if isinstance(requirement, Requirement):
                 name = requirement.name
                 specifiers[name] = specifiers.get(name, SpecifierSet()) & requirement.specifier
     return specifiers
