@@ -24,6 +24,26 @@ def test_the_command_prints_and_exits_with_its_code() -> None:
     assert "you must give at least one requirement" in failed.stderr
 
 
+def test_ctrl_c_while_the_command_loads_is_no_traceback() -> None:
+    """Ctrl-C while the command's modules are imported, before ``main`` handles it."""
+    interrupted = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, torrip.cli.commands as commands\n"
+            "def loading(only): raise KeyboardInterrupt\n"
+            "commands.registrars = loading\n"
+            "from torrip.cli.main import entry\n"
+            "sys.argv = ['torrip', 'install', 'requests']\n"
+            "entry()\n",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (interrupted.returncode, interrupted.stderr) == (130, "error: interrupted\n")
+
+
 def test_output_through_a_pipe_is_complete() -> None:
     """Written through a pipe (block-buffered): everything arrives despite os._exit."""
     listed = subprocess.run(

@@ -3,10 +3,13 @@ changed, shared by threads, and unsafe wheels refused with nothing kept."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -272,6 +275,53 @@ def test_worker_processes_unpack_what_threads_do(tmp_path: Path) -> None:
         assert result.layout == expected.layout
         assert result.tree == by_processes.entry_dir(sha256_of(wheel)) / "tree"
         assert open_unpacked(by_processes, wheel, sha256_of(wheel)) == result
+
+
+_CTRL_C_WHILE_STARTING = """
+import signal, sys
+from pathlib import Path
+from torrip.cache import UnpackedCache
+from torrip.install.unpacked import Unpacker
+
+signal.signal(signal.SIGINT, lambda *_: None)  # this process shrugs off every Ctrl-C
+print("ready", flush=True)
+with Unpacker(UnpackedCache(Path(sys.argv[1])), workers=2, processes=True) as unpacker:
+    print("processes" if unpacker._process_pool() is not None else "threads")
+"""
+
+
+def test_ctrl_c_while_worker_processes_start_prints_no_traceback(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group: the forkserver importing torrip for its
+    workers, and each worker before it ignores it. Neither may print a traceback under
+    torrip's own "interrupted", nor die and leave the unpacking to threads."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CTRL_C_WHILE_STARTING, str(tmp_path / "cache")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline() == "ready\n"
+    started = threading.Event()
+
+    def press_ctrl_c() -> None:
+        deadline = time.monotonic() + 60
+        while not started.is_set() and time.monotonic() < deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGINT)
+            time.sleep(0.005)
+
+    presser = threading.Thread(target=press_ctrl_c)
+    presser.start()
+    try:
+        result = child.stdout.readline()  # the pool started (or did not): stop pressing
+    finally:
+        started.set()
+        presser.join()
+    out, err = child.communicate(timeout=30)
+    assert "Traceback" not in err, err
+    assert (child.returncode, result + out) == (0, "processes\n"), err
 
 
 @pytest.mark.parametrize("why", ["no semaphores", "frozen executable"])

@@ -78,7 +78,11 @@ def entry() -> NoReturn:
     # Off for good, not only during the command: turned back on, the collector's first
     # pass over everything the command allocated would cost 20-30 ms on the way out.
     gc.disable()
-    code = main()
+    try:
+        code = main()
+    except KeyboardInterrupt:  # while the command's modules load, before ``main`` catches it
+        sys.stderr.write("error: interrupted\n")
+        code = 130
     with contextlib.suppress(OSError, ValueError):  # a closed or broken pipe
         sys.stdout.flush()
         sys.stderr.flush()

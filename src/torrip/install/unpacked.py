@@ -339,14 +339,36 @@ def _start_processes(workers: int) -> ProcessPoolExecutor | None:
         context = multiprocessing.get_context(method)
         if method == "forkserver":
             context.set_forkserver_preload([__name__])
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts)
-        for ready in [pool.submit(os.getpid) for _ in range(workers)]:
-            ready.result(timeout=_START_TIMEOUT)
+        with _ctrl_c_blocked():
+            pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts)
+            for ready in [pool.submit(os.getpid) for _ in range(workers)]:
+                ready.result(timeout=_START_TIMEOUT)
     except Exception:  # any failure to start them means threads, as before
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
         return None
     return pool
+
+
+@contextlib.contextmanager
+def _ctrl_c_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread, and so in the processes it starts (a blocked signal
+    stays blocked across fork and exec). Ctrl-C reaches the whole process group: the
+    forkserver, importing torrip before it ignores SIGINT, would die with a traceback, and
+    a worker before its initializer runs likewise. This process gets it all the same, on
+    the main thread, which does not block it."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups' Ctrl-C here
+        yield
+        return
+    from multiprocessing import resource_tracker
+
+    # Started first, outside: starting it unblocks SIGINT in the calling thread again.
+    resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _ignore_interrupts() -> None:
