@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import struct
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -312,6 +315,37 @@ def test_real_install_then_from_cache(index, make_venv, isolated_env, tmp_path: 
     data = json.loads(report.read_text())
     assert data["torrip"]["bytes"]["origin"] == 0
     assert {i["torrip"]["source"] for i in data["install"]} == {"cache"}
+
+
+def test_a_damaged_cached_file_is_fetched_again(
+    index, make_venv, isolated_env, tmp_path: Path
+) -> None:
+    """A cached wheel whose bytes changed on disk, size kept: not the wheel's fault, and not
+    for good (every later install would fail): it is dropped and downloaded again."""
+    install = ("install", "--index-url", index.url, "lib", "--report", str(tmp_path / "r.json"))
+    first = run_torrip(*install, "--python", str(make_venv()), env=isolated_env)
+    assert first.returncode == 0, first.stderr
+    cache = Path(isolated_env["TORRIP_CACHE_DIR"])
+    (cached,) = (cache / "dists-v1").rglob("lib-2.0-*.whl")
+    original = cached.read_bytes()
+    with zipfile.ZipFile(cached) as archive:
+        member = archive.infolist()[0]
+    header = original[member.header_offset : member.header_offset + 30]
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    data_start = member.header_offset + 30 + name_length + extra_length
+    damaged = bytearray(original)
+    damaged[data_start] ^= 0xFF  # the member's first byte of data
+    cached.write_bytes(bytes(damaged))
+    shutil.rmtree(cache / "unpacked-v1")  # or the wheel is not read again
+
+    again = run_torrip(*install, "--python", str(make_venv()), env=isolated_env)
+    assert again.returncode == 0, again.stderr
+    assert "the cached copy is damaged" in again.stderr + again.stdout
+    assert "Successfully installed lib-2.0" in again.stdout
+    assert cached.read_bytes() == original
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [i["torrip"]["source"] for i in report["install"]] == ["origin"]
+    assert report["torrip"]["bytes"]["origin"] == len(original)
 
 
 def test_a_warm_install_loads_no_network_or_process_stack(

@@ -16,9 +16,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from torrip.cache import DistributionCache
+from torrip.cache import DistributionCache, sha256_of
 from torrip.config import Settings
-from torrip.errors import ConfigError, MetadataError
+from torrip.errors import ConfigError, MetadataError, UnsafeWheelError
 from torrip.hashcheck import check_file_allowed
 from torrip.http import make_client
 from torrip.install.transaction import TransactionResult, WheelToInstall, install_transaction
@@ -154,8 +154,21 @@ def execute_plan(
         for dist, result in zip(plan.install, fetched, strict=True):
             check_file_allowed(result, planned.allowed_hashes.get(dist.candidate.name))
         wheels = []
-        for dist, result in zip(plan.install, fetched, strict=True):
-            unpacked = unpacker.result(result.path, result.sha256)  # UnsafeWheelError
+        for position, (dist, result) in enumerate(zip(plan.install, fetched, strict=True)):
+            try:
+                unpacked = unpacker.result(result.path, result.sha256)  # UnsafeWheelError
+            except UnsafeWheelError:
+                if cache is None or not _damaged_in_cache(result):
+                    raise
+                # The cache's copy changed since it was verified (a disk error, an edit):
+                # the wheel is not to blame, and the next install would fail the same way.
+                notice(
+                    f"{result.request.filename}: the cached copy is damaged (its sha256 "
+                    "changed); fetching it again"
+                )
+                result = fetched[position] = _fetch_again(result, settings, http, cache, log)
+                unpacker.forget(result.sha256)
+                unpacked = unpacker.result(result.path, result.sha256)
             _check_resolved_metadata(dist, result, unpacked)
             direct_url = None
             if dist.candidate.source == "url":
@@ -192,6 +205,30 @@ def execute_plan(
             "install": finished - checked,
         },
     )
+
+
+def _damaged_in_cache(result: FetchResult) -> bool:
+    """Whether ``result`` is a cached file whose bytes no longer have their sha256."""
+    if result.source != "cache" or not result.verified:
+        return False
+    try:
+        return sha256_of(result.path) != result.sha256
+    except OSError:
+        return True
+
+
+def _fetch_again(
+    result: FetchResult,
+    settings: Settings,
+    http: httpx.Client,
+    cache: DistributionCache,
+    log: Log,
+) -> FetchResult:
+    """A damaged cached file, dropped from the cache and fetched (and verified) again,
+    over HTTP: the swarm has closed by now."""
+    cache.remove(result.sha256)
+    with Fetcher(settings, http, cache, log=log) as fetcher:
+        return fetcher.fetch_all([result.request])[0]
 
 
 def _swarm(

@@ -196,6 +196,12 @@ class Unpacker(Closing):
             unpacked = UnpackedWheel(unpacked.sha256, unpacked.tree, layout)
         return unpacked
 
+    def forget(self, sha256: str) -> None:
+        """Drop the outcome for ``sha256`` (a failed unpacking of a file since replaced),
+        so that the next ``submit`` or ``result`` unpacks it anew."""
+        with self._lock:
+            self._futures.pop(sha256, None)
+
     @property
     def uses_processes(self) -> bool:
         """Whether worker processes unpack (started, or being started)."""
