@@ -22,6 +22,7 @@ from packaging.tags import Tag, mac_platforms, sys_tags
 from packaging.version import Version
 
 import torrip.environment as environment
+from torrip.config import Settings
 from torrip.environment import (
     Probe,
     TargetEnvironment,
@@ -30,8 +31,9 @@ from torrip.environment import (
     _TagFacts,
     find_target_python,
     inspect_environment,
+    refuse_externally_managed,
 )
-from torrip.errors import InterpreterError
+from torrip.errors import ExternallyManagedError, InterpreterError
 
 # ---------------------------------------------------------------------------
 # Interpreters on this machine
@@ -504,6 +506,49 @@ def test_a_probe_never_read_is_stopped(tmp_path: Path) -> None:
         process = probe._process
         assert process is not None and process.poll() is None
     assert process.returncode is not None  # killed and reaped on leaving the block
+
+
+_DEBIAN_LIKE = """[externally-managed]
+Error=To install Python packages system-wide, try apt install
+ python3-xyz, where xyz is the package you are trying to
+ install.
+Error-de_DE=Um Python-Pakete systemweit zu installieren, nutzen Sie apt.
+"""
+
+
+def test_an_externally_managed_interpreter_says_so(make_system_python, make_venv) -> None:
+    """PEP 668: the marker in the stdlib folder, outside a virtual environment, with the
+    distributor's message in the user's language when it has one."""
+    managed = make_system_python(_DEBIAN_LIKE)
+    found = inspect_environment(managed)
+    assert not found.is_virtualenv
+    assert found.externally_managed == (
+        "To install Python packages system-wide, try apt install\n"
+        "python3-xyz, where xyz is the package you are trying to\ninstall."
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LANG", "de_DE.UTF-8")
+        patch.delenv("LC_ALL", raising=False)
+        patch.delenv("LC_MESSAGES", raising=False)
+        german = inspect_environment(managed).externally_managed
+    assert german == "Um Python-Pakete systemweit zu installieren, nutzen Sie apt."
+    # A marker without a message (or unreadable) still marks it; a venv of it never is.
+    assert inspect_environment(make_system_python("")).externally_managed == ""
+    assert inspect_environment(make_system_python(None)).externally_managed is None
+    assert inspect_environment(make_venv(managed) / "bin" / "python").externally_managed is None
+
+
+def test_refusing_an_externally_managed_target(make_system_python) -> None:
+    managed = inspect_environment(make_system_python(_DEBIAN_LIKE))
+    with pytest.raises(ExternallyManagedError) as refused:
+        refuse_externally_managed(managed, Settings())
+    assert str(managed.python) in refused.value.message
+    assert "PEP 668" in refused.value.message
+    assert "  python3-xyz, where xyz" in refused.value.message  # the distributor's words
+    assert "--break-system-packages" in (refused.value.hint or "")
+    refuse_externally_managed(managed, Settings(break_system_packages=True))  # told to
+    unmanaged = inspect_environment(make_system_python(None))
+    refuse_externally_managed(unmanaged, Settings())
 
 
 @pytest.mark.parametrize("name", ["3.7", "2.7"])

@@ -65,6 +65,9 @@ class Settings:
     # hardlink: installed files are hard links into the unpacked cache (fast; editing one
     # in place edits the cache's copy); copy: each install gets its own copy.
     link_mode: str = "hardlink"
+    # Install into (or uninstall from) an interpreter its distributor marks as externally
+    # managed (PEP 668: Debian's /usr/bin/python3 and the like), as pip's option of that name.
+    break_system_packages: bool = False
     # -- peer to peer (docs/swarm.md) --
     p2p: bool = True
     dht_bootstrap: tuple[str, ...] = DEFAULT_DHT_BOOTSTRAP

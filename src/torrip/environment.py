@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from packaging.tags import (
     INTERPRETER_SHORT_NAMES,
@@ -42,7 +42,10 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from torrip.closing import Closing
-from torrip.errors import InterpreterError
+from torrip.errors import ExternallyManagedError, InterpreterError
+
+if TYPE_CHECKING:
+    from torrip.config import Settings
 
 __all__ = [
     "InstalledDistribution",
@@ -50,6 +53,7 @@ __all__ = [
     "TargetEnvironment",
     "find_target_python",
     "inspect_environment",
+    "refuse_externally_managed",
 ]
 
 _MINIMUM_TARGET_PYTHON = (3, 8)
@@ -177,6 +181,34 @@ def distributions(entries, listing):
     return found
 
 
+# PEP 668: None, or the distributor's message (maybe "") when the stdlib folder holds
+# EXTERNALLY-MANAGED; a virtual environment never is externally managed.
+def externally_managed(in_venv):
+    if in_venv:
+        return None
+    marker = os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")
+    if not os.path.isfile(marker):
+        return None
+    try:
+        import configparser
+
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(marker, encoding="utf-8")
+        section = parser["externally-managed"]
+        names = []
+        environ = os.environ
+        language = environ.get("LC_ALL") or environ.get("LC_MESSAGES") or environ.get("LANG")
+        language = (language or "").split(".")[0]
+        if language and language not in ("C", "POSIX"):
+            names += ["Error-" + language, "Error-" + language.split("_")[0]]
+        for name in names + ["Error"]:
+            if name in section:
+                return section[name]
+    except Exception:
+        pass
+    return ""
+
+
 def main(installed_only):
     try:
         cwd = os.getcwd()
@@ -213,6 +245,7 @@ def main(installed_only):
         "prefix": prefix,
         "base_prefix": base_prefix,
         "is_virtualenv": in_venv,
+        "externally_managed": externally_managed(in_venv),
         "scheme": {
             "purelib": paths["purelib"],
             "platlib": paths["platlib"],
@@ -298,6 +331,8 @@ class TargetEnvironment:
     site_packages: tuple[Path, ...]
     installed: Mapping[NormalizedName, InstalledDistribution]
     listing: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
+    # PEP 668: the distributor's message if the interpreter is externally managed, else None.
+    externally_managed: str | None = None
     """What the probe saw in each sys.path folder: its distributions and ``.pth`` files."""
     _priority: dict[Tag, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -545,6 +580,26 @@ def _environment_from_facts(python: Path, facts: Mapping[str, Any]) -> TargetEnv
         site_packages=site_packages,
         installed=installed,
         listing=_listing_from_facts(facts),
+        externally_managed=_optional_text(facts.get("externally_managed")),
+    )
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def refuse_externally_managed(environment: TargetEnvironment, settings: Settings) -> None:
+    """ExternallyManagedError if the target is externally managed (PEP 668) and the user did
+    not say to change it anyway (``break-system-packages``), as pip and uv refuse."""
+    message = environment.externally_managed
+    if message is None or settings.break_system_packages:
+        return
+    why = "\n".join(f"  {line}".rstrip() for line in message.strip().splitlines())
+    raise ExternallyManagedError(
+        f"{environment.python} is externally managed: its packages belong to the system's "
+        "package manager (PEP 668)" + (f". Its distributor says:\n{why}" if why else ""),
+        hint="Install into a virtual environment (python3 -m venv .venv, then --python .venv), "
+        "or pass --break-system-packages (TORRIP_BREAK_SYSTEM_PACKAGES=1) to change it anyway.",
     )
 
 

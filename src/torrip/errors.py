@@ -15,6 +15,7 @@ __all__ = [
     "ConfigError",
     "DistributionFileError",
     "EnvironmentLockedError",
+    "ExternallyManagedError",
     "HTTPStatusError",
     "HashMismatchError",
     "HashNotAllowedError",
@@ -74,6 +75,10 @@ class ConfigError(TorripError):
 
 class InterpreterError(TorripError):
     """The target interpreter cannot be run or queried."""
+
+
+class ExternallyManagedError(TorripError):
+    """The target interpreter belongs to a system package manager (PEP 668)."""
 
 
 class RequirementsFileError(TorripError):

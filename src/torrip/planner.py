@@ -22,6 +22,7 @@ from torrip.environment import (
     TargetEnvironment,
     find_target_python,
     inspect_environment,
+    refuse_externally_managed,
 )
 from torrip.errors import TorripError
 from torrip.hashcheck import allowed_hashes, check_resolution_hashed
@@ -50,6 +51,9 @@ class InstallRequest:
     reinstall: bool = False
     require_hashes: bool = False  # hash-checking mode even without --hash lines
     ignore_installed: bool = False  # resolve as for an empty environment (torrip lock)
+    # The plan will be carried out (not --dry-run): refuse an externally managed target
+    # (PEP 668) before resolving.
+    refuse_externally_managed: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,8 @@ def plan_install(
             environment = inspect_environment(find_target_python(request.python))
         else:
             environment = probe.environment()
+        if request.refuse_externally_managed:
+            refuse_externally_managed(environment, settings)
         log(
             f"target: {environment.python} (Python {environment.markers['python_full_version']}, "
             f"{len(environment.installed)} distributions installed)"

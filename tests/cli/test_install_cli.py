@@ -348,6 +348,55 @@ def test_a_damaged_cached_file_is_fetched_again(
     assert report["torrip"]["bytes"]["origin"] == len(original)
 
 
+def test_an_externally_managed_python_is_refused_unless_told(
+    index, make_system_python, isolated_env, tmp_path: Path
+) -> None:
+    """PEP 668, as pip and uv: install, sync and uninstall refuse a distributor's Python
+    before downloading or changing anything; --dry-run only reads; the override works."""
+    python = make_system_python("[externally-managed]\nError=Use apt install python3-lib.\n")
+    (site,) = python.parent.parent.glob("lib/python*/site-packages")
+    install = ("install", "--index-url", index.url, "--python", str(python), "lib")
+    refused = run_torrip(*install, env=isolated_env)
+    assert refused.returncode == 1
+    assert f"error: {python} is externally managed" in refused.stderr
+    assert "Use apt install python3-lib." in refused.stderr
+    assert "--break-system-packages" in refused.stderr
+    assert not [r for r in index.requests if r.path.endswith(".whl")]
+    assert list(site.iterdir()) == []
+
+    planned = run_torrip(*install, "--dry-run", env=isolated_env)
+    assert planned.returncode == 0, planned.stderr
+    assert "Would install lib-2.0" in planned.stdout
+
+    lock = tmp_path / "pylock.toml"
+    locked = run_torrip(
+        "lock",
+        "--index-url",
+        index.url,
+        "--python",
+        str(python),
+        "-o",
+        str(lock),
+        "lib",
+        env=isolated_env,
+    )
+    assert locked.returncode == 0, locked.stderr
+    synced = run_torrip("sync", "--python", str(python), str(lock), env=isolated_env)
+    assert (synced.returncode, "externally managed" in synced.stderr) == (1, True)
+    assert list(site.iterdir()) == []
+
+    told = run_torrip(*install, env={**isolated_env, "TORRIP_BREAK_SYSTEM_PACKAGES": "1"})
+    assert told.returncode == 0, told.stderr
+    assert (site / "lib-2.0.dist-info").is_dir()
+    uninstall = ("uninstall", "-y", "--python", str(python), "lib")
+    kept = run_torrip(*uninstall, env=isolated_env)
+    assert (kept.returncode, "externally managed" in kept.stderr) == (1, True)
+    assert (site / "lib-2.0.dist-info").is_dir()
+    removed = run_torrip(*uninstall, "--break-system-packages", env=isolated_env)
+    assert removed.returncode == 0, removed.stderr
+    assert not (site / "lib-2.0.dist-info").exists()
+
+
 def test_a_warm_install_loads_no_network_or_process_stack(
     index, make_venv, isolated_env, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 from torrip.cli.options import (
+    add_break_system_packages_option,
     add_general_options,
     add_index_options,
     add_p2p_options,
@@ -46,6 +47,7 @@ def register(subparsers: Subparsers) -> None:
         files_help="Install from the given requirements file. Repeatable.",
     )
     add_python_option(group, verb="install into")
+    add_break_system_packages_option(group)
     group.add_argument(
         "--dry-run",
         action="store_true",
@@ -144,6 +146,7 @@ def _run(
         no_deps=args.no_deps,
         reinstall=args.force_reinstall,
         require_hashes=args.require_hashes,
+        refuse_externally_managed=not args.dry_run,
     )
     started = time.perf_counter()
     from torrip.cli.lock import plan_from_lockfile

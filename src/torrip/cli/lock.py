@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from torrip.cli.options import (
+    add_break_system_packages_option,
     add_general_options,
     add_index_options,
     add_p2p_options,
@@ -94,6 +95,7 @@ def register_sync(subparsers: Subparsers) -> None:
     )
     group = parser.add_argument_group("Sync Options")
     add_python_option(group, verb="sync")
+    add_break_system_packages_option(group)
     group.add_argument(
         "--dry-run",
         action="store_true",
@@ -219,5 +221,6 @@ def plan_from_lockfile(
         python=args.python,
         reinstall=args.force_reinstall,
         sync=getattr(args, "sync", False),
+        refuse_externally_managed=not args.dry_run,
     )
     return plan_lock_install(request, settings, log=output.detail, warn=output.warning, probe=probe)

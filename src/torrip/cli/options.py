@@ -31,6 +31,7 @@ _SETTING_DESTS = {
     "retries": "retries",
     "pre": "pre",
     "link_mode": "link_mode",
+    "break_system_packages": "break_system_packages",
     "p2p": "p2p",
     "dht_bootstrap": "dht_bootstrap",
     "trackers": "trackers",
@@ -126,6 +127,15 @@ def add_python_option(container: argparse._ActionsContainer, *, verb: str = "ins
         metavar="PATH",
         help=f"The interpreter (or virtual environment) to {verb}. Default: "
         "$VIRTUAL_ENV, else ./.venv, else the interpreter torrip runs on.",
+    )
+
+
+def add_break_system_packages_option(container: argparse._ActionsContainer) -> None:
+    container.add_argument(
+        "--break-system-packages",
+        action="store_true",
+        help="Change an interpreter its distributor manages (PEP 668: a Linux distribution's "
+        "system Python) all the same. Its package manager may break it, or be broken.",
     )
 
 

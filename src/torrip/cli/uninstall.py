@@ -13,9 +13,11 @@ import sys
 from typing import TYPE_CHECKING
 
 from torrip.cli.options import (
+    add_break_system_packages_option,
     add_python_option,
     add_requirement_file_options,
     add_verbosity_options,
+    settings_from_args,
 )
 from torrip.cli.output import Output
 from torrip.errors import TorripError
@@ -59,12 +61,17 @@ def register(subparsers: Subparsers) -> None:
         "standard input is a terminal).",
     )
     add_python_option(group, verb="uninstall from")
+    add_break_system_packages_option(group)
     add_verbosity_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, output: Output) -> int:
-    from torrip.environment import find_target_python, inspect_environment
+    from torrip.environment import (
+        find_target_python,
+        inspect_environment,
+        refuse_externally_managed,
+    )
     from torrip.install.removal import plan_uninstall
     from torrip.install.uninstall import uninstall
 
@@ -75,6 +82,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
             hint="For example: torrip uninstall requests, or torrip uninstall -r requirements.txt.",
         )
     environment = inspect_environment(find_target_python(args.python))
+    refuse_externally_managed(environment, settings_from_args(args)[0])
     plan = plan_uninstall(environment, names)
     for name in plan.missing:
         output.warning(f"Skipping {name} as it is not installed.")

@@ -27,6 +27,7 @@ from torrip.environment import (
     TargetEnvironment,
     find_target_python,
     inspect_environment,
+    refuse_externally_managed,
 )
 from torrip.index.links import Link, TorrentRef
 from torrip.install.plan import Plan
@@ -51,6 +52,7 @@ class LockInstallRequest:
     python: str | None = None
     reinstall: bool = False
     sync: bool = False  # also remove what the lock does not list
+    refuse_externally_managed: bool = False  # as InstallRequest's
 
 
 def plan_lock_install(
@@ -69,6 +71,8 @@ def plan_lock_install(
         environment = inspect_environment(find_target_python(request.python))
     else:
         environment = probe.environment()
+    if request.refuse_externally_managed:
+        refuse_externally_managed(environment, settings)
     probed = time.perf_counter()
     files = select_files(lock, request.lockfile, environment, extras=request.extras, log=log)
     log(f"{request.lockfile}: {len(files)} of {len(lock.packages)} packages fit the target")
