@@ -31,6 +31,12 @@ def _version(text: str) -> Version | None:
         return None
 
 
+def _version_of(evaluation: Evaluation) -> tuple[bool, Version]:
+    """A sort key: the evaluated file's version, files without one below every version."""
+    version = evaluation.version or version_in_filename(evaluation.link.filename)
+    return (version is not None, version or Version("0"))
+
+
 def version_in_filename(filename: str) -> Version | None:
     """The version a wheel's or sdist's filename names; None if it names none."""
     if filename.endswith(".whl"):
@@ -148,10 +154,11 @@ class ProjectFiles:
         """Every file judged, for error messages."""
         evaluations = [e for v in self.versions for e in self._evaluate_version(v)]
         evaluations += [self.evaluator.evaluate(link, self.name) for link in self._unparsed]
-        evaluations += [
-            self.evaluator.evaluate(Link(filename, url=""), self.name) for filename in self._skipped
-        ]
-        return evaluations
+        skipped = [self.evaluator.evaluate(Link(name, url=""), self.name) for name in self._skipped]
+        # Newest first, as the versions above: the examples an error shows are the newest
+        # release's files (pywin32's Windows wheels of 311, not of 222 for Python 2.7).
+        skipped.sort(key=_version_of, reverse=True)
+        return evaluations + skipped
 
     def source_only(self, version: Version) -> str | None:
         """The filename of ``version``'s source distribution if that is all it offers the
