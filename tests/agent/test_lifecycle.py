@@ -61,7 +61,7 @@ def test_add_remove_list_survive_a_restart(agent_home: Home, tmp_path: Path) -> 
     wheel = tmp_path / "mine-1.0-py3-none-any.whl"
     wheel.write_bytes(os.urandom(70_000))
     added = home.torrip("agent", "add", str(wheel))
-    assert "Seeding 1 files" in added.stdout
+    assert "Seeding 1 file." in added.stdout
     home.wait_seeding(1)
     listed = json.loads(home.torrip("agent", "list", "--json").stdout)
     assert [(row["filename"], row["state"]) for row in listed] == [(wheel.name, "seeding")]

@@ -30,7 +30,7 @@ def test_build(dists: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     out = tmp_path / "public"
     assert main(["index", "build", str(dists), str(out)]) == 0
     captured = capsys.readouterr()
-    assert "Indexed 2 files of 1 projects" in captured.out
+    assert "Indexed 2 files of 1 project in" in captured.out
     assert "2 read, 2 torrents made" in captured.out
     assert captured.err == ""
     assert (out / "simple" / "demo" / "index.json").is_file()

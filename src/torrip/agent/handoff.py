@@ -114,7 +114,8 @@ def hand_to_agent(
     count = len(added.get("added", []))
     if started is not None:
         notice(
-            f"Seeding {count} downloaded files to other torrip users from a background agent "
-            f"(pid {started}); stop it with `torrip agent stop`, or set seed = never."
+            f"Seeding {count} downloaded {'file' if count == 1 else 'files'} to other torrip "
+            f"users from a background agent (pid {started}); stop it with `torrip agent stop`, "
+            "or set seed = never."
         )
     return Handoff(count, started)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torrip.cli.options import add_general_options, add_p2p_options, settings_from_args
-from torrip.cli.output import Output
+from torrip.cli.output import Output, plural
 from torrip.config import Settings, parse_byte_size
 
 if TYPE_CHECKING:
@@ -290,13 +290,13 @@ def run_add(args: argparse.Namespace, output: Output) -> int:
     client = connect(agent_paths(settings))
     if client is None:
         output.info(
-            f"Added {len(imported)} files to the cache; they are seeded once the agent runs "
-            "(`torrip agent start`)."
+            f"Added {plural(len(imported), 'file')} to the cache; they are seeded once the agent "
+            "runs (`torrip agent start`)."
         )
         return 0
     with client:
         result = client.call("add", files=[item.sha256 for item in imported])
-    output.info(f"Seeding {len(result['added'])} files.")
+    output.info(f"Seeding {plural(len(result['added']), 'file')}.")
     return 0
 
 

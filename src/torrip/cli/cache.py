@@ -13,7 +13,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from torrip.cli.options import add_general_options, settings_from_args
-from torrip.cli.output import Output
+from torrip.cli.output import Output, plural
 
 if TYPE_CHECKING:
     from torrip.cachedir import CacheUsage
@@ -99,13 +99,10 @@ def render_usage(usage: CacheUsage) -> list[str]:
     """Cache location, then one line per area: label (folder): files, bytes."""
     lines = [f"Cache location: {usage.root}"]
     for area in usage.areas:
-        lines.append(f"{area.label} ({area.name}): {_files(area.files)}, {_bytes(area.size)}")
-    lines.append(f"Total: {_files(usage.files)}, {_bytes(usage.size)}")
+        files = plural(area.files, "file")
+        lines.append(f"{area.label} ({area.name}): {files}, {_bytes(area.size)}")
+    lines.append(f"Total: {plural(usage.files, 'file')}, {_bytes(usage.size)}")
     return lines
-
-
-def _files(count: int) -> str:
-    return f"{count} file" if count == 1 else f"{count} files"
 
 
 def _bytes(count: int) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from torrip.cli.options import add_verbosity_options
-from torrip.cli.output import Output
+from torrip.cli.output import Output, plural
 from torrip.errors import IndexBuildError, TorripError
 
 if TYPE_CHECKING:
@@ -104,7 +104,8 @@ def run_build(args: argparse.Namespace, output: Output) -> int:
     for name in result.removed:
         output.detail(f"removed {name} (no longer in {args.dist_dir})")
     output.info(
-        f"Indexed {len(result.files)} files of {len(result.projects)} projects in "
+        f"Indexed {plural(len(result.files), 'file')} of "
+        f"{plural(len(result.projects), 'project')} in "
         f"{result.out_dir} ({result.files_read} read, {result.torrents_made} torrents made, "
         f"{len(result.files) - result.files_read} unchanged)"
     )

@@ -25,7 +25,7 @@ from torrip.cli.options import (
     add_requirement_options,
     settings_from_args,
 )
-from torrip.cli.output import Output
+from torrip.cli.output import Output, plural
 from torrip.errors import LockfileError, TorripError
 
 if TYPE_CHECKING:
@@ -162,7 +162,8 @@ def run_lock(args: argparse.Namespace, output: Output) -> int:
         return 0
     atomic_write(Path(destination), result.text.encode("utf-8"))
     count = len(result.lock.packages)
-    output.info(f"Locked {count} packages for {result.planned.environment.python} in {destination}")
+    python = result.planned.environment.python
+    output.info(f"Locked {plural(count, 'package')} for {python} in {destination}")
     return 0
 
 

@@ -11,7 +11,12 @@ from torrip.errors import TorripError
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["Output"]
+__all__ = ["Output", "plural"]
+
+
+def plural(count: int, noun: str) -> str:
+    """ "1 file", "2 files": ``noun`` is singular and takes an s."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 @dataclass

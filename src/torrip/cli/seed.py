@@ -26,7 +26,7 @@ from torrip.cli.options import (
     add_p2p_options,
     add_requirement_options,
 )
-from torrip.cli.output import Output
+from torrip.cli.output import Output, plural
 from torrip.errors import TorripError
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
         seeded.append(result.sha256)
         output.info(f"{name}  btih {torrent.btih}")
     if args.publish is not None:
-        output.info(f"Published {len(seeded)} torrents in {args.publish}")
+        output.info(f"Published {plural(len(seeded), 'torrent')} in {args.publish}")
     if args.no_agent or not seeded:
         return 0
     started = start_agent(settings)
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     with client:
         added = client.call("add", files=seeded)["added"]
     verb = "Seeding" if started.already_running else f"Agent started (pid {started.pid}), seeding"
-    output.info(f"{verb} {len(added)} files; `torrip agent status` shows it.")
+    output.info(f"{verb} {plural(len(added), 'file')}; `torrip agent status` shows it.")
     return 0
 
 
