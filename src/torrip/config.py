@@ -99,7 +99,9 @@ class Settings:
 
     @property
     def index_urls(self) -> tuple[str, ...]:
-        return (self.index_url, *self.extra_index_url) if self.index_url else self.extra_index_url
+        """The indexes' URLs; a local folder laid out as an index is a file: URL."""
+        urls = (self.index_url, *self.extra_index_url) if self.index_url else self.extra_index_url
+        return tuple(_index_url(url) for url in urls)
 
     @property
     def http_cache_dir(self) -> Path:
@@ -107,6 +109,26 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+def _index_url(text: str) -> str:
+    """``text`` if it is a URL; a folder's file: URL if it names an existing folder.
+
+    A file: URL names localhost: httpx takes one without a host for a relative URL.
+    """
+    if text.startswith("file:///"):
+        return "file://localhost/" + text[len("file:///") :]
+    if "://" in text:
+        return text
+    folder = Path(text).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(
+            f"index URL {text!r} is not a URL, nor an existing folder",
+            hint="Give an index's URL (https://..., file:///...) or the path of a folder laid "
+            "out as one (a folder per project, each with an index.html); for a folder of "
+            "wheels, use --find-links.",
+        )
+    return "file://localhost" + folder.absolute().as_uri()[len("file://") :] + "/"
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

@@ -42,7 +42,7 @@ def make_client(settings: Settings) -> httpx.Client:
 def _build_client(settings: Settings) -> httpx.Client:
     import httpx
 
-    from torrip.httptransport import TransportPerScheme
+    from torrip.httptransport import LocalFiles, TransportPerScheme
 
     limits = httpx.Limits(
         max_connections=settings.max_connections_per_host * 2,
@@ -57,6 +57,7 @@ def _build_client(settings: Settings) -> httpx.Client:
 
     return httpx.Client(
         transport=TransportPerScheme(transport),
+        mounts={"file://": LocalFiles()},
         timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 15.0)),
         headers={"User-Agent": USER_AGENT},
         follow_redirects=True,

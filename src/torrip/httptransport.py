@@ -6,12 +6,16 @@ HTTP (an office's, a CI fleet's, a local ``torrip index serve``) never needs it.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 
-__all__ = ["TransportPerScheme"]
+from torrip.fsutil import file_url_path
+
+__all__ = ["LocalFiles", "TransportPerScheme"]
 
 
 class TransportPerScheme(httpx.BaseTransport):
@@ -37,3 +41,54 @@ class TransportPerScheme(httpx.BaseTransport):
         with self._lock:
             for transport in self._built.values():
                 transport.close()
+
+
+class LocalFiles(httpx.BaseTransport):
+    """Answers ``file:`` URLs as a static web server would: an index laid out in a local
+    folder (``--index-url file:///srv/simple``, as pip reads one), its pages (a folder's
+    ``index.html``), metadata files and range reads of wheels, through the same client."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        path = file_url_path(str(request.url))
+        if path is None:
+            return httpx.Response(400)
+        if path.is_dir():
+            path = path / "index.html"
+        try:
+            with path.open("rb") as file:
+                size = os.fstat(file.fileno()).st_size
+                wanted = _byte_range(request.headers.get("Range"), size)
+                if wanted is None:
+                    return httpx.Response(200, headers=_headers(path, size), content=file.read())
+                start, end = wanted
+                file.seek(start)
+                headers = {
+                    **_headers(path, end - start + 1),
+                    "Content-Range": f"bytes {start}-{end}/{size}",
+                }
+                return httpx.Response(206, headers=headers, content=file.read(end - start + 1))
+        except (FileNotFoundError, NotADirectoryError):
+            return httpx.Response(404)
+        except PermissionError:
+            return httpx.Response(403)
+
+
+def _headers(path: Path, length: int) -> dict[str, str]:
+    kind = "text/html" if path.suffix in (".html", ".htm") else "application/octet-stream"
+    return {"Content-Type": kind, "Content-Length": str(length), "Accept-Ranges": "bytes"}
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The first (start, end) of a ``Range: bytes=...`` header, inclusive; None for all."""
+    if not header or not header.startswith("bytes=") or size == 0:
+        return None
+    first = header[len("bytes=") :].split(",")[0].strip()
+    start_text, _, end_text = first.partition("-")
+    try:
+        if not start_text:  # the last N bytes
+            return max(0, size - int(end_text)), size - 1
+        start = int(start_text)
+        end = min(int(end_text), size - 1) if end_text else size - 1
+    except ValueError:
+        return None
+    return (start, end) if start <= end else None

@@ -397,6 +397,34 @@ def test_an_externally_managed_python_is_refused_unless_told(
     assert not (site / "lib-2.0.dist-info").exists()
 
 
+@pytest.mark.parametrize("metadata", ["ok", "missing"])
+def test_an_index_in_a_local_folder(metadata: str, local_index, make_venv, tmp_path: Path) -> None:
+    """--index-url names a folder laid out as an index, or its file: URL, as pip reads
+    one: pages, metadata files (or range reads of the wheels) and wheels come from disk,
+    no server is asked."""
+    directory = tmp_path / "dists"
+    wheels = [
+        make_wheel(directory, "app", "1.0", requires_dist=["lib>=1"]),
+        make_wheel(directory, "lib", "1.0"),
+    ]
+    served = local_index(wheels, absolute_urls=False, torrents=False, metadata=metadata)
+    folder = served.root / "simple"
+    for url in (str(folder), folder.as_uri()):
+        env = {
+            "TORRIP_CONFIG_FILE": str(tmp_path / "no-config.toml"),
+            "TORRIP_CACHE_DIR": str(tmp_path / "cache" / str(len(url))),
+        }
+        venv = make_venv()
+        result = run_torrip("install", "--index-url", url, "--python", str(venv), "app", env=env)
+        assert result.returncode == 0, result.stderr
+        assert "Successfully installed app-1.0 lib-1.0" in result.stdout
+        subprocess.run([str(venv / "bin" / "python"), "-c", "import app, lib"], check=True)
+    assert len(served.requests) == 0
+    missing = run_torrip("install", "--index-url", str(tmp_path / "nowhere"), "--dry-run", "app")
+    assert missing.returncode == 2
+    assert "is not a URL, nor an existing folder" in missing.stderr
+
+
 def test_a_warm_install_loads_no_network_or_process_stack(
     index, make_venv, isolated_env, tmp_path: Path
 ) -> None:
