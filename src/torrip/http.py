@@ -42,7 +42,8 @@ def make_client(settings: Settings) -> httpx.Client:
 def _build_client(settings: Settings) -> httpx.Client:
     import httpx
 
-    from torrip.httptransport import LocalFiles, TransportPerScheme
+    from torrip.credentials import credentials_by_origin, netrc_entries
+    from torrip.httptransport import HostCredentials, LocalFiles, TransportPerScheme
 
     limits = httpx.Limits(
         max_connections=settings.max_connections_per_host * 2,
@@ -55,7 +56,11 @@ def _build_client(settings: Settings) -> httpx.Client:
         verify = _tls_context() if tls else False
         return httpx.HTTPTransport(verify=verify, limits=limits, retries=settings.retries)
 
+    by_origin = credentials_by_origin((*settings.index_urls, *settings.find_links))
+    netrc = netrc_entries()
     return httpx.Client(
+        # Without credentials anywhere, no auth step runs for each request.
+        auth=HostCredentials(by_origin, netrc) if by_origin or netrc else None,
         transport=TransportPerScheme(transport),
         mounts={"file://": LocalFiles()},
         timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 15.0)),

@@ -6,16 +6,18 @@ HTTP (an office's, a CI fleet's, a local ``torrip index serve``) never needs it.
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
 
 import httpx
 
+from torrip.credentials import Origin
 from torrip.fsutil import file_url_path
 
-__all__ = ["LocalFiles", "TransportPerScheme"]
+__all__ = ["HostCredentials", "LocalFiles", "TransportPerScheme"]
 
 
 class TransportPerScheme(httpx.BaseTransport):
@@ -92,3 +94,32 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     except ValueError:
         return None
     return (start, end) if start <= end else None
+
+
+class HostCredentials(httpx.Auth):
+    """Basic auth for each request (``torrip.credentials``), from: its own URL, else the
+    index URL of the same scheme, host and port that has credentials, else the netrc
+    file's entry for the host (or its ``default``)."""
+
+    def __init__(
+        self,
+        by_origin: Mapping[Origin, tuple[str, str]],
+        netrc: Mapping[str, tuple[str, str]],
+    ) -> None:
+        self._by_origin = dict(by_origin)
+        self._netrc = dict(netrc)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if "Authorization" not in request.headers:
+            url = request.url
+            found: tuple[str, str] | None
+            if url.username or url.password:
+                found = (url.username, url.password)
+            else:
+                found = self._by_origin.get((url.scheme, url.host, url.port))
+                if found is None:
+                    found = self._netrc.get(url.host) or self._netrc.get("default")
+            if found is not None:
+                token = base64.b64encode(":".join(found).encode("utf-8")).decode("ascii")
+                request.headers["Authorization"] = f"Basic {token}"
+        yield request

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from torrip import __version__
+from torrip.credentials import without_credentials
 from torrip.environment import TargetEnvironment
 from torrip.fsutil import atomic_write
 from torrip.index.links import TorrentRef
@@ -24,7 +25,7 @@ __all__ = ["build_report", "write_report"]
 def _download_info(dist: ResolvedDistribution) -> dict[str, Any]:
     link = dist.candidate.link
     assert link is not None
-    info: dict[str, Any] = {"url": link.url, "archive_info": {}}
+    info: dict[str, Any] = {"url": without_credentials(link.url), "archive_info": {}}
     if link.hashes:
         algorithm = "sha256" if "sha256" in link.hashes else sorted(link.hashes)[0]
         info["archive_info"] = {
@@ -54,7 +55,7 @@ def _item(
     if link.size is not None:
         torrip["size"] = link.size
     if link.index_url:
-        torrip["index"] = link.index_url
+        torrip["index"] = without_credentials(link.index_url)
     torrent = link.torrent or torrents.get(link.url)
     if torrent is not None:
         torrip["torrent"] = torrent.as_dict()

@@ -6,6 +6,7 @@ import argparse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from torrip.credentials import redact
 from torrip.errors import TorripError
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ class Output:
     def info(self, message: str) -> None:
         """Normal output; silenced by -q."""
         if self.verbosity >= 0:
-            self.out.print(message, markup=False)
+            self.out.print(redact(message), markup=False)
 
     def data(self, text: str) -> None:
         """Output for machines and pipes (freeze lines, JSON, scripts): verbatim, never silenced."""
@@ -60,16 +61,16 @@ class Output:
     def detail(self, message: str) -> None:
         """Only with -v: why torrip chose what it chose. Goes to stderr."""
         if self.verbosity >= 1:
-            self.err.print(message, markup=False, style="dim")
+            self.err.print(redact(message), markup=False, style="dim")
 
     def warning(self, message: str) -> None:
         if self.verbosity >= -1:
-            self.err.print(f"warning: {message}", markup=False, style="yellow")
+            self.err.print(f"warning: {redact(message)}", markup=False, style="yellow")
 
     def print_error(self, message: str) -> None:
-        self.err.print(f"error: {message}", markup=False, style="bold red")
+        self.err.print(f"error: {redact(message)}", markup=False, style="bold red")
 
     def error(self, error: TorripError) -> None:
         self.print_error(error.message)
         if error.hint:
-            self.err.print(f"hint: {error.hint}", markup=False, style="cyan")
+            self.err.print(f"hint: {redact(error.hint)}", markup=False, style="cyan")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from torrip.credentials import without_credentials
 from torrip.fsutil import atomic_write
 from torrip.http import http_errors, raise_for_status
 
@@ -76,7 +77,7 @@ class PageCache:
         if not validators and not _MAX_AGE.search(cache_control):
             return  # could never be reused: neither fresh for a while nor revalidatable
         meta = {
-            "url": str(response.url),
+            "url": without_credentials(str(response.url)),  # the host's auth supplies them
             "status": response.status_code,
             "content_type": response.headers.get("content-type", ""),
             "etag": response.headers.get("etag"),

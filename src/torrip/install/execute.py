@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from torrip.cache import DistributionCache, sha256_of
 from torrip.config import Settings
+from torrip.credentials import without_credentials
 from torrip.errors import ConfigError, MetadataError, UnsafeWheelError
 from torrip.hashcheck import check_file_allowed
 from torrip.http import make_client
@@ -173,7 +174,7 @@ def execute_plan(
             direct_url = None
             if dist.candidate.source == "url":
                 direct_url = {
-                    "url": result.request.url,
+                    "url": without_credentials(result.request.url),  # PEP 610: no secrets
                     "archive_info": {"hashes": {"sha256": result.sha256}},
                 }
             wheels.append(

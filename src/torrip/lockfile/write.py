@@ -27,6 +27,7 @@ from packaging.version import Version
 from torrip import __version__
 from torrip.cache import DistributionCache
 from torrip.config import Settings
+from torrip.credentials import without_credentials
 from torrip.environment import TargetEnvironment
 from torrip.errors import LockfileError
 from torrip.index.links import Link, TorrentRef
@@ -127,7 +128,7 @@ def _environment_marker(environment: TargetEnvironment) -> Marker:
 def _url(dist: ResolvedDistribution) -> str:
     link = dist.candidate.link
     assert link is not None, "a lock is made from a resolution that ignores installed dists"
-    return urldefrag(link.url).url
+    return without_credentials(urldefrag(link.url).url)  # never a secret in a lockfile
 
 
 def _package(
@@ -170,7 +171,7 @@ def _index_base(link: Link, name: str) -> str | None:
     suffix = f"/{name}/"
     if not page or not page.endswith(suffix):
         return None
-    return page[: -len(suffix)]
+    return without_credentials(page[: -len(suffix)])
 
 
 def _upload_time(text: str | None) -> datetime | None:
