@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypedDict, cast
 
 from packaging.tags import (
     INTERPRETER_SHORT_NAMES,
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "InstalledDistribution",
+    "Layout",
     "Probe",
     "TargetEnvironment",
     "find_target_python",
@@ -209,15 +210,36 @@ def externally_managed(in_venv):
     return ""
 
 
-def main(installed_only):
+# --target: one folder for the code, its scripts in bin/ (as pip and uv); --prefix: this
+# interpreter's layout under another root (pip's --prefix).
+def layout_scheme(kind, base):
+    if kind == "target":
+        return {
+            "purelib": base,
+            "platlib": base,
+            "headers": os.path.join(base, "include"),
+            "scripts": os.path.join(base, "bin"),
+            "data": base,
+        }
+    roots = {"base": base, "platbase": base, "installed_base": base, "installed_platbase": base}
+    paths = sysconfig.get_paths("nt" if os.name == "nt" else "posix_prefix", vars=roots)
+    keys = ("purelib", "platlib", "scripts", "data")
+    return dict([(key, paths[key]) for key in keys] + [("headers", paths["include"])])
+
+
+def main(installed_only, layout):
     try:
         cwd = os.getcwd()
     except OSError:
         cwd = None
-    entries = []
-    for entry in sys.path:
-        if entry and entry != cwd and entry not in entries and os.path.isdir(entry):
-            entries.append(entry)
+    layout_paths = layout_scheme(*layout) if layout else None
+    if layout_paths:  # only what is installed there counts
+        entries = list(dict.fromkeys([layout_paths["purelib"], layout_paths["platlib"]]))
+    else:
+        entries = []
+        for entry in sys.path:
+            if entry and entry != cwd and entry not in entries and os.path.isdir(entry):
+                entries.append(entry)
     listing = {}
     result = {
         "site_packages": entries,
@@ -234,6 +256,13 @@ def main(installed_only):
         headers = os.path.join(prefix, "include", "site", "python%d.%d" % sys.version_info[:2])
     else:
         headers = paths["include"]
+    scheme = layout_paths or {
+        "purelib": paths["purelib"],
+        "platlib": paths["platlib"],
+        "headers": headers,
+        "scripts": paths["scripts"],
+        "data": paths["data"],
+    }
     system = platform.system()
     config = sysconfig.get_config_var
     impl_version = sys.implementation.version
@@ -242,17 +271,12 @@ def main(installed_only):
         impl_full += impl_version.releaselevel[0] + str(impl_version.serial)
     result.update({
         "executable": sys.executable,
-        "prefix": prefix,
+        "prefix": layout[1] if layout else prefix,
         "base_prefix": base_prefix,
         "is_virtualenv": in_venv,
-        "externally_managed": externally_managed(in_venv),
-        "scheme": {
-            "purelib": paths["purelib"],
-            "platlib": paths["platlib"],
-            "headers": headers,
-            "scripts": paths["scripts"],
-            "data": paths["data"],
-        },
+        # A --target or --prefix folder is the user's, not the distributor's (as for pip).
+        "externally_managed": None if layout else externally_managed(in_venv),
+        "scheme": scheme,
         "markers": {
             "implementation_name": sys.implementation.name,
             "implementation_version": impl_full,
@@ -290,7 +314,9 @@ def main(installed_only):
     return result
 
 
-sys.stdout.write("\n@@torrip-probe@@" + json.dumps(main("--installed-only" in sys.argv)) + "\n")
+layout = sys.argv[sys.argv.index("--layout") + 1 :][:2] if "--layout" in sys.argv else None
+result = main("--installed-only" in sys.argv, layout)
+sys.stdout.write("\n@@torrip-probe@@" + json.dumps(result) + "\n")
 """
 # What the probe lists in each sys.path folder; refresh_installed lists the same.
 _LISTED = (".dist-info", ".egg-info", ".pth", ".egg-link")
@@ -331,9 +357,11 @@ class TargetEnvironment:
     site_packages: tuple[Path, ...]
     installed: Mapping[NormalizedName, InstalledDistribution]
     listing: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
-    # PEP 668: the distributor's message if the interpreter is externally managed, else None.
-    externally_managed: str | None = None
     """What the probe saw in each sys.path folder: its distributions and ``.pth`` files."""
+    externally_managed: str | None = None
+    """PEP 668: the distributor's message if the interpreter is externally managed."""
+    layout: Layout | None = None
+    """A --target or --prefix folder that installs go to instead of the environment."""
     _priority: dict[Tag, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def tag_priority(self) -> Mapping[Tag, int]:
@@ -357,13 +385,20 @@ class TargetEnvironment:
         """
         if if_listing_changed and self.listing and _listing(self.listing) == self.listing:
             return self
-        facts = _run_probe(self.python, installed_only=True)
+        facts = _run_probe(self.python, installed_only=True, layout=self.layout)
         try:
             site_packages, installed = _installed_from_facts(facts)
             listing = _listing_from_facts(facts)
         except _DATA_ERRORS as error:
             raise _unexpected_data(self.python, error) from error
         return replace(self, site_packages=site_packages, installed=installed, listing=listing)
+
+
+class Layout(NamedTuple):
+    """Where to install instead of the interpreter's environment, as pip's options say."""
+
+    kind: Literal["target", "prefix"]
+    folder: Path  # absolute
 
 
 # ---------------------------------------------------------------------------
@@ -452,11 +487,16 @@ class Probe(Closing):
     does; leaving the ``with`` block stops it if it was never read.
     """
 
-    def __init__(self, python: Path, *, installed_only: bool = False) -> None:
+    def __init__(
+        self, python: Path, *, installed_only: bool = False, layout: Layout | None = None
+    ) -> None:
         self.python = python
+        self.layout = layout
         command = [str(python), "-I", "-c", _PROBE]
         if installed_only:
             command.append("--installed-only")
+        if layout is not None:
+            command += ["--layout", layout.kind, str(layout.folder)]
         self._process: subprocess.Popen[bytes] | None = None
         self._error: OSError | None = None
         try:
@@ -479,7 +519,7 @@ class Probe(Closing):
     def environment(self) -> TargetEnvironment:
         facts = self.facts()
         try:
-            return _environment_from_facts(self.python, facts)
+            return _environment_from_facts(self.python, facts, self.layout)
         except _DATA_ERRORS as error:
             raise _unexpected_data(self.python, error) from error
 
@@ -533,14 +573,17 @@ class Probe(Closing):
         return facts
 
 
-def _run_probe(python: Path, *, installed_only: bool = False) -> dict[str, Any]:
-    with Probe(python, installed_only=installed_only) as probe:
+def _run_probe(
+    python: Path, *, installed_only: bool = False, layout: Layout | None = None
+) -> dict[str, Any]:
+    with Probe(python, installed_only=installed_only, layout=layout) as probe:
         return probe.facts()
 
 
-def inspect_environment(python: Path) -> TargetEnvironment:
-    """Run ``python`` once and describe the environment it installs into."""
-    with Probe(python) as probe:
+def inspect_environment(python: Path, *, layout: Layout | None = None) -> TargetEnvironment:
+    """Run ``python`` once and describe the environment it installs into (``layout``: a
+    --target or --prefix folder instead of its own)."""
+    with Probe(python, layout=layout) as probe:
         return probe.environment()
 
 
@@ -555,7 +598,9 @@ def _unexpected_data(python: Path, error: Exception) -> InterpreterError:
     )
 
 
-def _environment_from_facts(python: Path, facts: Mapping[str, Any]) -> TargetEnvironment:
+def _environment_from_facts(
+    python: Path, facts: Mapping[str, Any], layout: Layout | None = None
+) -> TargetEnvironment:
     tag_facts = cast(_TagFacts, facts["tag_facts"])
     version = tuple(int(part) for part in tag_facts["version"])
     if version[:2] < _MINIMUM_TARGET_PYTHON:
@@ -581,6 +626,7 @@ def _environment_from_facts(python: Path, facts: Mapping[str, Any]) -> TargetEnv
         installed=installed,
         listing=_listing_from_facts(facts),
         externally_managed=_optional_text(facts.get("externally_managed")),
+        layout=layout,
     )
 
 

@@ -425,6 +425,61 @@ def test_an_index_in_a_local_folder(metadata: str, local_index, make_venv, tmp_p
     assert "is not a URL, nor an existing folder" in missing.stderr
 
 
+def test_target_and_prefix_folders(local_index, make_venv, isolated_env, tmp_path: Path) -> None:
+    """--target DIR: packages at DIR's top level, scripts in DIR/bin bound to the target
+    interpreter; only what DIR holds counts as installed (an upgrade replaces it there).
+    --prefix DIR: the interpreter's layout under DIR. The environment itself is untouched."""
+    directory = tmp_path / "dists"
+    wheels = [
+        make_wheel(
+            directory,
+            "tool",
+            "1.0",
+            requires_dist=["lib"],
+            entry_points="[console_scripts]\ntool = tool:main\n",
+            files={"tool/__init__.py": b"def main():\n    print('tool ran')\n"},
+        ),
+        make_wheel(directory, "lib", "1.0"),
+        make_wheel(directory, "lib", "2.0"),
+    ]
+    index = local_index(wheels, torrents=False)
+    venv = make_venv()
+    (site,) = venv.glob("lib/python*/site-packages")
+    install = ("install", "--index-url", index.url, "--python", str(venv))
+    into_venv = run_torrip(*install, "lib==1.0", env=isolated_env)  # not the target's
+    assert into_venv.returncode == 0, into_venv.stderr
+    before = sorted(p.name for p in site.iterdir())
+    target = tmp_path / "target"
+    first = run_torrip(*install, "--target", str(target), "tool", "lib==1.0", env=isolated_env)
+    assert first.returncode == 0, first.stderr
+    assert "Successfully installed lib-1.0 tool-1.0" in first.stdout
+    assert {"tool", "lib", "tool-1.0.dist-info", "lib-1.0.dist-info", "bin"} <= {
+        p.name for p in target.iterdir()
+    }
+    ran = subprocess.run(
+        [str(target / "bin" / "tool")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(target)},
+        check=True,
+    )
+    assert ran.stdout == "tool ran\n"
+    assert (target / "bin" / "tool").read_text().startswith(f"#!{venv / 'bin' / 'python'}")
+    again = run_torrip(*install, "--target", str(target), "tool", "lib>=2", env=isolated_env)
+    assert again.returncode == 0, again.stderr
+    assert "Requirement already satisfied: tool==1.0" in again.stdout
+    assert "Successfully installed lib-2.0" in again.stdout
+    assert not (target / "lib-1.0.dist-info").exists()
+    assert (target / "lib-2.0.dist-info").is_dir()
+
+    prefix = tmp_path / "prefix"
+    third = run_torrip(*install, "--prefix", str(prefix), "lib", env=isolated_env)
+    assert third.returncode == 0, third.stderr
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    assert (prefix / "lib" / version / "site-packages" / "lib-2.0.dist-info").is_dir()
+    assert sorted(p.name for p in site.iterdir()) == before
+
+
 def test_a_warm_install_loads_no_network_or_process_stack(
     index, make_venv, isolated_env, tmp_path: Path
 ) -> None:

@@ -10,9 +10,11 @@ from torrip.cli.options import (
     add_break_system_packages_option,
     add_general_options,
     add_index_options,
+    add_layout_options,
     add_p2p_options,
     add_python_option,
     add_requirement_options,
+    layout_from_args,
     settings_from_args,
 )
 from torrip.cli.output import Output
@@ -47,6 +49,7 @@ def register(subparsers: Subparsers) -> None:
         files_help="Install from the given requirements file. Repeatable.",
     )
     add_python_option(group, verb="install into")
+    add_layout_options(group)
     add_break_system_packages_option(group)
     group.add_argument(
         "--dry-run",
@@ -122,7 +125,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
 
         prepare_tls()  # the CA bundle loads on a thread while the resolver is imported
     # The target describes itself while the rest of torrip is imported (30-40 ms).
-    with Probe(find_target_python(args.python)) as probe:
+    with Probe(find_target_python(args.python), layout=layout_from_args(args)) as probe:
         return _run(args, output, settings, explicit, probe)
 
 

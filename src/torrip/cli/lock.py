@@ -20,6 +20,7 @@ from torrip.cli.options import (
     add_break_system_packages_option,
     add_general_options,
     add_index_options,
+    add_layout_options,
     add_p2p_options,
     add_python_option,
     add_requirement_options,
@@ -95,6 +96,7 @@ def register_sync(subparsers: Subparsers) -> None:
     )
     group = parser.add_argument_group("Sync Options")
     add_python_option(group, verb="sync")
+    add_layout_options(group)
     add_break_system_packages_option(group)
     group.add_argument(
         "--dry-run",

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torrip.config import Settings, load_settings, parse_byte_size
 
+if TYPE_CHECKING:
+    from torrip.environment import Layout
+
 __all__ = [
+    "add_break_system_packages_option",
     "add_general_options",
     "add_index_options",
+    "add_layout_options",
     "add_p2p_options",
     "add_python_option",
     "add_requirement_file_options",
     "add_requirement_options",
     "add_verbosity_options",
+    "layout_from_args",
     "settings_from_args",
 ]
 
@@ -128,6 +134,36 @@ def add_python_option(container: argparse._ActionsContainer, *, verb: str = "ins
         help=f"The interpreter (or virtual environment) to {verb}. Default: "
         "$VIRTUAL_ENV, else ./.venv, else the interpreter torrip runs on.",
     )
+
+
+def add_layout_options(group: argparse._ArgumentGroup) -> None:
+    """--target and --prefix: install into a folder instead of the interpreter's environment."""
+    where = group.add_mutually_exclusive_group()
+    where.add_argument(
+        "-t",
+        "--target",
+        metavar="DIR",
+        help="Install into DIR instead of the environment: packages at its top level, "
+        "scripts in DIR/bin (as pip's and uv's --target). What DIR holds already counts as "
+        "installed; nothing else does.",
+    )
+    where.add_argument(
+        "--prefix",
+        metavar="DIR",
+        help="Install into DIR laid out as the interpreter's own prefix "
+        "(DIR/lib/pythonX.Y/site-packages, DIR/bin), as pip's --prefix.",
+    )
+
+
+def layout_from_args(args: argparse.Namespace) -> Layout | None:
+    """The --target or --prefix folder given, made absolute."""
+    from torrip.environment import Layout
+
+    for kind in ("target", "prefix"):
+        folder = getattr(args, kind, None)
+        if folder:
+            return Layout(kind, Path(folder).expanduser().absolute())
+    return None
 
 
 def add_break_system_packages_option(container: argparse._ActionsContainer) -> None:
