@@ -21,7 +21,7 @@ _torrip_options() {
         "torrip uninstall") echo "-h --help -r --requirement -y --yes --python --break-system-packages -v --verbose -q --quiet" ;;
         "torrip lock") echo "-h --help -r --requirement -c --constraint -o --output-file --python --pre -i --index-url --extra-index-url --no-index -f --find-links --torrent-index -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip sync") echo "-h --help --python -t --target --prefix --break-system-packages --dry-run --report --force-reinstall --compile --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip list") echo "-h --help --format --python -v --verbose -q --quiet" ;;
+        "torrip list") echo "-h --help --format -o --outdated --pre --python -i --index-url --extra-index-url --no-index -f --find-links --torrent-index -v --verbose -q --quiet" ;;
         "torrip freeze") echo "-h --help --all --python -v --verbose -q --quiet" ;;
         "torrip show") echo "-h --help -f --files --python -v --verbose -q --quiet" ;;
         "torrip check") echo "-h --help --python -v --verbose -q --quiet" ;;
@@ -56,7 +56,7 @@ _torrip_value_options() {
         "torrip uninstall") echo "-r --requirement --python" ;;
         "torrip lock") echo "-r --requirement -c --constraint -o --output-file --python -i --index-url --extra-index-url -f --find-links --torrent-index --cache-dir --timeout --retries" ;;
         "torrip sync") echo "--python -t --target --prefix --report --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
-        "torrip list") echo "--format --python" ;;
+        "torrip list") echo "--format --python -i --index-url --extra-index-url -f --find-links --torrent-index" ;;
         "torrip freeze") echo "--python" ;;
         "torrip show") echo "--python" ;;
         "torrip check") echo "--python" ;;

@@ -109,7 +109,7 @@ def test_bash_skips_options_and_their_values_to_find_the_command() -> None:
     cases = [
         ["torrip", "li"],
         ["torrip", "index", "--help", "b"],
-        ["torrip", "list", "--python", "show", "--f"],
+        ["torrip", "list", "--python", "show", "--fo"],
         ["torrip", "index", "serve", "--format", "h"],
         ["torrip", "torrent", "show", "x.torrent", "--j"],
         ["torrip", "show", "--python", "venv", "demo", "-"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -163,3 +164,58 @@ def test_an_empty_venv(make_venv, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert (code, out) == (0, "[]\n")
     code, out, _ = run_torrip(venv / "bin" / "python", ["check"], capsys)
     assert (code, out) == (0, "No broken requirements found.\n")
+
+
+def test_list_outdated(local_index, make_venv, tmp_path: Path) -> None:
+    """-o lists what the index has a newer wheel of, as install -U would pick it: not a
+    version whose Requires-Python excludes the target, not a yanked one, pre-releases only
+    with --pre; what is up to date or not on the index is left out."""
+    from fixtures.wheels import make_wheel
+
+    dists = tmp_path / "dists"
+    wheels = [
+        make_wheel(dists, "lib", "1.0"),
+        make_wheel(dists, "lib", "2.0"),
+        make_wheel(dists, "lib", "2.5", requires_python=">=4"),
+        make_wheel(dists, "lib", "2.8"),
+        make_wheel(dists, "lib", "3.0rc1"),
+        make_wheel(dists, "app", "1.0"),
+    ]
+    index = local_index(wheels, torrents=False, yanked={"lib-2.8-py3-none-any.whl": "broken"})
+    env = {
+        "TORRIP_CONFIG_FILE": str(tmp_path / "none.toml"),
+        "TORRIP_CACHE_DIR": str(tmp_path / "c"),
+    }
+    venv = make_venv()
+    common = ["--index-url", index.url, "--python", str(venv)]
+    installed = subprocess.run(
+        [sys.executable, "-m", "torrip", "install", *common, "lib==1.0", "app"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=False,
+    )
+    assert installed.returncode == 0, installed.stderr
+
+    def outdated(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "torrip", "list", "--outdated", *common, *extra],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            check=False,
+        )
+
+    columns = outdated()
+    assert columns.returncode == 0, columns.stderr
+    assert columns.stdout.splitlines() == [
+        "Package Version Latest Type",
+        "------- ------- ------ -----",
+        "lib     1.0     2.0    wheel",
+    ]
+    assert json.loads(outdated("--pre", "--format", "json").stdout) == [
+        {"name": "lib", "version": "1.0", "latest_version": "3.0rc1", "latest_filetype": "wheel"}
+    ]
+    refused = outdated("--format", "freeze")
+    assert refused.returncode == 1
+    assert "cannot be used with --outdated" in refused.stderr

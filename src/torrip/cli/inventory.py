@@ -11,10 +11,17 @@ Examples::
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from torrip.cli.options import add_python_option, add_verbosity_options
+from torrip.cli.options import (
+    add_index_options,
+    add_python_option,
+    add_verbosity_options,
+    settings_from_args,
+)
 from torrip.cli.output import Output
+from torrip.errors import TorripError
 
 if TYPE_CHECKING:
     from torrip.environment import TargetEnvironment
@@ -50,7 +57,21 @@ def register_list(subparsers: Subparsers) -> None:
         default="columns",
         help="Select the output format among: columns (default), freeze, or json.",
     )
+    group.add_argument(
+        "-o",
+        "--outdated",
+        action="store_true",
+        help="List outdated packages: those the index has a newer wheel of for the target.",
+    )
+    group.add_argument(
+        "--pre",
+        action="store_true",
+        default=None,
+        help="With --outdated, count pre-release and development versions as newer. By "
+        "default, only stable versions are (unless the installed version is a pre-release).",
+    )
     add_python_option(group)
+    add_index_options(parser)
     add_verbosity_options(parser)
     parser.set_defaults(run=run_list)
 
@@ -118,16 +139,32 @@ def _environment(args: argparse.Namespace) -> TargetEnvironment:
 def run_list(args: argparse.Namespace, output: Output) -> int:
     from torrip.inventory import list_packages
 
-    packages = list_packages(_environment(args))
+    if args.outdated and args.list_format == "freeze":
+        raise TorripError(
+            "the freeze format cannot be used with --outdated",
+            hint="Use --format columns or --format json.",
+        )
+    environment = _environment(args)
+    packages = list_packages(environment)
+    latest: dict[str, str] | None = None
+    if args.outdated:
+        from torrip.outdated import newer_versions
+
+        settings, _ = settings_from_args(args)
+        newer = newer_versions(
+            environment, packages, settings, pre=bool(args.pre), log=output.detail
+        )
+        packages = tuple(found.package for found in newer)
+        latest = {found.package.name: str(found.latest) for found in newer}
     verbose = output.verbosity >= 1
     if args.list_format == "json":
-        output.data(render_json(packages, verbose=verbose))
+        output.data(render_json(packages, verbose=verbose, latest=latest))
     elif args.list_format == "freeze":
         for package in packages:
             line = f"{package.name}=={package.normalized_version}"
             output.data(f"{line} ({package.location})" if verbose else line)
     else:
-        for line in render_columns(packages, verbose=verbose):
+        for line in render_columns(packages, verbose=verbose, latest=latest):
             output.info(line)
     return 0
 
@@ -172,11 +209,19 @@ def run_check(args: argparse.Namespace, output: Output) -> int:
 # Renderers: pip's formats, line for line.
 
 
-def render_columns(packages: tuple[Package, ...], *, verbose: bool = False) -> list[str]:
-    """pip list's table: Package and Version, then Build, editable location, -v columns."""
+def render_columns(
+    packages: tuple[Package, ...],
+    *,
+    verbose: bool = False,
+    latest: Mapping[str, str] | None = None,
+) -> list[str]:
+    """pip list's table: Package and Version, then Latest and Type (``latest``: the newer
+    version of each package, for --outdated), Build, editable location, -v columns."""
     if not packages:
         return []
     header = ["Package", "Version"]
+    if latest is not None:
+        header += ["Latest", "Type"]
     has_build = any(package.build_tag for package in packages)
     has_editable = any(package.editable_location for package in packages)
     if has_build:
@@ -188,6 +233,8 @@ def render_columns(packages: tuple[Package, ...], *, verbose: bool = False) -> l
     rows = [header]
     for package in packages:
         row = [package.name, package.version]
+        if latest is not None:
+            row += [latest[package.name], "wheel"]  # torrip installs wheels only
         if has_build:
             row.append(package.build_tag or "")
         if has_editable:
@@ -204,13 +251,22 @@ def render_columns(packages: tuple[Package, ...], *, verbose: bool = False) -> l
     return lines
 
 
-def render_json(packages: tuple[Package, ...], *, verbose: bool = False) -> str:
-    """pip list --format json: ``[{"name": ..., "version": ...}, ...]`` on one line."""
+def render_json(
+    packages: tuple[Package, ...],
+    *,
+    verbose: bool = False,
+    latest: Mapping[str, str] | None = None,
+) -> str:
+    """pip list --format json: ``[{"name": ..., "version": ...}, ...]`` on one line; with
+    ``latest`` (--outdated), ``latest_version`` and ``latest_filetype`` too."""
     import json
 
     data = []
     for package in packages:
         item = {"name": package.name, "version": package.normalized_version}
+        if latest is not None:
+            item["latest_version"] = latest[package.name]
+            item["latest_filetype"] = "wheel"
         if verbose:
             item["location"] = str(package.location)
             item["installer"] = package.installer
