@@ -42,6 +42,7 @@ def test_tree_has_every_command_and_subcommand(tree: tuple[Command, ...]) -> Non
     assert [word.name for word in tree[0].words] == [
         "install",
         "uninstall",
+        "download",
         "lock",
         "sync",
         "list",

@@ -1,7 +1,7 @@
 """The list of commands. Each module's registrar adds its subparser and sets ``run``.
 
 A command line that names a command imports that command's module alone: building the
-other fourteen subparsers (and importing their modules) cost 10-15 ms of every run.
+other fifteen subparsers (and importing their modules) cost 10-15 ms of every run.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 COMMANDS: dict[str, tuple[str, str]] = {
     "install": ("torrip.cli.install", "register"),
     "uninstall": ("torrip.cli.uninstall", "register"),
+    "download": ("torrip.cli.download", "register"),
     "lock": ("torrip.cli.lock", "register_lock"),
     "sync": ("torrip.cli.lock", "register_sync"),
     "list": ("torrip.cli.inventory", "register_list"),

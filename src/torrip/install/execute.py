@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -37,7 +37,7 @@ from torrip.transport.fetch import (
     cached_path,
 )
 
-__all__ = ["Execution", "execute_plan"]
+__all__ = ["Execution", "execute_plan", "fetched_plan", "file_requests", "swarm_sources"]
 
 if TYPE_CHECKING:
     import httpx
@@ -111,14 +111,7 @@ def execute_plan(
     plan = planned.plan
     link_mode = _link_mode(settings)  # a bad setting fails before any download
     started = time.perf_counter()
-    requests = []
-    for dist in plan.install:
-        link = dist.candidate.link
-        assert link is not None
-        request = FileRequest.from_link(link)
-        if request.torrent is None and link.url in planned.torrents:
-            request = replace(request, torrent=planned.torrents[link.url])
-        requests.append(request)
+    requests = file_requests(planned)
     cache = None if settings.no_cache else DistributionCache(settings.cache_dir)
     to_swarm = [r for r in requests if r.torrent is not None and cached_path(r, cache) is None]
     with (
@@ -132,7 +125,7 @@ def execute_plan(
             http,
             cache,
             swarm_lifetime.enter_context(
-                _swarm(settings, http, cache, to_swarm, log=log, notice=notice)
+                swarm_sources(settings, http, cache, to_swarm, log=log, notice=notice)
             ),
             log=log,
         ) as fetcher,
@@ -152,8 +145,7 @@ def execute_plan(
         closing.start()
         swarm_lifetime.callback(closing.join)  # and is waited for, whatever happens next
         downloaded = time.perf_counter()
-        for dist, result in zip(plan.install, fetched, strict=True):
-            check_file_allowed(result, planned.allowed_hashes.get(dist.candidate.name))
+        _check_allowed(planned, fetched)
         wheels = []
         for position, (dist, result) in enumerate(zip(plan.install, fetched, strict=True)):
             try:
@@ -232,7 +224,53 @@ def _fetch_again(
         return fetcher.fetch_all([result.request])[0]
 
 
-def _swarm(
+def file_requests(planned: PlannedInstall) -> list[FileRequest]:
+    """What to fetch for ``planned.plan.install``, with the torrents a torrent index gave."""
+    requests = []
+    for dist in planned.plan.install:
+        link = dist.candidate.link
+        assert link is not None
+        request = FileRequest.from_link(link)
+        if request.torrent is None and link.url in planned.torrents:
+            request = replace(request, torrent=planned.torrents[link.url])
+        requests.append(request)
+    return requests
+
+
+@contextlib.contextmanager
+def fetched_plan(
+    planned: PlannedInstall,
+    *,
+    progress: FetchProgress | None = None,
+    progress_context: AbstractContextManager[object] | None = None,
+    log: Log = lambda _: None,
+    notice: Log = lambda _: None,
+) -> Iterator[list[FetchResult]]:
+    """The verified files of ``planned.plan.install``, fetched as an install fetches them
+    (cache, swarm, origin), without installing them (``torrip download``). Without a
+    cache, the files live until the block ends."""
+    settings = planned.settings
+    requests = file_requests(planned)
+    cache = None if settings.no_cache else DistributionCache(settings.cache_dir)
+    to_swarm = [r for r in requests if r.torrent is not None and cached_path(r, cache) is None]
+    with (
+        make_client(settings) as http,
+        swarm_sources(settings, http, cache, to_swarm, log=log, notice=notice) as sources,
+        Fetcher(settings, http, cache, sources, log=log) as fetcher,
+    ):
+        with progress_context or contextlib.nullcontext():
+            fetched = fetcher.fetch_all(requests, progress)
+        _check_allowed(planned, fetched)
+        yield fetched
+
+
+def _check_allowed(planned: PlannedInstall, fetched: list[FetchResult]) -> None:
+    """Hash-checking mode (or a lockfile): each file must have one of its allowed hashes."""
+    for dist, result in zip(planned.plan.install, fetched, strict=True):
+        check_file_allowed(result, planned.allowed_hashes.get(dist.candidate.name))
+
+
+def swarm_sources(
     settings: Settings,
     http: httpx.Client,
     cache: DistributionCache | None,
