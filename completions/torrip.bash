@@ -17,7 +17,7 @@ _torrip_words() {
 _torrip_options() {
     case "$1" in
         "torrip") echo "-h --help -V --version" ;;
-        "torrip install") echo "-h --help -r --requirement -c --constraint --python -t --target --prefix --break-system-packages --dry-run --report -U --upgrade --force-reinstall --compile --link-mode --no-deps --require-hashes --pre --no-seed -i --index-url --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip install") echo "-h --help -r --requirement -c --constraint -e --editable --python -t --target --prefix --break-system-packages --dry-run --report -U --upgrade --force-reinstall --compile --link-mode --no-deps --require-hashes --pre --no-seed -i --index-url --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip uninstall") echo "-h --help -r --requirement -y --yes --python --break-system-packages -v --verbose -q --quiet" ;;
         "torrip download") echo "-h --help -r --requirement -c --constraint -d --dest --python --no-deps --pre -i --index-url --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip lock") echo "-h --help -r --requirement -c --constraint -o --output-file --python --pre -i --index-url --extra-index-url --no-index -f --find-links --torrent-index -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
@@ -53,7 +53,7 @@ _torrip_options() {
 
 _torrip_value_options() {
     case "$1" in
-        "torrip install") echo "-r --requirement -c --constraint --python -t --target --prefix --report --link-mode -i --index-url --extra-index-url -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
+        "torrip install") echo "-r --requirement -c --constraint -e --editable --python -t --target --prefix --report --link-mode -i --index-url --extra-index-url -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
         "torrip uninstall") echo "-r --requirement --python" ;;
         "torrip download") echo "-r --requirement -c --constraint -d --dest --python -i --index-url --extra-index-url -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
         "torrip lock") echo "-r --requirement -c --constraint -o --output-file --python -i --index-url --extra-index-url -f --find-links --torrent-index --cache-dir --timeout --retries" ;;

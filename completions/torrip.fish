@@ -23,7 +23,7 @@ end
 function __torrip_value_options
     switch $argv[1]
         case 'torrip install'
-            printf '%s\n' '-r' '--requirement' '-c' '--constraint' '--python' '-t' '--target' '--prefix' '--report' '--link-mode' '-i' '--index-url' '--extra-index-url' '-f' '--find-links' '--torrent-index' '--dht-bootstrap' '--trackers' '--listen' '--upload-rate' '--download-rate' '--cache-dir' '--timeout' '--retries'
+            printf '%s\n' '-r' '--requirement' '-c' '--constraint' '-e' '--editable' '--python' '-t' '--target' '--prefix' '--report' '--link-mode' '-i' '--index-url' '--extra-index-url' '-f' '--find-links' '--torrent-index' '--dht-bootstrap' '--trackers' '--listen' '--upload-rate' '--download-rate' '--cache-dir' '--timeout' '--retries'
         case 'torrip uninstall'
             printf '%s\n' '-r' '--requirement' '--python'
         case 'torrip download'
@@ -116,6 +116,7 @@ complete -c torrip -n '__torrip_at \'torrip\'' -s 'V' -l 'version' -d 'show prog
 complete -c torrip -n '__torrip_at \'torrip install\'' -s 'h' -l 'help' -d 'show this help message and exit'
 complete -c torrip -n '__torrip_at \'torrip install\'' -s 'r' -l 'requirement' -r -d 'Install from the given requirements file'
 complete -c torrip -n '__torrip_at \'torrip install\'' -s 'c' -l 'constraint' -r -d 'Constrain versions using the given constraints file'
+complete -c torrip -n '__torrip_at \'torrip install\'' -s 'e' -l 'editable' -r -d 'Not supported: torrip installs wheels and does not build projects (this option is here to say so)'
 complete -c torrip -n '__torrip_at \'torrip install\'' -l 'python' -r -d 'The interpreter (or virtual environment) to install into'
 complete -c torrip -n '__torrip_at \'torrip install\'' -s 't' -l 'target' -r -d 'Install into DIR instead of the environment: packages at its top level, scripts in DIR/bin (as pip\'s and uv\'s --target)'
 complete -c torrip -n '__torrip_at \'torrip install\'' -l 'prefix' -r -d 'Install into DIR laid out as the interpreter\'s own prefix (DIR/lib/pythonX.Y/site-packages, DIR/bin), as pip\'s --prefix'

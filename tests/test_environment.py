@@ -410,6 +410,18 @@ def test_explicit_bare_name_is_looked_up_on_path(tmp_path: Path) -> None:
     assert found == bin_dir / name
 
 
+def test_a_version_alone_names_that_python_on_path(tmp_path: Path) -> None:
+    """--python 3.12, as uv takes it: python3.12 on PATH."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    (tmp_path / f"python{version}").symlink_to(sys.executable)
+    environ = {"PATH": str(tmp_path)}
+    assert find_target_python(version, environ=environ, cwd=tmp_path) == (
+        tmp_path / f"python{version}"
+    )
+    with pytest.raises(InterpreterError, match=r"no python2\.7 on PATH"):
+        find_target_python("2.7", environ=environ, cwd=tmp_path)
+
+
 def test_virtual_env_then_dot_venv_then_running_interpreter(venv: Path, tmp_path: Path) -> None:
     assert find_target_python(environ={"VIRTUAL_ENV": str(venv)}, cwd=tmp_path) == (
         venv / "bin" / "python3"
@@ -429,7 +441,7 @@ def test_virtual_env_then_dot_venv_then_running_interpreter(venv: Path, tmp_path
     ("explicit", "environ", "expected"),
     [
         ("missing/python", {}, "does not exist"),
-        ("no-such-python-3.99", {"PATH": "/nonexistent"}, "not found on PATH"),
+        ("no-such-python-3.99", {"PATH": "/nonexistent"}, "no no-such-python-3.99 on PATH"),
         ("empty-dir", {}, "looked for bin/python3"),
         ("not-executable", {}, "is not executable"),
         (None, {"VIRTUAL_ENV": "/nonexistent/venv"}, "$VIRTUAL_ENV: /nonexistent/venv does not"),

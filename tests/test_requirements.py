@@ -13,6 +13,7 @@ from torrip.requirements import (
     merge_options,
     parse_requirement_files,
     parse_requirement_text,
+    wheel_reference,
 )
 
 SHA_A = "a" * 64
@@ -316,15 +317,17 @@ def test_unsupported_per_requirement_options(tmp_path: Path, line: str) -> None:
     error = error_for(write(tmp_path / "r.txt", f"ok\n{line}\n"))
     assert error.line_number == 2
     assert "is not supported" in error.reason
-    assert "installs wheels from indexes" in error.reason
+    assert "torrip installs wheels (" in error.reason
 
 
 @pytest.mark.parametrize("line", ["-e .", "--editable=./src/pkg", "-e git+https://x/y.git#egg=y"])
 def test_editable_installs_are_rejected(tmp_path: Path, line: str) -> None:
     error = error_for(write(tmp_path / "r.txt", f"{line}\n"))
     assert "editable installs" in error.reason
-    assert "installs wheels from indexes" in error.reason
-    assert "editable and local-directory installs are not supported yet" in error.reason
+    assert "torrip installs wheels (" in error.reason
+    assert (
+        "editable installs, project folders and source distributions need building" in error.reason
+    )
 
 
 @pytest.mark.parametrize(
@@ -333,7 +336,7 @@ def test_editable_installs_are_rejected(tmp_path: Path, line: str) -> None:
         ".",
         "./downloads/numpy-1.9.2-cp34-none-win32.whl",
         "/abs/project",
-        "https://example.org/pkg-1.0-py3-none-any.whl",
+        "https://example.org/pkg-1.0.tar.gz",
         "git+https://github.com/x/y.git#egg=y",
         "numpy-1.9.2-cp34-none-win32.whl",
     ],
@@ -342,7 +345,7 @@ def test_local_paths_and_unnamed_urls_are_rejected(tmp_path: Path, line: str) ->
     reqs = write(tmp_path / "r.txt", f"{line}\n")
     error = error_for(reqs)
     assert (error.path, error.line_number) == (str(reqs), 1)
-    assert "installs wheels from indexes" in error.reason
+    assert "torrip installs wheels (" in error.reason
 
 
 def test_direct_references_are_kept(tmp_path: Path) -> None:
@@ -411,3 +414,27 @@ def test_undecodable_file_names_the_bad_line(tmp_path: Path) -> None:
     error = error_for(reqs)
     assert (error.path, error.line_number) == (str(reqs), 2)
     assert "not valid utf-8" in error.reason
+
+
+def test_a_wheel_by_its_path_or_url_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As pip takes them: ``./dist/x.whl`` (relative to the current folder) or a wheel's
+    URL, with its #sha256= fragment and its marker; the name comes from the filename."""
+    wheel = tmp_path / "dist" / "Demo_Pkg-1.0-py3-none-any.whl"
+    wheel.parent.mkdir()
+    wheel.write_bytes(b"not read here")
+    monkeypatch.chdir(tmp_path)
+    lines = [
+        "./dist/Demo_Pkg-1.0-py3-none-any.whl",
+        "https://host.example/w/other-2.0-py3-none-any.whl#sha256=ab ; python_version > '3'",
+    ]
+    parsed = parse_requirement_files([str(write(tmp_path / "r.txt", "\n".join(lines) + "\n"))], [])
+    first, second = (line.requirement for line in parsed.requirements)
+    assert (first.name, first.url) == ("demo-pkg", wheel.as_uri())
+    assert (second.name, second.url) == (
+        "other",
+        "https://host.example/w/other-2.0-py3-none-any.whl#sha256=ab",
+    )
+    assert str(second.marker) == 'python_version > "3"'
+    assert wheel_reference("./dist/missing-1.0-py3-none-any.whl") is None
+    assert wheel_reference("./dist/not-a-wheel.tar.gz") is None
+    assert wheel_reference("https://host.example/bad-name.whl") is None

@@ -445,10 +445,11 @@ def find_target_python(
 ) -> Path:
     """The interpreter to install into, like pip run from the active environment.
 
-    ``explicit`` (``--python``) is an executable, an environment directory, or a
-    bare name looked up on PATH. Without it: ``$VIRTUAL_ENV``, then ``./.venv``,
-    then the interpreter running torrip. The path is kept unresolved, since a
-    virtual environment's ``bin/python`` is a symlink to its base interpreter.
+    ``explicit`` (``--python``) is an executable, an environment directory, a bare
+    name looked up on PATH, or a version (``3.12``: ``python3.12`` on PATH). Without
+    it: ``$VIRTUAL_ENV``, then ``./.venv``, then the interpreter running torrip. The
+    path is kept unresolved, since a virtual environment's ``bin/python`` is a symlink
+    to its base interpreter.
     """
     env = os.environ if environ is None else environ
     here = Path.cwd() if cwd is None else cwd
@@ -458,12 +459,14 @@ def find_target_python(
         bare_name = os.sep not in explicit and (os.altsep is None or os.altsep not in explicit)
         if path.exists() or not bare_name:
             return _checked(path, f"--python {explicit}")
-        found = shutil.which(explicit, path=env.get("PATH", os.defpath))
+        # A version alone (3.12, as uv takes it) names python3.12 on PATH.
+        name = f"python{explicit}" if re.fullmatch(r"\d+(\.\d+)?", explicit) else explicit
+        found = shutil.which(name, path=env.get("PATH", os.defpath))
         if found is None:
             raise InterpreterError(
-                f"--python {explicit}: not a file or directory, and not found on PATH",
+                f"--python {explicit}: not a file or directory, and no {name} on PATH",
                 hint="Pass the full path of a Python executable or of a virtual "
-                "environment directory.",
+                "environment directory, or a version such as 3.12 to use python3.12.",
             )
         return _checked(Path(found), f"--python {explicit}")
     virtual_env = env.get("VIRTUAL_ENV")

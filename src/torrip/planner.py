@@ -30,7 +30,12 @@ from torrip.http import make_client
 from torrip.index.client import IndexClient
 from torrip.index.links import TorrentRef
 from torrip.install.plan import Plan, make_plan
-from torrip.requirements import ParsedRequirements, merge_options, parse_requirement_files
+from torrip.requirements import (
+    ParsedRequirements,
+    merge_options,
+    parse_requirement_files,
+    wheel_reference,
+)
 from torrip.resolver.models import Requirement
 from torrip.resolver.provider import Provider, ProviderOptions, requirement_from_pep508
 from torrip.resolver.resolve import Resolution, resolve
@@ -74,11 +79,27 @@ def _parse_user_requirement(text: str) -> PEP508Requirement:
     try:
         return PEP508Requirement(text)
     except InvalidRequirement as exc:
+        wheel = wheel_reference(text)  # ./dist/x-1.0-py3-none-any.whl, https://host/x.whl
+        if wheel is not None:
+            return wheel
         path = Path(text)
+        if path.is_dir() or text.lower().endswith(_SOURCE_SUFFIXES):
+            what = "a project folder" if path.is_dir() else "a source distribution"
+            raise TorripError(
+                f"{text} is {what}: torrip installs wheels and does not build them",
+                hint="Build a wheel first (python -m build --wheel, or pip wheel --no-deps "
+                "-w dist PATH) and install that file; for an editable install of a project "
+                "you work on, use pip install -e or uv pip install -e.",
+            ) from None
         hint = "Write a requirement such as 'requests>=2.31' or 'rich[jupyter]'."
         if text.endswith((".txt", ".in")) or path.exists():
             hint = f"To install from a requirements file, use -r {text}."
+        elif text.lower().endswith(".whl"):
+            hint = f"Check the path: {text} is no file."
         raise TorripError(f"invalid requirement {text!r}: {exc}", hint=hint) from None
+
+
+_SOURCE_SUFFIXES = (".tar.gz", ".zip", ".tgz", ".tar.bz2", ".tar.xz", ".tar")
 
 
 def settings_with_file_options(

@@ -36,6 +36,7 @@ __all__ = [
     "merge_options",
     "parse_requirement_files",
     "parse_requirement_text",
+    "wheel_reference",
 ]
 
 
@@ -216,8 +217,8 @@ _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".tar")
 _STRONG_HASHES = ("sha256", "sha384", "sha512")
 _WHEELS_ONLY = (
-    "torrip installs wheels from indexes (editable and local-directory installs "
-    "are not supported yet)"
+    "torrip installs wheels (editable installs, project folders and source "
+    "distributions need building, which torrip does not do)"
 )
 
 
@@ -403,14 +404,45 @@ def _looks_like_location(text: str) -> bool:
     )
 
 
+def wheel_reference(text: str) -> Requirement | None:
+    """``name @ URL`` for a wheel given by its path or URL alone, as pip takes
+    ``./dist/x-1.0-py3-none-any.whl`` or ``https://host/x-1.0-py3-none-any.whl`` (a
+    ``#sha256=`` fragment and a ``; marker`` kept); None for anything else. A relative
+    path is relative to the current folder, as in pip."""
+    from urllib.parse import unquote, urlsplit
+
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+    location, has_marker, marker = text.partition(";")
+    location = location.strip()
+    path_part, has_fragment, fragment = location.partition("#")
+    if not path_part.lower().endswith(".whl"):
+        return None
+    if _URL_RE.match(location):
+        url = location
+    else:
+        path = Path(path_part).expanduser()
+        if not path.is_file():
+            return None
+        url = path.absolute().as_uri() + (f"#{fragment}" if has_fragment else "")
+    filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    try:
+        name = parse_wheel_filename(filename)[0]
+    except InvalidWheelFilename:
+        return None
+    return Requirement(f"{name} @ {url}" + (f" ; {marker.strip()}" if has_marker else ""))
+
+
 def _parse_requirement(text: str) -> Requirement:
     try:
         requirement = Requirement(text)
     except InvalidRequirement as error:
+        wheel = wheel_reference(text)
+        if wheel is not None:
+            return wheel
         if _looks_like_location(text):
             raise _LineError(
-                f"local paths and URLs without a project name are not supported: {_WHEELS_ONLY}; "
-                "for a wheel URL write 'name @ URL'"
+                f"{text.split(';', 1)[0].strip()} is no wheel file or URL: {_WHEELS_ONLY}"
             ) from error
         raise _LineError(str(error)) from error
     if requirement.url is None and requirement.name.lower().endswith(_ARCHIVE_SUFFIXES):

@@ -480,6 +480,26 @@ def test_target_and_prefix_folders(local_index, make_venv, isolated_env, tmp_pat
     assert sorted(p.name for p in site.iterdir()) == before
 
 
+def test_a_wheel_file_by_its_path_and_what_needs_building(
+    make_venv, isolated_env, tmp_path: Path
+) -> None:
+    """A wheel's path installs with no index (as pip's ``pip install ./x.whl``); a project
+    folder, a source distribution or -e gets an error that says torrip does not build."""
+    wheel = make_wheel(tmp_path / "dist", "solo", "1.0")
+    venv = make_venv()
+    installed = run_torrip(
+        "install", "--no-index", "--python", str(venv), str(wheel), env=isolated_env
+    )
+    assert installed.returncode == 0, installed.stderr
+    assert "Successfully installed solo-1.0" in installed.stdout
+    subprocess.run([str(venv / "bin" / "python"), "-c", "import solo"], check=True)
+    sdist = make_sdist(tmp_path / "dist", "sourcey", "0.3")
+    for given in (["-e", str(tmp_path)], [str(tmp_path)], [str(sdist)]):
+        refused = run_torrip("install", "--python", str(venv), *given, env=isolated_env)
+        assert refused.returncode == 1, given
+        assert "does not build" in refused.stderr, refused.stderr
+
+
 def test_a_warm_install_loads_no_network_or_process_stack(
     index, make_venv, isolated_env, tmp_path: Path
 ) -> None:

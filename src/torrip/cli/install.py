@@ -32,7 +32,7 @@ __all__ = ["register"]
 USAGE = """
   torrip install [options] <requirement specifier> ...
   torrip install [options] -r <requirements file> ...
-  torrip install [options] <wheel URL> ..."""
+  torrip install [options] <wheel path or URL> ..."""
 
 
 def register(subparsers: Subparsers) -> None:
@@ -47,6 +47,14 @@ def register(subparsers: Subparsers) -> None:
         parser,
         "Install Options",
         files_help="Install from the given requirements file. Repeatable.",
+    )
+    group.add_argument(
+        "-e",
+        "--editable",
+        metavar="PATH",
+        action="append",
+        help="Not supported: torrip installs wheels and does not build projects (this "
+        "option is here to say so).",
     )
     add_python_option(group, verb="install into")
     add_layout_options(group)
@@ -112,6 +120,13 @@ def register(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace, output: Output) -> int:
+    if args.editable:
+        raise TorripError(
+            f"cannot install {args.editable[0]} in editable mode: torrip installs wheels "
+            "and does not build projects",
+            hint="Install the project you work on with pip install -e or uv pip install -e; "
+            "torrip can install its dependencies (torrip install -r requirements.txt).",
+        )
     if not args.requirements and not args.requirement_files:
         raise TorripError(
             "you must give at least one requirement to install",
