@@ -24,8 +24,10 @@ from torrip.cli.options import (
     add_general_options,
     add_index_options,
     add_p2p_options,
+    add_pre_option,
     add_python_option,
     add_requirement_options,
+    require_requirements,
     settings_from_args,
 )
 from torrip.cli.output import Output, plural
@@ -65,13 +67,7 @@ def register(subparsers: Subparsers) -> None:
     )
     add_python_option(group, verb="download for")
     group.add_argument("--no-deps", action="store_true", help="Don't download dependencies.")
-    group.add_argument(
-        "--pre",
-        action="store_true",
-        default=None,
-        help="Include pre-release and development versions. By default, only "
-        "stable versions are considered.",
-    )
+    add_pre_option(group)
     add_index_options(parser)
     add_p2p_options(parser)
     add_general_options(parser)
@@ -83,11 +79,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     from torrip.planner import InstallRequest, plan_install
     from torrip.transport.progress import NullProgress, RichProgress
 
-    if not args.requirements and not args.requirement_files:
-        raise TorripError(
-            "you must give at least one requirement to download",
-            hint="For example: torrip download -d wheels requests.",
-        )
+    require_requirements(args, "download", "torrip download -d wheels requests")
     dest = Path(args.dest).expanduser()
     settings, explicit = settings_from_args(args)
     request = InstallRequest(

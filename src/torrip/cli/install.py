@@ -12,9 +12,11 @@ from torrip.cli.options import (
     add_index_options,
     add_layout_options,
     add_p2p_options,
+    add_pre_option,
     add_python_option,
     add_requirement_options,
     layout_from_args,
+    require_requirements,
     settings_from_args,
 )
 from torrip.cli.output import Output
@@ -101,13 +103,7 @@ def register(subparsers: Subparsers) -> None:
         help="Require a hash (--hash in a requirements file) for every requirement, "
         "dependencies included, each pinned with ==. On whenever any requirement has a hash.",
     )
-    group.add_argument(
-        "--pre",
-        action="store_true",
-        default=None,
-        help="Include pre-release and development versions. By default, only "
-        "stable versions are considered.",
-    )
+    add_pre_option(group)
     group.add_argument(
         "--no-seed",
         action="store_true",
@@ -127,11 +123,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
             hint="Install the project you work on with pip install -e or uv pip install -e; "
             "torrip can install its dependencies (torrip install -r requirements.txt).",
         )
-    if not args.requirements and not args.requirement_files:
-        raise TorripError(
-            "you must give at least one requirement to install",
-            hint="For example: torrip install requests, or torrip install -r requirements.txt.",
-        )
+    require_requirements(args, "install", "torrip install requests")
     settings, explicit = settings_from_args(args)
     from torrip.environment import Probe, find_target_python
 

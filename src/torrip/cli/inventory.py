@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from torrip.cli.options import (
     add_index_options,
+    add_pre_option,
     add_python_option,
     add_verbosity_options,
     settings_from_args,
@@ -63,11 +64,9 @@ def register_list(subparsers: Subparsers) -> None:
         action="store_true",
         help="List outdated packages: those the index has a newer wheel of for the target.",
     )
-    group.add_argument(
-        "--pre",
-        action="store_true",
-        default=None,
-        help="With --outdated, count pre-release and development versions as newer. By "
+    add_pre_option(
+        group,
+        "With --outdated, count pre-release and development versions as newer. By "
         "default, only stable versions are (unless the installed version is a pre-release).",
     )
     add_python_option(group)

@@ -22,8 +22,10 @@ from torrip.cli.options import (
     add_index_options,
     add_layout_options,
     add_p2p_options,
+    add_pre_option,
     add_python_option,
     add_requirement_options,
+    require_requirements,
     settings_from_args,
 )
 from torrip.cli.output import Output, plural
@@ -68,12 +70,7 @@ def register_lock(subparsers: Subparsers) -> None:
         + _NAMING_HINT,
     )
     add_python_option(group, verb="lock for")
-    group.add_argument(
-        "--pre",
-        action="store_true",
-        default=None,
-        help="Include pre-release and development versions.",
-    )
+    add_pre_option(group)
     add_index_options(parser)
     add_general_options(parser)
     parser.set_defaults(run=run_lock)
@@ -129,11 +126,7 @@ def run_lock(args: argparse.Namespace, output: Output) -> int:
     from torrip.lockfile.write import lock_requirements
     from torrip.planner import InstallRequest
 
-    if not args.requirements and not args.requirement_files:
-        raise TorripError(
-            "you must give at least one requirement to lock",
-            hint="For example: torrip lock requests, or torrip lock -r requirements.txt.",
-        )
+    require_requirements(args, "lock", "torrip lock requests")
     destination: str = args.output_file
     if destination != "-" and not is_lockfile_name(destination):
         raise TorripError(

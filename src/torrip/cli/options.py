@@ -17,11 +17,13 @@ __all__ = [
     "add_index_options",
     "add_layout_options",
     "add_p2p_options",
+    "add_pre_option",
     "add_python_option",
     "add_requirement_file_options",
     "add_requirement_options",
     "add_verbosity_options",
     "layout_from_args",
+    "require_requirements",
     "settings_from_args",
 ]
 
@@ -134,6 +136,25 @@ def add_python_option(container: argparse._ActionsContainer, *, verb: str = "ins
         help=f"The interpreter (or virtual environment) to {verb}. Default: "
         "$VIRTUAL_ENV, else ./.venv, else the interpreter torrip runs on.",
     )
+
+
+def require_requirements(args: argparse.Namespace, verb: str, example: str) -> None:
+    """TorripError unless the command line names a requirement or a requirements file."""
+    from torrip.errors import TorripError
+
+    if not args.requirements and not args.requirement_files:
+        raise TorripError(
+            f"you must give at least one requirement to {verb}",
+            hint=f"For example: {example}, or torrip {verb} -r requirements.txt.",
+        )
+
+
+def add_pre_option(
+    container: argparse._ActionsContainer,
+    text: str = "Include pre-release and development versions. By default, only stable "
+    "versions are considered.",
+) -> None:
+    container.add_argument("--pre", action="store_true", default=None, help=text)
 
 
 def add_layout_options(group: argparse._ArgumentGroup) -> None:

@@ -25,6 +25,7 @@ from torrip.cli.options import (
     add_index_options,
     add_p2p_options,
     add_requirement_options,
+    require_requirements,
 )
 from torrip.cli.output import Output, plural
 from torrip.errors import TorripError
@@ -90,11 +91,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     from torrip.cache import DistributionCache
     from torrip.planner import InstallRequest, plan_install
 
-    if not args.requirements and not args.requirement_files:
-        raise TorripError(
-            "you must give at least one requirement to seed",
-            hint="For example: torrip seed requests, or torrip seed -r requirements.txt.",
-        )
+    require_requirements(args, "seed", "torrip seed requests")
     settings = seed_settings_from_args(args)
     if settings.no_cache:
         raise TorripError("seeding needs the cache", hint="Drop --no-cache-dir.")
