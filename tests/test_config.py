@@ -145,3 +145,20 @@ def test_bad_rate(tmp_path: Path) -> None:
                 "TORRIP_UPLOAD_RATE": "fast",
             }
         )
+
+
+def test_upload_cutoff() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from torrip.config import upload_cutoff
+
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+    assert upload_cutoff("") is None
+    assert upload_cutoff("P3D", now) == now - timedelta(days=3)
+    assert upload_cutoff("p0d", now) == now
+    assert upload_cutoff("2025-01-01T00:00:00Z") == datetime(2025, 1, 1, tzinfo=timezone.utc)
+    local = upload_cutoff("2025-01-01T00:00:00")  # no zone: local time, as pip reads it
+    assert local is not None and local.tzinfo is not None
+    assert local == datetime(2025, 1, 1).astimezone()
+    with pytest.raises(ConfigError, match="uploaded-prior-to"):
+        upload_cutoff("P3W")

@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = [
     "config_file_path",
     "load_settings",
     "parse_byte_size",
+    "upload_cutoff",
 ]
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple/"
@@ -62,6 +64,9 @@ class Settings:
     # Distribution files downloaded at once from one host (the rest wait their turn).
     max_downloads_per_host: int = 8
     pre: bool = False
+    # Only files uploaded before this (an ISO 8601 datetime, or P<n>D: n days ago), on
+    # indexes that give upload times (PEP 700), as pip's option of that name; "" for all.
+    uploaded_prior_to: str = ""
     # hardlink: installed files are hard links into the unpacked cache (fast; editing one
     # in place edits the cache's copy); copy: each install gets its own copy.
     link_mode: str = "hardlink"
@@ -109,6 +114,28 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+def upload_cutoff(text: str, now: datetime | None = None) -> datetime | None:
+    """The moment ``uploaded-prior-to`` names (aware), None for ""; ConfigError if bad.
+
+    ``P3D`` is three days before ``now``; a datetime without a zone is local time, as pip
+    reads it."""
+    text = text.strip()
+    if not text:
+        return None
+    days = re.fullmatch(r"P(\d+)D", text, flags=re.IGNORECASE)
+    if days:
+        return (now or datetime.now(timezone.utc)) - timedelta(days=int(days[1]))
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"bad value {text!r} for uploaded-prior-to",
+            hint="Use an ISO 8601 datetime such as 2025-01-01T00:00:00Z, or P3D for files "
+            "uploaded at least three days ago.",
+        ) from None
+    return moment if moment.tzinfo is not None else moment.astimezone()
 
 
 def _index_url(text: str) -> str:

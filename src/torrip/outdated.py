@@ -14,7 +14,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from torrip.config import Settings
+from torrip.config import Settings, upload_cutoff
 from torrip.environment import TargetEnvironment
 from torrip.inventory import Package
 
@@ -42,7 +42,11 @@ def newer_versions(
     from torrip.index.evaluate import LinkEvaluator
     from torrip.resolver.finder import ProjectFiles
 
-    evaluator = LinkEvaluator(environment.tag_priority(), environment.python_version)
+    evaluator = LinkEvaluator(
+        environment.tag_priority(),
+        environment.python_version,
+        uploaded_before=upload_cutoff(settings.uploaded_prior_to),
+    )
     newer = []
     with make_client(settings) as http, IndexClient(settings, http, log=log) as index:
         index.restrict_platforms(frozenset(tag.platform for tag in environment.tags))

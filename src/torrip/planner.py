@@ -16,7 +16,7 @@ from packaging.requirements import Requirement as PEP508Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
-from torrip.config import Settings
+from torrip.config import Settings, upload_cutoff
 from torrip.environment import (
     Probe,
     TargetEnvironment,
@@ -199,6 +199,7 @@ def plan_install(
             constraints=_constraints(parsed_files, environment),
             requested_order=order,
             hashes=hashes or {},
+            uploaded_before=upload_cutoff(settings.uploaded_prior_to),
         )
         provider = Provider(index, environment, options)
         resolution = resolve(provider, requirements)

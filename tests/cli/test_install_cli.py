@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 import zipfile
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -498,6 +499,36 @@ def test_a_wheel_file_by_its_path_and_what_needs_building(
         refused = run_torrip("install", "--python", str(venv), *given, env=isolated_env)
         assert refused.returncode == 1, given
         assert "does not build" in refused.stderr, refused.stderr
+
+
+def test_uploaded_prior_to(local_index, target_venv: Path, isolated_env, tmp_path: Path) -> None:
+    """As pip's option: only files uploaded before a moment (or P<n>D ago) are candidates,
+    and an index that gives no upload time for a file is an error, not a silent pass."""
+    dists = tmp_path / "dists"
+    wheels = [make_wheel(dists, "lib", "1.0"), make_wheel(dists, "lib", "2.0")]
+    now = datetime.now(timezone.utc)
+    times = {
+        "lib-1.0-py3-none-any.whl": datetime(2024, 1, 1, tzinfo=timezone.utc),
+        "lib-2.0-py3-none-any.whl": now - timedelta(hours=1),
+    }
+    index = local_index(wheels, torrents=False, upload_times=times)
+    for cutoff, expected in [
+        ("2025-01-01T00:00:00Z", "lib-1.0"),
+        ("P3D", "lib-1.0"),
+        ((now + timedelta(days=1)).isoformat(), "lib-2.0"),
+    ]:
+        planned = dry_run(
+            index, target_venv, "--uploaded-prior-to", cutoff, "lib", env=isolated_env
+        )
+        assert planned.returncode == 0, planned.stderr
+        assert f"Would install {expected}" in planned.stdout, cutoff
+    bad = dry_run(index, target_venv, "--uploaded-prior-to", "last week", "lib", env=isolated_env)
+    assert bad.returncode == 2
+    assert "bad value 'last week' for uploaded-prior-to" in bad.stderr
+    untimed = local_index(wheels, torrents=False)
+    refused = dry_run(untimed, target_venv, "--uploaded-prior-to", "P3D", "lib", env=isolated_env)
+    assert refused.returncode == 1
+    assert "gives no upload time for lib-2.0-py3-none-any.whl" in refused.stderr
 
 
 def test_a_warm_install_loads_no_network_or_process_stack(

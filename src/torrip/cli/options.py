@@ -38,6 +38,7 @@ _SETTING_DESTS = {
     "timeout": "timeout",
     "retries": "retries",
     "pre": "pre",
+    "uploaded_prior_to": "uploaded_prior_to",
     "link_mode": "link_mode",
     "break_system_packages": "break_system_packages",
     "p2p": "p2p",
@@ -206,6 +207,13 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
         "https://pypi.org/simple). This should point to a repository "
         "compliant with PEP 503 (the simple repository API) or a local "
         "directory laid out in the same format.",
+    )
+    group.add_argument(
+        "--uploaded-prior-to",
+        metavar="DATETIME_OR_DURATION",
+        help="Only consider files uploaded before this: an ISO 8601 datetime (e.g. "
+        "2025-01-01T00:00:00Z; local time without a zone) or P<n>D (e.g. P3D: uploaded at "
+        "least three days ago). Only indexes that give upload times (PEP 700) are filtered.",
     )
     group.add_argument(
         "--extra-index-url",

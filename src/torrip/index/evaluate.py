@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from packaging.tags import Tag
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
+from torrip.errors import IndexPageError
 from torrip.index.links import Link
 
 __all__ = ["SDIST_REJECTED", "Evaluation", "LinkEvaluator"]
@@ -34,9 +36,16 @@ class Evaluation:
 class LinkEvaluator:
     """Knows the target's tags and Python version; says which files it can install."""
 
-    def __init__(self, tag_priority: Mapping[Tag, int], python_version: tuple[int, int, int]):
+    def __init__(
+        self,
+        tag_priority: Mapping[Tag, int],
+        python_version: tuple[int, int, int],
+        *,
+        uploaded_before: datetime | None = None,
+    ):
         self.tag_priority = tag_priority
         self.python_version = Version(".".join(map(str, python_version)))
+        self.uploaded_before = uploaded_before
         self._platforms = {tag.platform for tag in tag_priority}
 
     def _platform_unsupported(self, filename: str) -> bool:
@@ -54,6 +63,23 @@ class LinkEvaluator:
         name, version, tags = parsed
         if name != project:
             return Evaluation(link, version, rejected=f"belongs to project {name}")
+        if self.uploaded_before is not None and not link.url.startswith("file:"):
+            uploaded = _moment(link.upload_time or "")
+            if uploaded is None:  # as pip: the filter cannot be honoured, so say so
+                raise IndexPageError(
+                    f"{link.index_url or link.url} gives no upload time for "
+                    f"{link.filename}, which --uploaded-prior-to needs",
+                    hint="Use an index that serves the JSON Simple API with upload times "
+                    "(PEP 700; PyPI does), or drop --uploaded-prior-to.",
+                )
+            if uploaded >= self.uploaded_before:
+                return Evaluation(
+                    link,
+                    version,
+                    rejected=f"uploaded {link.upload_time}, not before "
+                    f"{self.uploaded_before.isoformat(timespec='seconds')} (uploaded-prior-to)",
+                    is_sdist=not link.is_wheel,
+                )
         specifier = link.requires_python_specifier
         if specifier is not None and not specifier.contains(self.python_version, prereleases=True):
             return Evaluation(
@@ -76,3 +102,14 @@ class LinkEvaluator:
             shown = ", ".join(sorted(str(tag) for tag in tags))
             return Evaluation(link, version, rejected=f"no tag for the target ({shown})")
         return Evaluation(link, version, tag_rank=min(ranks))
+
+
+def _moment(text: str) -> datetime | None:
+    """A PEP 700 upload time (ISO 8601, "Z" for UTC); None if absent or unreadable."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)

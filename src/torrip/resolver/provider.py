@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from packaging.markers import Marker
@@ -50,6 +51,8 @@ class ProviderOptions:
     requested_order: Mapping[NormalizedName, int] = field(default_factory=dict)
     # Hash-checking mode: a project's files must be able to match one of these (hashcheck).
     hashes: Mapping[NormalizedName, frozenset[str]] = field(default_factory=dict)
+    # Only files uploaded before this moment (``uploaded-prior-to``).
+    uploaded_before: datetime | None = None
 
 
 def requirement_from_pep508(req: PEP508Requirement, parent: Candidate | None = None) -> Requirement:
@@ -82,7 +85,11 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
         self.index = index
         self.environment = environment
         self.options = options
-        self.evaluator = LinkEvaluator(environment.tag_priority(), environment.python_version)
+        self.evaluator = LinkEvaluator(
+            environment.tag_priority(),
+            environment.python_version,
+            uploaded_before=options.uploaded_before,
+        )
         index.restrict_platforms(frozenset(tag.platform for tag in environment.tags))
         # From the version tuple: python_full_version may be "3.13.0+" on a source build.
         self.python = PythonCandidate(Version(".".join(map(str, environment.python_version))))
