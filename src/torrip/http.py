@@ -56,7 +56,9 @@ def _build_client(settings: Settings) -> httpx.Client:
         verify = _tls_context() if tls else False
         return httpx.HTTPTransport(verify=verify, limits=limits, retries=settings.retries)
 
-    by_origin = credentials_by_origin((*settings.index_urls, *settings.find_links))
+    by_origin = credentials_by_origin(
+        (*settings.index_urls, *settings.find_links, *settings.torrent_index)
+    )
     netrc = netrc_entries()
     return httpx.Client(
         # Without credentials anywhere, no auth step runs for each request.
