@@ -17,10 +17,10 @@ _torrip_words() {
 _torrip_options() {
     case "$1" in
         "torrip") echo "-h --help -V --version" ;;
-        "torrip install") echo "-h --help -r --requirement -c --constraint -e --editable --python -t --target --prefix --break-system-packages --dry-run --report -U --upgrade --force-reinstall --compile --link-mode --no-deps --require-hashes --pre --no-seed -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip install") echo "-h --help -r --requirement -c --constraint --group -e --editable --python -t --target --prefix --break-system-packages --dry-run --report -U --upgrade --force-reinstall --compile --link-mode --no-deps --require-hashes --pre --no-seed -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip uninstall") echo "-h --help -r --requirement -y --yes --python --break-system-packages -v --verbose -q --quiet" ;;
-        "torrip download") echo "-h --help -r --requirement -c --constraint -d --dest --python --no-deps --pre -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip lock") echo "-h --help -r --requirement -c --constraint -o --output-file --python --pre -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip download") echo "-h --help -r --requirement -c --constraint --group -d --dest --python --no-deps --pre -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip lock") echo "-h --help -r --requirement -c --constraint --group -o --output-file --python --pre -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip sync") echo "-h --help --python -t --target --prefix --break-system-packages --dry-run --report --force-reinstall --compile --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip list") echo "-h --help --format -o --outdated --pre --python -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index -v --verbose -q --quiet" ;;
         "torrip freeze") echo "-h --help --all --python -v --verbose -q --quiet" ;;
@@ -37,7 +37,7 @@ _torrip_options() {
         "torrip index") echo "-h --help" ;;
         "torrip index build") echo "-h --help --base-url --no-torrents -v --verbose -q --quiet" ;;
         "torrip index serve") echo "-h --help --host --port --format -v --verbose -q --quiet" ;;
-        "torrip seed") echo "-h --help -r --requirement --python --no-deps --publish --no-agent --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip seed") echo "-h --help -r --requirement --group --python --no-deps --publish --no-agent --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip agent") echo "-h --help" ;;
         "torrip agent start") echo "-h --help --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip agent stop") echo "-h --help -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
@@ -53,10 +53,10 @@ _torrip_options() {
 
 _torrip_value_options() {
     case "$1" in
-        "torrip install") echo "-r --requirement -c --constraint -e --editable --python -t --target --prefix --report --link-mode -i --index-url --uploaded-prior-to --extra-index-url -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
+        "torrip install") echo "-r --requirement -c --constraint --group -e --editable --python -t --target --prefix --report --link-mode -i --index-url --uploaded-prior-to --extra-index-url -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
         "torrip uninstall") echo "-r --requirement --python" ;;
-        "torrip download") echo "-r --requirement -c --constraint -d --dest --python -i --index-url --uploaded-prior-to --extra-index-url -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
-        "torrip lock") echo "-r --requirement -c --constraint -o --output-file --python -i --index-url --uploaded-prior-to --extra-index-url -f --find-links --torrent-index --cache-dir --timeout --retries" ;;
+        "torrip download") echo "-r --requirement -c --constraint --group -d --dest --python -i --index-url --uploaded-prior-to --extra-index-url -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
+        "torrip lock") echo "-r --requirement -c --constraint --group -o --output-file --python -i --index-url --uploaded-prior-to --extra-index-url -f --find-links --torrent-index --cache-dir --timeout --retries" ;;
         "torrip sync") echo "--python -t --target --prefix --report --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
         "torrip list") echo "--format --python -i --index-url --uploaded-prior-to --extra-index-url -f --find-links --torrent-index" ;;
         "torrip freeze") echo "--python" ;;
@@ -69,7 +69,7 @@ _torrip_value_options() {
         "torrip torrent check") echo "--name" ;;
         "torrip index build") echo "--base-url" ;;
         "torrip index serve") echo "--host --port --format" ;;
-        "torrip seed") echo "-r --requirement --python --publish --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days -i --index-url --uploaded-prior-to --extra-index-url -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
+        "torrip seed") echo "-r --requirement --group --python --publish --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days -i --index-url --uploaded-prior-to --extra-index-url -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
         "torrip agent start") echo "--seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
         "torrip agent stop") echo "--cache-dir --timeout --retries" ;;
         "torrip agent status") echo "--cache-dir --timeout --retries" ;;

@@ -55,6 +55,7 @@ class InstallRequest:
     no_deps: bool = False
     reinstall: bool = False
     require_hashes: bool = False  # hash-checking mode even without --hash lines
+    groups: tuple[str, ...] = ()  # PEP 735 dependency groups, "[path:]name"
     ignore_installed: bool = False  # resolve as for an empty environment (torrip lock)
     # The plan will be carried out (not --dry-run): refuse an externally managed target
     # (PEP 668) before resolving.
@@ -164,6 +165,10 @@ def plan_install(
     command_line = [_parse_user_requirement(t) for t in request.requirements]
     user: list[PEP508Requirement] = [*command_line]
     user += [line.requirement for line in parsed_files.requirements]
+    if request.groups:
+        from torrip.groups import group_requirements
+
+        user += [_parse_user_requirement(text) for text in group_requirements(request.groups)]
     with make_client(settings) as http, IndexClient(settings, http, log=log) as index:
         # The pages of what was asked for load while the target interpreter is probed.
         for pep508 in user:

@@ -531,6 +531,18 @@ def test_uploaded_prior_to(local_index, target_venv: Path, isolated_env, tmp_pat
     assert "gives no upload time for lib-2.0-py3-none-any.whl" in refused.stderr
 
 
+def test_a_dependency_group(index, target_venv: Path, isolated_env, tmp_path: Path) -> None:
+    """--group alone is something to install: the group's requirements, with those of the
+    groups it includes."""
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[dependency-groups]\ndev = ["app[x]", {include-group = "base"}]\nbase = ["lib<2"]\n'
+    )
+    planned = dry_run(index, target_venv, "--group", f"{pyproject}:dev", env=isolated_env)
+    assert planned.returncode == 0, planned.stderr
+    assert "Would install app-1.0 extra-dep-0.1 lib-1.0" in planned.stdout
+
+
 def test_a_warm_install_loads_no_network_or_process_stack(
     index, make_venv, isolated_env, tmp_path: Path
 ) -> None:

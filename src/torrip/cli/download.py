@@ -85,6 +85,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     request = InstallRequest(
         requirements=tuple(args.requirements),
         requirement_files=tuple(args.requirement_files),
+        groups=tuple(args.groups or ()),
         constraint_files=tuple(args.constraint_files),
         python=args.python,
         no_deps=args.no_deps,

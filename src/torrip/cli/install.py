@@ -150,6 +150,7 @@ def _run(
     request = InstallRequest(
         requirements=tuple(args.requirements),
         requirement_files=tuple(args.requirement_files),
+        groups=tuple(args.groups or ()),
         constraint_files=tuple(args.constraint_files),
         python=args.python,
         upgrade=args.upgrade,

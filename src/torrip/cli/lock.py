@@ -143,6 +143,7 @@ def run_lock(args: argparse.Namespace, output: Output) -> int:
     request = InstallRequest(
         requirements=tuple(args.requirements),
         requirement_files=tuple(args.requirement_files),
+        groups=tuple(args.groups or ()),
         constraint_files=tuple(args.constraint_files),
         python=args.python,
     )
@@ -194,6 +195,7 @@ def plan_from_lockfile(
     if not locks:
         return None
     others = [*args.requirements, *(n for n in args.requirement_files if n not in locks)]
+    others += args.groups or ()
     if len(locks) > 1 or others or args.constraint_files:
         raise TorripError(
             "a lockfile is installed on its own, without other requirements, requirements "

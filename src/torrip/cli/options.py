@@ -126,6 +126,14 @@ def add_requirement_options(
     parser.add_argument("requirements", nargs="*", metavar="REQUIREMENT", help=requirement_help)
     group = parser.add_argument_group(title)
     add_requirement_file_options(group, files_help=files_help, constraints=constraints)
+    group.add_argument(
+        "--group",
+        dest="groups",
+        metavar="[PATH:]GROUP",
+        action="append",
+        help="The requirements of a PEP 735 dependency group of ./pyproject.toml (or of "
+        "PATH), with the groups it includes. Repeatable.",
+    )
     return group
 
 
@@ -143,7 +151,7 @@ def require_requirements(args: argparse.Namespace, verb: str, example: str) -> N
     """TorripError unless the command line names a requirement or a requirements file."""
     from torrip.errors import TorripError
 
-    if not args.requirements and not args.requirement_files:
+    if not args.requirements and not args.requirement_files and not getattr(args, "groups", None):
         raise TorripError(
             f"you must give at least one requirement to {verb}",
             hint=f"For example: {example}, or torrip {verb} -r requirements.txt.",

@@ -98,6 +98,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     request = InstallRequest(
         requirements=tuple(args.requirements),
         requirement_files=tuple(args.requirement_files),
+        groups=tuple(args.groups or ()),
         python=args.python,
         no_deps=args.no_deps,
         reinstall=True,  # every resolved file, whether installed here or not
