@@ -54,6 +54,7 @@ __all__ = [
     "TargetEnvironment",
     "find_target_python",
     "inspect_environment",
+    "manylinux_platforms",
     "refuse_externally_managed",
 ]
 
@@ -786,7 +787,7 @@ def _linux_platforms(facts: _TagFacts) -> list[str]:
     platforms = [f"linux_{arch}" for arch in archs]
     glibc = _parse_glibc(facts["glibc"])
     if glibc is not None and _manylinux_abi_matches(archs, facts["executable"]):
-        platforms.extend(_manylinux_platforms(archs, glibc))
+        platforms.extend(manylinux_platforms(archs, glibc))
     platforms.extend(_musllinux_platforms(archs, facts["executable"]))
     return platforms
 
@@ -796,7 +797,7 @@ def _parse_glibc(version: str | None) -> tuple[int, int] | None:
     return (int(match[1]), int(match[2])) if match else None
 
 
-def _manylinux_platforms(archs: Sequence[str], glibc: tuple[int, int]) -> Iterator[str]:
+def manylinux_platforms(archs: Sequence[str], glibc: tuple[int, int]) -> Iterator[str]:
     """manylinux_M_N_arch from the target's glibc down to the oldest the arch has.
 
     The oldest is 2.5 on x86 (with the PEP 513/571/599 aliases), 2.17 elsewhere.

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.requirements import InvalidRequirement
 from packaging.requirements import Requirement as PEP508Requirement
@@ -40,6 +41,9 @@ from torrip.resolver.models import Requirement
 from torrip.resolver.provider import Provider, ProviderOptions, requirement_from_pep508
 from torrip.resolver.resolve import Resolution, resolve
 
+if TYPE_CHECKING:
+    from torrip.retarget import Retarget
+
 __all__ = ["InstallRequest", "PlannedInstall", "plan_install", "settings_with_file_options"]
 
 Log = Callable[[str], None]
@@ -56,6 +60,8 @@ class InstallRequest:
     reinstall: bool = False
     require_hashes: bool = False  # hash-checking mode even without --hash lines
     groups: tuple[str, ...] = ()  # PEP 735 dependency groups, "[path:]name"
+    # Files for another platform or Python than the target's (--platform ...).
+    retarget: Retarget | None = None
     ignore_installed: bool = False  # resolve as for an empty environment (torrip lock)
     # The plan will be carried out (not --dry-run): refuse an externally managed target
     # (PEP 668) before resolving.
@@ -180,6 +186,10 @@ def plan_install(
             environment = probe.environment()
         if request.refuse_externally_managed:
             refuse_externally_managed(environment, settings)
+        if request.retarget is not None:
+            from torrip.retarget import retarget
+
+            environment = retarget(environment, request.retarget)
         log(
             f"target: {environment.python} (Python {environment.markers['python_full_version']}, "
             f"{len(environment.installed)} distributions installed)"

@@ -3,6 +3,7 @@ installable with no index at all."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -72,3 +73,62 @@ def test_download_then_install_offline(local_index, make_venv, tmp_path: Path) -
     nothing = _torrip("download", "-d", str(dest), tmp_path=tmp_path)
     assert nothing.returncode == 1
     assert "at least one requirement" in nothing.stderr
+
+
+def test_download_for_another_platform(local_index, make_venv, tmp_path: Path) -> None:
+    """--platform and --python-version choose the files and judge the markers for that
+    target; installing them needs --target (or --dry-run), as in pip."""
+    dists = tmp_path / "dists"
+    wheels = [
+        make_wheel(
+            dists,
+            "fast",
+            "1.0",
+            tag="cp312-cp312-win_amd64",
+            requires_dist=["winhelp; sys_platform == 'win32'"],
+        ),
+        make_wheel(dists, "fast", "1.0", tag="cp312-cp312-manylinux_2_17_x86_64"),
+        make_wheel(dists, "fast", "1.0", tag="py3-none-any"),
+        make_wheel(dists, "winhelp", "1.0"),
+    ]
+    index = local_index(wheels, torrents=False)
+    venv = make_venv()
+    dest = tmp_path / "for-windows"
+    common = ("--index-url", index.url, "--python", str(venv))
+    windows = _torrip(
+        "download",
+        *common,
+        "-d",
+        str(dest),
+        "--platform",
+        "win_amd64",
+        "--python-version",
+        "3.12",
+        "fast",
+        tmp_path=tmp_path,
+    )
+    assert windows.returncode == 0, windows.stderr
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "fast-1.0-cp312-cp312-win_amd64.whl",
+        "winhelp-1.0-py3-none-any.whl",
+    ]
+    linux = _torrip(
+        "install",
+        *common,
+        "--dry-run",
+        "--platform",
+        "manylinux_2_28_x86_64",
+        "--python-version",
+        "312",
+        "--report",
+        "-",
+        "-q",
+        "fast",
+        tmp_path=tmp_path,
+    )
+    assert linux.returncode == 0, linux.stderr
+    (item,) = json.loads(linux.stdout)["install"]
+    assert item["download_info"]["url"].endswith("fast-1.0-cp312-cp312-manylinux_2_17_x86_64.whl")
+    refused = _torrip("install", *common, "--platform", "win_amd64", "fast", tmp_path=tmp_path)
+    assert refused.returncode == 1
+    assert "--target DIR, --prefix DIR or --dry-run" in refused.stderr

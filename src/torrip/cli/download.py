@@ -24,10 +24,12 @@ from torrip.cli.options import (
     add_general_options,
     add_index_options,
     add_p2p_options,
+    add_platform_options,
     add_pre_option,
     add_python_option,
     add_requirement_options,
     require_requirements,
+    retarget_from_args,
     settings_from_args,
 )
 from torrip.cli.output import Output, plural
@@ -66,6 +68,7 @@ def register(subparsers: Subparsers) -> None:
         help="Save the wheels into DIR (created if missing). Default: the current folder.",
     )
     add_python_option(group, verb="download for")
+    add_platform_options(group)
     group.add_argument("--no-deps", action="store_true", help="Don't download dependencies.")
     add_pre_option(group)
     add_index_options(parser)
@@ -86,6 +89,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
         requirements=tuple(args.requirements),
         requirement_files=tuple(args.requirement_files),
         groups=tuple(args.groups or ()),
+        retarget=retarget_from_args(args),
         constraint_files=tuple(args.constraint_files),
         python=args.python,
         no_deps=args.no_deps,

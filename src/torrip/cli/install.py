@@ -12,11 +12,13 @@ from torrip.cli.options import (
     add_index_options,
     add_layout_options,
     add_p2p_options,
+    add_platform_options,
     add_pre_option,
     add_python_option,
     add_requirement_options,
     layout_from_args,
     require_requirements,
+    retarget_from_args,
     settings_from_args,
 )
 from torrip.cli.output import Output
@@ -60,6 +62,7 @@ def register(subparsers: Subparsers) -> None:
     )
     add_python_option(group, verb="install into")
     add_layout_options(group)
+    add_platform_options(group)
     add_break_system_packages_option(group)
     group.add_argument(
         "--dry-run",
@@ -124,6 +127,12 @@ def run(args: argparse.Namespace, output: Output) -> int:
             "torrip can install its dependencies (torrip install -r requirements.txt).",
         )
     require_requirements(args, "install", "torrip install requests")
+    if retarget_from_args(args) and not (args.dry_run or layout_from_args(args)):
+        raise TorripError(
+            "--platform, --python-version, --implementation and --abi choose files that may "
+            "not run on this interpreter",
+            hint="Use them with --target DIR, --prefix DIR or --dry-run (or torrip download).",
+        )
     settings, explicit = settings_from_args(args)
     from torrip.environment import Probe, find_target_python
 
@@ -151,6 +160,7 @@ def _run(
         requirements=tuple(args.requirements),
         requirement_files=tuple(args.requirement_files),
         groups=tuple(args.groups or ()),
+        retarget=retarget_from_args(args),
         constraint_files=tuple(args.constraint_files),
         python=args.python,
         upgrade=args.upgrade,

@@ -22,10 +22,12 @@ from torrip.cli.options import (
     add_index_options,
     add_layout_options,
     add_p2p_options,
+    add_platform_options,
     add_pre_option,
     add_python_option,
     add_requirement_options,
     require_requirements,
+    retarget_from_args,
     settings_from_args,
 )
 from torrip.cli.output import Output, plural
@@ -70,6 +72,7 @@ def register_lock(subparsers: Subparsers) -> None:
         + _NAMING_HINT,
     )
     add_python_option(group, verb="lock for")
+    add_platform_options(group)
     add_pre_option(group)
     add_index_options(parser)
     add_general_options(parser)
@@ -144,6 +147,7 @@ def run_lock(args: argparse.Namespace, output: Output) -> int:
         requirements=tuple(args.requirements),
         requirement_files=tuple(args.requirement_files),
         groups=tuple(args.groups or ()),
+        retarget=retarget_from_args(args),
         constraint_files=tuple(args.constraint_files),
         python=args.python,
     )

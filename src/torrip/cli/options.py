@@ -10,6 +10,7 @@ from torrip.config import Settings, load_settings, parse_byte_size
 
 if TYPE_CHECKING:
     from torrip.environment import Layout
+    from torrip.retarget import Retarget
 
 __all__ = [
     "add_break_system_packages_option",
@@ -17,6 +18,7 @@ __all__ = [
     "add_index_options",
     "add_layout_options",
     "add_p2p_options",
+    "add_platform_options",
     "add_pre_option",
     "add_python_option",
     "add_requirement_file_options",
@@ -24,6 +26,7 @@ __all__ = [
     "add_verbosity_options",
     "layout_from_args",
     "require_requirements",
+    "retarget_from_args",
     "settings_from_args",
 ]
 
@@ -182,6 +185,56 @@ def add_layout_options(group: argparse._ArgumentGroup) -> None:
         metavar="DIR",
         help="Install into DIR laid out as the interpreter's own prefix "
         "(DIR/lib/pythonX.Y/site-packages, DIR/bin), as pip's --prefix.",
+    )
+
+
+def add_platform_options(group: argparse._ArgumentGroup) -> None:
+    """pip's --platform, --python-version, --implementation and --abi."""
+    group.add_argument(
+        "--platform",
+        dest="platforms",
+        metavar="PLATFORM",
+        action="append",
+        help="Choose wheels for this platform (e.g. manylinux_2_28_x86_64, macosx_11_0_arm64, "
+        "win_amd64; older manylinux and macOS ones it runs count too) instead of the "
+        "target's. Repeatable.",
+    )
+    group.add_argument(
+        "--python-version",
+        metavar="VERSION",
+        help="Choose wheels and judge Requires-Python for this Python (3.12, or 312) "
+        "instead of the target's.",
+    )
+    group.add_argument(
+        "--implementation",
+        metavar="IMPL",
+        help="Choose wheels for this implementation: cp (CPython), pp (PyPy), or py for "
+        "pure-Python wheels only.",
+    )
+    group.add_argument(
+        "--abi",
+        dest="abis",
+        metavar="ABI",
+        action="append",
+        help="Choose wheels for this ABI (e.g. cp312, abi3, none). Repeatable.",
+    )
+
+
+def retarget_from_args(args: argparse.Namespace) -> Retarget | None:
+    """What --platform, --python-version, --implementation and --abi ask for; None if none."""
+    from torrip.retarget import Retarget, parse_python_version
+
+    platforms = tuple(getattr(args, "platforms", None) or ())
+    version = getattr(args, "python_version", None)
+    implementation = getattr(args, "implementation", None)
+    abis = tuple(getattr(args, "abis", None) or ())
+    if not (platforms or version or implementation or abis):
+        return None
+    return Retarget(
+        platforms=platforms,
+        python_version=parse_python_version(version) if version else None,
+        implementation=implementation,
+        abis=abis,
     )
 
 
