@@ -17,7 +17,7 @@ _torrip_words() {
 _torrip_options() {
     case "$1" in
         "torrip") echo "-h --help -V --version" ;;
-        "torrip install") echo "-h --help -r --requirement -c --constraint --group -e --editable --python -t --target --prefix --platform --python-version --implementation --abi --break-system-packages --dry-run --report -U --upgrade --force-reinstall --compile --link-mode --no-deps --require-hashes --pre --no-seed -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip install") echo "-h --help -r --requirement -c --constraint --group -e --editable --python -t --target --prefix --platform --python-version --implementation --abi --break-system-packages --dry-run --report -U --upgrade --upgrade-strategy --force-reinstall --compile --link-mode --no-deps --require-hashes --pre --no-seed -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip uninstall") echo "-h --help -r --requirement -y --yes --python --break-system-packages -v --verbose -q --quiet" ;;
         "torrip download") echo "-h --help -r --requirement -c --constraint --group -d --dest --python --platform --python-version --implementation --abi --no-deps --pre -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip lock") echo "-h --help -r --requirement -c --constraint --group -o --output-file --python --platform --python-version --implementation --abi --pre -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
@@ -53,7 +53,7 @@ _torrip_options() {
 
 _torrip_value_options() {
     case "$1" in
-        "torrip install") echo "-r --requirement -c --constraint --group -e --editable --python -t --target --prefix --platform --python-version --implementation --abi --report --link-mode -i --index-url --uploaded-prior-to --extra-index-url -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
+        "torrip install") echo "-r --requirement -c --constraint --group -e --editable --python -t --target --prefix --platform --python-version --implementation --abi --report --upgrade-strategy --link-mode -i --index-url --uploaded-prior-to --extra-index-url -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
         "torrip uninstall") echo "-r --requirement --python" ;;
         "torrip download") echo "-r --requirement -c --constraint --group -d --dest --python --platform --python-version --implementation --abi -i --index-url --uploaded-prior-to --extra-index-url -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
         "torrip lock") echo "-r --requirement -c --constraint --group -o --output-file --python --platform --python-version --implementation --abi -i --index-url --uploaded-prior-to --extra-index-url -f --find-links --torrent-index --cache-dir --timeout --retries" ;;
@@ -82,6 +82,7 @@ _torrip_value_options() {
 
 _torrip_choices() {
     case "$1" in
+        "torrip install --upgrade-strategy") echo "only-if-needed eager" ;;
         "torrip install --link-mode") echo "hardlink copy" ;;
         "torrip list --format") echo "columns freeze json" ;;
         "torrip index serve --format") echo "json html" ;;

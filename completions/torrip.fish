@@ -23,7 +23,7 @@ end
 function __torrip_value_options
     switch $argv[1]
         case 'torrip install'
-            printf '%s\n' '-r' '--requirement' '-c' '--constraint' '--group' '-e' '--editable' '--python' '-t' '--target' '--prefix' '--platform' '--python-version' '--implementation' '--abi' '--report' '--link-mode' '-i' '--index-url' '--uploaded-prior-to' '--extra-index-url' '-f' '--find-links' '--torrent-index' '--dht-bootstrap' '--trackers' '--listen' '--upload-rate' '--download-rate' '--cache-dir' '--timeout' '--retries'
+            printf '%s\n' '-r' '--requirement' '-c' '--constraint' '--group' '-e' '--editable' '--python' '-t' '--target' '--prefix' '--platform' '--python-version' '--implementation' '--abi' '--report' '--upgrade-strategy' '--link-mode' '-i' '--index-url' '--uploaded-prior-to' '--extra-index-url' '-f' '--find-links' '--torrent-index' '--dht-bootstrap' '--trackers' '--listen' '--upload-rate' '--download-rate' '--cache-dir' '--timeout' '--retries'
         case 'torrip uninstall'
             printf '%s\n' '-r' '--requirement' '--python'
         case 'torrip download'
@@ -129,6 +129,7 @@ complete -c torrip -n '__torrip_at \'torrip install\'' -l 'break-system-packages
 complete -c torrip -n '__torrip_at \'torrip install\'' -l 'dry-run' -d 'Don\'t actually install anything, just print what would be'
 complete -c torrip -n '__torrip_at \'torrip install\'' -l 'report' -r -d 'Write a JSON report of what is installed (pip\'s format, version 1) to FILE; \'-\' writes to stdout'
 complete -c torrip -n '__torrip_at \'torrip install\'' -s 'U' -l 'upgrade' -d 'Upgrade the named packages to the newest available version'
+complete -c torrip -n '__torrip_at \'torrip install\'' -l 'upgrade-strategy' -x -a 'only-if-needed eager' -d 'With -U: only-if-needed (default) upgrades dependencies only when they no longer satisfy what needs them; eager upgrades them all, as pip\'s option'
 complete -c torrip -n '__torrip_at \'torrip install\'' -l 'force-reinstall' -d 'Reinstall all packages even if they are already up-to-date'
 complete -c torrip -n '__torrip_at \'torrip install\'' -l 'compile' -d 'Compile Python source files to bytecode after installing (off by default, like uv)'
 complete -c torrip -n '__torrip_at \'torrip install\'' -l 'link-mode' -x -a 'hardlink copy' -d 'How files get from torrip\'s unpacked cache into the environment: hardlink (default; fast, copies where links cannot be made; editing an installed file in place edits the cached copy too) or copy'

@@ -56,6 +56,7 @@ class InstallRequest:
     constraint_files: tuple[str, ...] = ()
     python: str | None = None
     upgrade: bool = False
+    upgrade_strategy: str = "only-if-needed"  # or "eager": dependencies too, as in pip
     no_deps: bool = False
     reinstall: bool = False
     require_hashes: bool = False  # hash-checking mode even without --hash lines
@@ -211,6 +212,7 @@ def plan_install(
             pre=settings.pre,
             no_deps=request.no_deps,
             upgrade=frozenset(order) if request.upgrade else frozenset(),
+            upgrade_all=request.upgrade and request.upgrade_strategy == "eager",
             constraints=_constraints(parsed_files, environment),
             requested_order=order,
             hashes=hashes or {},

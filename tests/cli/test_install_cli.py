@@ -260,6 +260,12 @@ def test_installed_distributions_satisfy_unless_upgrading(index, make_venv, isol
     )
     assert "Would remove lib-1.0" in upgraded.stdout
     assert "Would install lib-2.0" in upgraded.stdout
+    # -U app: lib 1.0 still satisfies app, so it stays, unless the strategy is eager.
+    only_app = dry_run(index, venv, "-U", "app", env=isolated_env)
+    assert "Requirement already satisfied: lib==1.0" in only_app.stdout, only_app.stderr
+    eager = dry_run(index, venv, "-U", "--upgrade-strategy", "eager", "app", env=isolated_env)
+    assert "Would remove lib-1.0" in eager.stdout, eager.stderr
+    assert "Would install app-1.0 lib-2.0" in eager.stdout
 
 
 @pytest.mark.parametrize("version", list(available_interpreters()))

@@ -80,7 +80,14 @@ def register(subparsers: Subparsers) -> None:
         "--upgrade",
         action="store_true",
         help="Upgrade the named packages to the newest available version. "
-        "Dependencies are upgraded only when needed.",
+        "Dependencies are upgraded only when needed (see --upgrade-strategy).",
+    )
+    group.add_argument(
+        "--upgrade-strategy",
+        choices=("only-if-needed", "eager"),
+        default="only-if-needed",
+        help="With -U: only-if-needed (default) upgrades dependencies only when they no "
+        "longer satisfy what needs them; eager upgrades them all, as pip's option.",
     )
     group.add_argument(
         "--force-reinstall",
@@ -164,6 +171,7 @@ def _run(
         constraint_files=tuple(args.constraint_files),
         python=args.python,
         upgrade=args.upgrade,
+        upgrade_strategy=args.upgrade_strategy,
         no_deps=args.no_deps,
         reinstall=args.force_reinstall,
         require_hashes=args.require_hashes,

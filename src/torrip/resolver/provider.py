@@ -46,6 +46,8 @@ class ProviderOptions:
     no_deps: bool = False
     # Projects whose installed version does not win by default (-U applies to requested ones).
     upgrade: frozenset[NormalizedName] = frozenset()
+    # -U --upgrade-strategy eager: no installed version wins by default, dependencies' too.
+    upgrade_all: bool = False
     constraints: Mapping[NormalizedName, SpecifierSet] = field(default_factory=dict)
     # Order in which the user named projects; earlier resolves first, like pip.
     requested_order: Mapping[NormalizedName, int] = field(default_factory=dict)
@@ -274,7 +276,7 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
                 yield Candidate(name, version, link=link)
             return
         current = Candidate(name, installed.version, installed=installed, source="installed")
-        if name not in self.options.upgrade:
+        if not self._upgrading(name):
             yield current
             for version, link in found:
                 if version != installed.version:
@@ -397,6 +399,9 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
                 selected.append(req)
         return selected
 
+    def _upgrading(self, name: NormalizedName) -> bool:
+        return self.options.upgrade_all or name in self.options.upgrade
+
     # speculative prefetch ------------------------------------------------------------
 
     def _speculate(self, requirement: Requirement) -> None:
@@ -407,7 +412,7 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
         installed = self.environment.installed.get(requirement.name)
         if (
             installed is not None
-            and requirement.name not in self.options.upgrade
+            and not self._upgrading(requirement.name)
             and requirement.specifier.contains(installed.version, prereleases=True)
         ):
             return
