@@ -5,7 +5,7 @@
 _torrip_words() {
     case "$1" in
         "torrip") echo "install uninstall download lock sync list freeze show check cache torrent index seed agent completion" ;;
-        "torrip cache") echo "dir info clean" ;;
+        "torrip cache") echo "dir info list remove clean" ;;
         "torrip torrent") echo "make check show" ;;
         "torrip index") echo "build serve" ;;
         "torrip agent") echo "start stop status run add remove list service" ;;
@@ -29,6 +29,8 @@ _torrip_options() {
         "torrip cache") echo "-h --help" ;;
         "torrip cache dir") echo "-h --help -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip cache info") echo "-h --help -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip cache list") echo "-h --help --format -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip cache remove") echo "-h --help -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip cache clean") echo "-h --help -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip torrent") echo "-h --help" ;;
         "torrip torrent make") echo "-h --help --web-seed --tracker --name -o --output -v --verbose -q --quiet" ;;
@@ -64,6 +66,8 @@ _torrip_value_options() {
         "torrip check") echo "--python" ;;
         "torrip cache dir") echo "--cache-dir --timeout --retries" ;;
         "torrip cache info") echo "--cache-dir --timeout --retries" ;;
+        "torrip cache list") echo "--format --cache-dir --timeout --retries" ;;
+        "torrip cache remove") echo "--cache-dir --timeout --retries" ;;
         "torrip cache clean") echo "--cache-dir --timeout --retries" ;;
         "torrip torrent make") echo "--web-seed --tracker --name -o --output" ;;
         "torrip torrent check") echo "--name" ;;
@@ -85,6 +89,7 @@ _torrip_choices() {
         "torrip install --upgrade-strategy") echo "only-if-needed eager" ;;
         "torrip install --link-mode") echo "hardlink copy" ;;
         "torrip list --format") echo "columns freeze json" ;;
+        "torrip cache list --format") echo "human abspath" ;;
         "torrip index serve --format") echo "json html" ;;
     esac
 }

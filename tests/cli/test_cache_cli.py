@@ -62,3 +62,41 @@ def test_format_size() -> None:
         "1.5 MB",
         "2.0 GB",
     ]
+
+
+def test_list_and_remove_by_pattern(cache_dir: Path, tmp_path: Path, capsys) -> None:
+    """As pip cache list/remove: a project name or glob (names compared normalized), or a
+    pattern with a version matching file names; remove takes the unpacked tree too."""
+    from fixtures.wheels import make_wheel
+    from torrip.cache import DistributionCache, UnpackedCache, sha256_of
+    from torrip.install.unpacked import unpack_wheel
+
+    cache = DistributionCache(cache_dir)
+    kept = {}
+    for name, version in [("typing-extensions", "4.0"), ("torch", "2.1"), ("torch", "2.2")]:
+        wheel = make_wheel(tmp_path / "made", name, version)
+        copy = tmp_path / f"copy-{wheel.name}"
+        copy.write_bytes(wheel.read_bytes())
+        kept[wheel.name] = cache.add_file(copy, sha256_of(wheel), wheel.name)
+    torch_22 = kept["torch-2.2-py3-none-any.whl"]
+    unpacked = unpack_wheel(UnpackedCache(cache_dir), torch_22, sha256_of(torch_22))
+
+    def listed(*args: str) -> list[str]:
+        assert main(["cache", "list", *args]) == 0
+        return capsys.readouterr().out.splitlines()
+
+    assert [line.split(" (")[0] for line in listed()[2:]] == [
+        " - torch-2.1-py3-none-any.whl",
+        " - torch-2.2-py3-none-any.whl",
+        " - typing_extensions-4.0-py3-none-any.whl",
+    ]
+    assert len(listed("Typing_Extensions")) == 3  # the header, a blank line, the file
+    assert listed("torch-2.2", "--format", "abspath") == [str(torch_22)]
+    assert listed("numpy") == ["No cached files match 'numpy'."]
+
+    assert main(["cache", "remove", "torch*"]) == 0
+    assert capsys.readouterr().out.startswith("Files removed: 2 (")
+    assert not torch_22.exists() and not unpacked.tree.exists()
+    assert [line.split(" (")[0] for line in listed()[2:]] == [
+        " - typing_extensions-4.0-py3-none-any.whl"
+    ]

@@ -1,9 +1,12 @@
-"""``torrip cache dir|info|clean``: where the cache is, what it holds, and emptying it.
+"""``torrip cache dir|info|list|remove|clean``: where the cache is, what it holds, and
+emptying it, wholly or file by file.
 
 Examples::
 
     torrip cache dir
     torrip cache info
+    torrip cache list numpy
+    torrip cache remove "torch*"
     torrip cache clean --cache-dir /tmp/torrip-cache
 """
 
@@ -16,6 +19,9 @@ from torrip.cli.options import add_general_options, settings_from_args
 from torrip.cli.output import Output, plural
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from torrip.cache import CacheEntry
     from torrip.cachedir import CacheUsage
 
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -47,6 +53,34 @@ def register(subparsers: Subparsers) -> None:
     )
     add_general_options(info)
     info.set_defaults(run=run_info)
+
+    listing = commands.add_parser(
+        "list",
+        help="List the cached distribution files.",
+        description="List the cached distribution files whose project matches PATTERN (a "
+        "name or a glob, such as numpy or 'torch*'; a pattern with a version, such as "
+        "numpy-2.*, matches file names), as pip cache list.",
+    )
+    listing.add_argument("pattern", nargs="?", default="*", metavar="PATTERN")
+    listing.add_argument(
+        "--format",
+        dest="list_format",
+        choices=("human", "abspath"),
+        default="human",
+        help="human (default): names and sizes; abspath: one path per line.",
+    )
+    add_general_options(listing)
+    listing.set_defaults(run=run_list)
+
+    remove = commands.add_parser(
+        "remove",
+        help="Remove cached distribution files.",
+        description="Remove the cached distribution files that PATTERN matches (as for "
+        "list), with their unpacked trees and torrents, as pip cache remove.",
+    )
+    remove.add_argument("pattern", metavar="PATTERN")
+    add_general_options(remove)
+    remove.set_defaults(run=run_remove)
 
     clean = commands.add_parser(
         "clean",
@@ -93,6 +127,63 @@ def run_clean(args: argparse.Namespace, output: Output) -> int:
     if result.after.files:
         output.detail(f"kept {result.after.files} partial downloads another torrip is writing")
     return 0
+
+
+def run_list(args: argparse.Namespace, output: Output) -> int:
+    settings, _ = settings_from_args(args)
+    found = _matching(settings.cache_dir, args.pattern)
+    if args.list_format == "abspath":
+        for entry in found:
+            output.data(str(entry.path))
+        return 0
+    if not found:
+        everything = args.pattern == "*"
+        output.info(
+            "No cached files." if everything else f"No cached files match {args.pattern!r}."
+        )
+        return 0
+    output.info("Cache contents:\n")
+    for entry in found:
+        output.info(f" - {entry.filename} ({format_size(entry.size)})")
+    return 0
+
+
+def run_remove(args: argparse.Namespace, output: Output) -> int:
+    from torrip.cache import DistributionCache, UnpackedCache
+
+    settings, _ = settings_from_args(args)
+    found = _matching(settings.cache_dir, args.pattern)
+    if not found:
+        output.warning(f"no cached files match {args.pattern!r}")
+    store = DistributionCache(settings.cache_dir)
+    unpacked = UnpackedCache(settings.cache_dir)
+    freed = 0
+    for sha256 in dict.fromkeys(entry.sha256 for entry in found):
+        freed += store.remove(sha256)
+        if unpacked.entry_dir(sha256).exists():
+            unpacked.discard(sha256)
+    output.info(f"Files removed: {len(found)} ({format_size(freed)})")
+    return 0
+
+
+def _matching(cache_dir: Path, pattern: str) -> list[CacheEntry]:
+    """Cached files whose project matches ``pattern`` (names compared normalized), or whose
+    file name does when the pattern holds a version (``numpy-2.*``), sorted by name."""
+    import fnmatch
+    import re
+
+    from torrip.cache import DistributionCache
+    from torrip.index.links import Link
+
+    project_pattern = re.sub(r"[-_.]+", "-", pattern).lower()
+    found = []
+    for entry in DistributionCache(cache_dir).entries():
+        parsed = Link(entry.filename, url="").parsed
+        if (parsed is not None and fnmatch.fnmatchcase(parsed[0], project_pattern)) or (
+            "-" in pattern and fnmatch.fnmatch(entry.filename.lower(), pattern.lower() + "*")
+        ):
+            found.append(entry)
+    return sorted(found, key=lambda entry: entry.filename.lower())
 
 
 def render_usage(usage: CacheUsage) -> list[str]:
