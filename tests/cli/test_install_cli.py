@@ -485,6 +485,10 @@ def test_target_and_prefix_folders(local_index, make_venv, isolated_env, tmp_pat
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     assert (prefix / "lib" / version / "site-packages" / "lib-2.0.dist-info").is_dir()
     assert sorted(p.name for p in site.iterdir()) == before
+    not_a_folder = run_torrip(
+        *install, "--target", str(directory / "tool-1.0-py3-none-any.whl"), "lib", env=isolated_env
+    )
+    assert (not_a_folder.returncode, "not a folder" in not_a_folder.stderr) == (1, True)
 
 
 def test_a_wheel_file_by_its_path_and_what_needs_building(

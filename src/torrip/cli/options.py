@@ -241,11 +241,18 @@ def retarget_from_args(args: argparse.Namespace) -> Retarget | None:
 def layout_from_args(args: argparse.Namespace) -> Layout | None:
     """The --target or --prefix folder given, made absolute."""
     from torrip.environment import Layout
+    from torrip.errors import TorripError
 
     for kind in ("target", "prefix"):
         folder = getattr(args, kind, None)
         if folder:
-            return Layout(kind, Path(folder).expanduser().absolute())
+            path = Path(folder).expanduser().absolute()
+            if path.exists() and not path.is_dir():
+                raise TorripError(
+                    f"--{kind} {folder}: not a folder",
+                    hint=f"Give --{kind} a folder (it is created if missing).",
+                )
+            return Layout(kind, path)
     return None
 
 
