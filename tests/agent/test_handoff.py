@@ -162,6 +162,16 @@ def test_an_install_seeds_and_another_home_downloads_from_it_with_the_origin_sto
     )
     assert "Seeding 2 downloaded files" in installed.stdout, installed.stdout + installed.stderr
     first.wait_seeding(2)
+    # Seeding is not yet announced: until the tracker knows the agent for both files, it
+    # would tell the second home "nobody", and the file would go to the (stopped) origin.
+    agent = first.port()
+
+    def announced() -> bool:  # copies taken at once: the tracker's thread changes them
+        return (
+            sum(any(p == agent for _, p in list(k)) for k in list(net.tracker.peers.values())) >= 2
+        )
+
+    wait_for(announced, 15, lambda: f"the tracker does not know the agent (port {agent})")
 
     # From now on no HTTP server has the files: the origin is stopped, and the second home's
     # index serves pages, metadata and torrents (same infohashes: the recipe) but no file.
