@@ -175,6 +175,7 @@ complete -c torrip -n '__torrip_at \'torrip download\'' -s 'c' -l 'constraint' -
 complete -c torrip -n '__torrip_at \'torrip download\'' -l 'group' -r -d 'The requirements of a PEP 735 dependency group of ./pyproject.toml (or of PATH), with the groups it includes'
 complete -c torrip -n '__torrip_at \'torrip download\'' -s 'd' -l 'dest' -r -d 'Save the wheels into DIR (created if missing)'
 complete -c torrip -n '__torrip_at \'torrip download\'' -l 'python' -r -d 'The interpreter (or virtual environment) to download for'
+complete -c torrip -n '__torrip_at \'torrip download\'' -l 'no-seed' -d 'This time, don\'t hand the downloaded files to the seeding agent or start it'
 complete -c torrip -n '__torrip_at \'torrip download\'' -l 'platform' -r -d 'Choose wheels for this platform (e.g'
 complete -c torrip -n '__torrip_at \'torrip download\'' -l 'python-version' -r -d 'Choose wheels and judge Requires-Python for this Python (3.12, or 312) instead of the target\'s'
 complete -c torrip -n '__torrip_at \'torrip download\'' -l 'implementation' -r -d 'Choose wheels for this implementation: cp (CPython), pp (PyPy), or py for pure-Python wheels only'

@@ -213,3 +213,26 @@ def test_an_install_seeds_and_another_home_downloads_from_it_with_the_origin_sto
     sizes = sum(wheel.stat().st_size for wheel in wheels)
     assert first.status()["uploaded_run"] >= sizes
     assert ping(second.paths) is None  # seed = never in the second home
+
+
+def test_a_download_seeds_too_with_no_environment(
+    agent_home: Home, swarm: Swarm, tmp_path: Path
+) -> None:
+    """torrip download hands what it fetched to the agent as an install does; no
+    environment needs those files, so the agent lists none for them (evicted first)."""
+    wheel = big_wheel(tmp_path / "dists", "blob", "1.0", 2 * 1024 * 1024, seed=3)
+    net = swarm([wheel], tracker=True)
+    home = agent_home()
+    done = home.torrip("download", "--index-url", net.url, "-d", str(tmp_path / "w"), "blob")
+    assert "Seeding 1 downloaded file " in done.stdout, done.stdout + done.stderr
+    assert (tmp_path / "w" / wheel.name).read_bytes() == wheel.read_bytes()
+    home.wait_seeding(1)
+    home.torrip("agent", "stop")
+    state = json.loads(home.paths.state_file.read_text())
+    (entry,) = state["files"].values()
+    assert entry["environments"] == []
+    skipped = home.torrip(
+        "download", "--index-url", net.url, "-d", str(tmp_path / "w2"), "--no-seed", "blob"
+    )
+    assert "Seeding" not in skipped.stdout
+    assert ping(home.paths) is None  # --no-seed started nothing

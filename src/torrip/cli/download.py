@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from torrip.cli.options import (
     add_general_options,
     add_index_options,
+    add_no_seed_option,
     add_p2p_options,
     add_platform_options,
     add_pre_option,
@@ -68,6 +69,7 @@ def register(subparsers: Subparsers) -> None:
         help="Save the wheels into DIR (created if missing). Default: the current folder.",
     )
     add_python_option(group, verb="download for")
+    add_no_seed_option(group)
     add_platform_options(group)
     group.add_argument("--no-deps", action="store_true", help="Don't download dependencies.")
     add_pre_option(group)
@@ -125,6 +127,11 @@ def run(args: argparse.Namespace, output: Output) -> int:
     )
     output.info(f"Successfully downloaded {names}" if names else "Nothing to download")
     output.detail(f"{plural(len(fetched), 'file')} in {dest}")
+    from torrip.cli.install import seed_what_was_fetched
+
+    # As after an install, what was downloaded keeps serving others (from the cache; with
+    # no cache, nothing is seeded). No environment needs it: the agent evicts it first.
+    seed_what_was_fetched(args, planned, fetched, output, used=False)
     return 0
 
 

@@ -11,6 +11,7 @@ from torrip.cli.options import (
     add_general_options,
     add_index_options,
     add_layout_options,
+    add_no_seed_option,
     add_p2p_options,
     add_platform_options,
     add_pre_option,
@@ -25,9 +26,12 @@ from torrip.cli.output import Output
 from torrip.errors import TorripError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from torrip.config import Settings
     from torrip.environment import Probe
     from torrip.planner import PlannedInstall
+    from torrip.transport.fetch import FetchResult
 
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -114,11 +118,7 @@ def register(subparsers: Subparsers) -> None:
         "dependencies included, each pinned with ==. On whenever any requirement has a hash.",
     )
     add_pre_option(group)
-    group.add_argument(
-        "--no-seed",
-        action="store_true",
-        help="This time, don't hand the downloaded files to the seeding agent or start it.",
-    )
+    add_no_seed_option(group)
     add_index_options(parser)
     add_p2p_options(parser)
     add_general_options(parser)
@@ -246,18 +246,31 @@ def _run(
             ),
             args.report,
         )
-    if not args.no_seed and planned.settings.seed != "never":  # never: not even the import
-        from torrip.agent.handoff import hand_to_agent
-
-        # What was just fetched keeps serving others (per the `seed` setting; never fails).
-        hand_to_agent(
-            planned.settings,
-            execution.fetched,
-            planned.environment.site_packages,
-            notice=output.info,
-            warn=output.warning,
-        )
+    seed_what_was_fetched(args, planned, execution.fetched, output)
     return 0
+
+
+def seed_what_was_fetched(
+    args: argparse.Namespace,
+    planned: PlannedInstall,
+    fetched: Sequence[FetchResult],
+    output: Output,
+    *,
+    used: bool = True,
+) -> None:
+    """Hand the files just fetched to the seeding agent, per the ``seed`` setting (never
+    fails). ``used``: the target's environment needs them (the agent evicts others first)."""
+    if args.no_seed or planned.settings.seed == "never":  # never: not even the import
+        return
+    from torrip.agent.handoff import hand_to_agent
+
+    hand_to_agent(
+        planned.settings,
+        fetched,
+        planned.environment.site_packages if used else (),
+        notice=output.info,
+        warn=output.warning,
+    )
 
 
 def swarm_summary(totals: dict[str, int]) -> str:

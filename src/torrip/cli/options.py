@@ -17,6 +17,7 @@ __all__ = [
     "add_general_options",
     "add_index_options",
     "add_layout_options",
+    "add_no_seed_option",
     "add_p2p_options",
     "add_platform_options",
     "add_pre_option",
@@ -159,6 +160,14 @@ def require_requirements(args: argparse.Namespace, verb: str, example: str) -> N
             f"you must give at least one requirement to {verb}",
             hint=f"For example: {example}, or torrip {verb} -r requirements.txt.",
         )
+
+
+def add_no_seed_option(container: argparse._ActionsContainer) -> None:
+    container.add_argument(
+        "--no-seed",
+        action="store_true",
+        help="This time, don't hand the downloaded files to the seeding agent or start it.",
+    )
 
 
 def add_pre_option(
