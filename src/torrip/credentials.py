@@ -50,7 +50,10 @@ def credentials_by_origin(urls: Iterable[str]) -> dict[Origin, tuple[str, str]]:
         parts = urlsplit(url)
         if parts.username is None or not parts.hostname:
             continue
-        port = parts.port
+        try:
+            port = parts.port
+        except ValueError:  # not a number: the request to it fails with its own message
+            continue
         if (parts.scheme, port) in (("http", 80), ("https", 443)):
             port = None  # as httpx's URL.port reads a default port
         origin = (parts.scheme, parts.hostname, port)

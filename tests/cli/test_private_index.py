@@ -152,3 +152,20 @@ def test_secrets_are_redacted_and_stripped() -> None:
         "https://pkgs.example:8443/f.whl#sha256=1"
     )
     assert without_credentials("https://pypi.org/simple/") == "https://pypi.org/simple/"
+
+
+def test_credentials_are_kept_by_origin() -> None:
+    from torrip.credentials import credentials_by_origin
+
+    found = credentials_by_origin(
+        [
+            "https://bob:p%40ss@pkgs.example:443/simple/",  # the default port: no port
+            "http://tok@10.0.0.1:8080/simple/",
+            "https://pypi.org/simple/",
+            "https://eve:x@bad.example:port/simple/",  # unreadable: left to the request
+        ]
+    )
+    assert found == {
+        ("https", "pkgs.example", None): ("bob", "p@ss"),
+        ("http", "10.0.0.1", 8080): ("tok", ""),
+    }
