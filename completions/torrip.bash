@@ -17,21 +17,21 @@ _torrip_words() {
 _torrip_options() {
     case "$1" in
         "torrip") echo "-h --help -V --version" ;;
-        "torrip install") echo "-h --help -r --requirement -c --constraint --group -e --editable --python -t --target --prefix --platform --python-version --implementation --abi --break-system-packages --dry-run --report -U --upgrade --upgrade-strategy --force-reinstall --compile --link-mode --no-deps --require-hashes --pre --no-seed -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip install") echo "-h --help -r --requirement -c --constraint --group -e --editable --python -t --target --prefix --platform --python-version --implementation --abi --break-system-packages --dry-run --report -U --upgrade --upgrade-strategy --force-reinstall --compile --link-mode --no-deps --require-hashes --pre --no-seed -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip uninstall") echo "-h --help -r --requirement -y --yes --python --break-system-packages -v --verbose -q --quiet" ;;
-        "torrip download") echo "-h --help -r --requirement -c --constraint --group -d --dest --python --no-seed --platform --python-version --implementation --abi --no-deps --pre -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip lock") echo "-h --help -r --requirement -c --constraint --group -o --output-file --python --platform --python-version --implementation --abi --pre -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip sync") echo "-h --help --python -t --target --prefix --break-system-packages --dry-run --report --force-reinstall --compile --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip download") echo "-h --help -r --requirement -c --constraint --group -d --dest --python --no-seed --platform --python-version --implementation --abi --no-deps --pre -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip lock") echo "-h --help -r --requirement -c --constraint --group -o --output-file --python --platform --python-version --implementation --abi --pre -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip sync") echo "-h --help --python -t --target --prefix --break-system-packages --dry-run --report --force-reinstall --compile --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip list") echo "-h --help --format -o --outdated --pre --python -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index -v --verbose -q --quiet" ;;
         "torrip freeze") echo "-h --help --all --python -v --verbose -q --quiet" ;;
         "torrip show") echo "-h --help -f --files --python -v --verbose -q --quiet" ;;
         "torrip check") echo "-h --help --python -v --verbose -q --quiet" ;;
         "torrip cache") echo "-h --help" ;;
-        "torrip cache dir") echo "-h --help -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip cache info") echo "-h --help -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip cache list") echo "-h --help --format -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip cache remove") echo "-h --help -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip cache clean") echo "-h --help -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip cache dir") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip cache info") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip cache list") echo "-h --help --format -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip cache remove") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip cache clean") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip torrent") echo "-h --help" ;;
         "torrip torrent make") echo "-h --help --web-seed --tracker --name -o --output -v --verbose -q --quiet" ;;
         "torrip torrent check") echo "-h --help --name -v --verbose -q --quiet" ;;
@@ -39,15 +39,15 @@ _torrip_options() {
         "torrip index") echo "-h --help" ;;
         "torrip index build") echo "-h --help --base-url --no-torrents -v --verbose -q --quiet" ;;
         "torrip index serve") echo "-h --help --host --port --format -v --verbose -q --quiet" ;;
-        "torrip seed") echo "-h --help -r --requirement --group --python --no-deps --publish --no-agent --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip seed") echo "-h --help -r --requirement --group --python --no-deps --publish --no-agent --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days -i --index-url --uploaded-prior-to --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip agent") echo "-h --help" ;;
-        "torrip agent start") echo "-h --help --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip agent stop") echo "-h --help -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip agent status") echo "-h --help --json -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip agent run") echo "-h --help --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip agent add") echo "-h --help -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip agent remove") echo "-h --help -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip agent list") echo "-h --help --json -v --verbose -q --quiet --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip agent start") echo "-h --help --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip agent stop") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip agent status") echo "-h --help --json -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip agent run") echo "-h --help --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip agent add") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip agent remove") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip agent list") echo "-h --help --json -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip agent service") echo "-h --help" ;;
         "torrip completion") echo "-h --help" ;;
     esac

@@ -57,6 +57,9 @@ class Settings:
     torrent_index: tuple[str, ...] = ()
     cache_dir: Path = field(default_factory=_default_cache_dir)
     no_cache: bool = False
+    # No network at all: index pages, metadata and files from the cache only (pages however
+    # old), as uv's --offline; what the cache lacks is an error that names it.
+    offline: bool = False
     timeout: float = 30.0
     retries: int = 3
     # Concurrent requests to one host; PyPI's CDN serves many in parallel.

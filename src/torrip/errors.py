@@ -28,6 +28,7 @@ __all__ = [
     "MetadataError",
     "NetworkError",
     "NoMatchingDistributionError",
+    "OfflineError",
     "RequirementsFileError",
     "ResolutionImpossibleError",
     "SizeMismatchError",
@@ -79,6 +80,18 @@ class InterpreterError(TorripError):
 
 class ExternallyManagedError(TorripError):
     """The target interpreter belongs to a system package manager (PEP 668)."""
+
+
+class OfflineError(TorripError):
+    """--offline, and something is not in the cache."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(
+            f"{url} is not in torrip's cache, and --offline forbids fetching it",
+            hint="Run once with the network to fill the cache (the same command without "
+            "--offline), then offline runs find it there.",
+        )
 
 
 class RequirementsFileError(TorripError):

@@ -43,7 +43,7 @@ def _build_client(settings: Settings) -> httpx.Client:
     import httpx
 
     from torrip.credentials import credentials_by_origin, netrc_entries
-    from torrip.httptransport import HostCredentials, LocalFiles, TransportPerScheme
+    from torrip.httptransport import HostCredentials, LocalFiles, Offline, TransportPerScheme
 
     limits = httpx.Limits(
         max_connections=settings.max_connections_per_host * 2,
@@ -63,7 +63,7 @@ def _build_client(settings: Settings) -> httpx.Client:
     return httpx.Client(
         # Without credentials anywhere, no auth step runs for each request.
         auth=HostCredentials(by_origin, netrc) if by_origin or netrc else None,
-        transport=TransportPerScheme(transport),
+        transport=Offline() if settings.offline else TransportPerScheme(transport),
         mounts={"file://": LocalFiles()},
         timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 15.0)),
         headers={"User-Agent": USER_AGENT},

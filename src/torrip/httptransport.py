@@ -17,7 +17,7 @@ import httpx
 from torrip.credentials import Origin
 from torrip.fsutil import file_url_path
 
-__all__ = ["HostCredentials", "LocalFiles", "TransportPerScheme"]
+__all__ = ["HostCredentials", "LocalFiles", "Offline", "TransportPerScheme"]
 
 
 class TransportPerScheme(httpx.BaseTransport):
@@ -123,3 +123,14 @@ class HostCredentials(httpx.Auth):
                 token = base64.b64encode(":".join(found).encode("utf-8")).decode("ascii")
                 request.headers["Authorization"] = f"Basic {token}"
         yield request
+
+
+class Offline(httpx.BaseTransport):
+    """--offline: every request over the network is an OfflineError naming its URL (what
+    the caches hold is found before any request is made)."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        from torrip.credentials import without_credentials
+        from torrip.errors import OfflineError
+
+        raise OfflineError(without_credentials(str(request.url)))

@@ -226,7 +226,7 @@ def plan_install(
         plan = make_plan(resolution, environment, reinstall=request.reinstall)
         links = [d.candidate.link for d in plan.install if d.candidate.link is not None]
         torrents: Mapping[str, TorrentRef] = {}
-        if settings.torrent_index:  # only then the torrent parser (and bencode) is imported
+        if settings.torrent_index and not settings.offline:  # then the torrent parser loads
             from torrip.index.torrents import lookup_torrents
 
             torrents = lookup_torrents(http, links, settings.torrent_index, log=log)

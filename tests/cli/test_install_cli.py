@@ -553,6 +553,51 @@ def test_a_dependency_group(index, target_venv: Path, isolated_env, tmp_path: Pa
     assert "Would install app-1.0 extra-dep-0.1 lib-1.0" in planned.stdout
 
 
+def test_offline_installs_from_the_cache_alone(
+    index, make_venv, isolated_env, tmp_path: Path
+) -> None:
+    """--offline: pages (however old), metadata and wheels from the cache, no request at
+    all; what the cache lacks is an error naming it."""
+    first = run_torrip(
+        "install", "--index-url", index.url, "--python", str(make_venv()), "app", env=isolated_env
+    )
+    assert first.returncode == 0, first.stderr
+    pages = list((Path(isolated_env["TORRIP_CACHE_DIR"]) / "http-v1").rglob("*.json"))
+    assert pages
+    for meta in pages:
+        record = json.loads(meta.read_text())
+        record["stored_at"] = 0.0  # decades old: online, each page would be asked again
+        meta.write_text(json.dumps(record))
+    before = len(index.requests)
+    venv = make_venv()
+    offline = run_torrip(
+        "install",
+        "--offline",
+        "--index-url",
+        index.url,
+        "--python",
+        str(venv),
+        "app",
+        env=isolated_env,
+    )
+    assert offline.returncode == 0, offline.stderr
+    assert "Successfully installed app-1.0 lib-2.0" in offline.stdout
+    assert len(index.requests) == before
+    missing = run_torrip(
+        "install",
+        "--offline",
+        "--index-url",
+        index.url,
+        "--python",
+        str(venv),
+        "modern",
+        env=isolated_env,
+    )
+    assert missing.returncode == 1
+    assert f"{index.url}modern/ is not in torrip's cache" in missing.stderr
+    assert len(index.requests) == before
+
+
 def test_a_warm_install_loads_no_network_or_process_stack(
     index, make_venv, isolated_env, tmp_path: Path
 ) -> None:

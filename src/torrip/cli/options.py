@@ -39,6 +39,7 @@ _SETTING_DESTS = {
     "torrent_index": "torrent_index",
     "cache_dir": "cache_dir",
     "no_cache": "no_cache",
+    "offline": "offline",
     "timeout": "timeout",
     "retries": "retries",
     "pre": "pre",
@@ -69,6 +70,12 @@ def add_verbosity_options(parser: argparse.ArgumentParser) -> argparse._Argument
 
 def add_general_options(parser: argparse.ArgumentParser) -> None:
     group = add_verbosity_options(parser)
+    group.add_argument(
+        "--offline",
+        action="store_true",
+        help="Use no network: index pages, metadata and files come from the cache only "
+        "(pages however old); what it lacks is an error.",
+    )
     group.add_argument(
         "--isolated",
         action="store_true",

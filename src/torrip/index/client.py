@@ -70,7 +70,7 @@ class IndexClient(Closing):
         self.http = http
         self.log = log
         cache = None if settings.no_cache else settings.http_cache_dir
-        self.page_cache = PageCache(cache)
+        self.page_cache = PageCache(cache, offline=settings.offline)
         self.metadata_dir = None if settings.no_cache else settings.cache_dir / "metadata-v1"
         self._executor = ThreadPoolExecutor(
             max_workers=settings.max_connections_per_host, thread_name_prefix="torrip-index"

@@ -45,8 +45,9 @@ def _directives(cache_control: str) -> set[str]:
 class PageCache:
     """GETs pages through a cache directory (or straight through when ``directory`` is None)."""
 
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path | None, *, offline: bool = False) -> None:
         self.directory = directory
+        self.offline = offline  # a cached page serves however old; no request is made
 
     def _paths(self, url: str, accept: str) -> tuple[Path, Path]:
         assert self.directory is not None
@@ -104,7 +105,7 @@ class PageCache:
             meta = json.loads(meta_path.read_bytes())
         except (OSError, ValueError):
             return False
-        return isinstance(meta, dict) and self._meta_is_fresh(meta)
+        return isinstance(meta, dict) and (self.offline or self._meta_is_fresh(meta))
 
     @staticmethod
     def _meta_is_fresh(meta: dict[str, object]) -> bool:
@@ -124,7 +125,7 @@ class PageCache:
         headers = {"Accept": accept}
         if cached is not None:
             meta, body = cached
-            if self._meta_is_fresh(meta):
+            if self.offline or self._meta_is_fresh(meta):
                 return _from_meta(meta, body)
             if meta.get("etag"):
                 headers["If-None-Match"] = str(meta["etag"])

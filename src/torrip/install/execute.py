@@ -281,7 +281,7 @@ def swarm_sources(
 ) -> AbstractContextManager[list[Source]]:
     """The swarm for ``requests`` (files to download that have torrents), if any: without
     them, libtorrent is neither loaded nor started (a warm install)."""
-    if not requests:
+    if not requests or settings.offline:  # offline: no peers either
         return contextlib.nullcontext([])
     from torrip.transport.swarm import swarm_for
 
