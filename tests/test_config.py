@@ -162,3 +162,20 @@ def test_upload_cutoff() -> None:
     assert local == datetime(2025, 1, 1).astimezone()
     with pytest.raises(ConfigError, match="uploaded-prior-to"):
         upload_cutoff("P3W")
+
+
+def test_the_readme_config_example_loads(tmp_path: Path) -> None:
+    """The config file shown in the README is one torrip reads, key by key."""
+    import re
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    match = re.search(r"```toml\n(# ~/.config/torrip/config.toml\n.*?)```", readme, re.S)
+    assert match is not None
+    config = tmp_path / "config.toml"
+    config.write_text(match[1])
+    settings = load_settings(environ={"TORRIP_CONFIG_FILE": str(config)})
+    assert (settings.uploaded_prior_to, settings.upload_rate, settings.link_mode) == (
+        "P3D",
+        5_000_000,
+        "hardlink",
+    )
