@@ -48,6 +48,7 @@ class TransportPerScheme(httpx.BaseTransport):
 class LocalFiles(httpx.BaseTransport):
     """Answers ``file:`` URLs as a static web server would: an index laid out in a local
     folder (``--index-url file:///srv/simple``, as pip reads one), its pages (a folder's
+    ``index.json`` when JSON is accepted, as ``torrip index build`` writes it, else its
     ``index.html``), metadata files and range reads of wheels, through the same client."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -55,7 +56,9 @@ class LocalFiles(httpx.BaseTransport):
         if path is None:
             return httpx.Response(400)
         if path.is_dir():
-            path = path / "index.html"
+            json_page = path / "index.json"
+            wants_json = _JSON_PAGE in request.headers.get("Accept", "")
+            path = json_page if wants_json and json_page.is_file() else path / "index.html"
         try:
             with path.open("rb") as file:
                 size = os.fstat(file.fileno()).st_size
@@ -75,8 +78,16 @@ class LocalFiles(httpx.BaseTransport):
             return httpx.Response(403)
 
 
+_JSON_PAGE = "application/vnd.pypi.simple.v1+json"
+
+
 def _headers(path: Path, length: int) -> dict[str, str]:
-    kind = "text/html" if path.suffix in (".html", ".htm") else "application/octet-stream"
+    if path.name == "index.json":
+        kind = _JSON_PAGE
+    elif path.suffix in (".html", ".htm"):
+        kind = "text/html"
+    else:
+        kind = "application/octet-stream"
     return {"Content-Type": kind, "Content-Length": str(length), "Accept-Ranges": "bytes"}
 
 

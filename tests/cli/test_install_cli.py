@@ -416,15 +416,25 @@ def test_an_index_in_a_local_folder(metadata: str, local_index, make_venv, tmp_p
     ]
     served = local_index(wheels, absolute_urls=False, torrents=False, metadata=metadata)
     folder = served.root / "simple"
-    for url in (str(folder), folder.as_uri()):
+    # The JSON pages as `torrip index build` writes them; without them, the HTML pages.
+    for url, page_type in [
+        (str(folder), "application/vnd.pypi.simple.v1+json"),
+        (folder.as_uri(), "application/vnd.pypi.simple.v1+json"),
+        (folder.as_uri(), "text/html"),
+    ]:
+        if page_type == "text/html":
+            for page in folder.rglob("index.json"):
+                page.unlink()
         env = {
             "TORRIP_CONFIG_FILE": str(tmp_path / "no-config.toml"),
-            "TORRIP_CACHE_DIR": str(tmp_path / "cache" / str(len(url))),
+            "TORRIP_CACHE_DIR": str(tmp_path / "cache" / page_type.replace("/", "-") / url[:4]),
         }
         venv = make_venv()
-        result = run_torrip("install", "--index-url", url, "--python", str(venv), "app", env=env)
+        install = ("install", "-v", "--index-url", url, "--python", str(venv), "app")
+        result = run_torrip(*install, env=env)
         assert result.returncode == 0, result.stderr
         assert "Successfully installed app-1.0 lib-1.0" in result.stdout
+        assert f"/app/: 1 files ({page_type}" in result.stderr
         subprocess.run([str(venv / "bin" / "python"), "-c", "import app, lib"], check=True)
     assert len(served.requests) == 0
     missing = run_torrip("install", "--index-url", str(tmp_path / "nowhere"), "--dry-run", "app")
