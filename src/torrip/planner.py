@@ -77,6 +77,8 @@ class PlannedInstall:
     settings: Settings
     seconds: dict[str, float] = field(default_factory=dict)
     ignored: tuple[str, ...] = ()  # requirements whose markers do not match the target
+    # --no-binary of requirements files: what they ask to build, which torrip does not.
+    no_binary: tuple[str, ...] = ()
     # Torrents found in torrent indexes for files whose index announced none (by file URL).
     torrents: Mapping[str, TorrentRef] = field(default_factory=dict)
     # Hash-checking mode (or a lockfile): the hashes each project's file must match.
@@ -237,6 +239,7 @@ def plan_install(
         settings=settings,
         seconds={"inspect": probed - started, "resolve": resolved - probed},
         ignored=tuple(ignored),
+        no_binary=merge_options(parsed_files.options).no_binary,
         torrents=torrents,
         allowed_hashes=hashes or {},
     )

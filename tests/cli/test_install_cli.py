@@ -608,6 +608,18 @@ def test_offline_installs_from_the_cache_alone(
     assert len(index.requests) == before
 
 
+def test_no_binary_in_a_requirements_file_is_named(
+    index, target_venv: Path, isolated_env, tmp_path: Path
+) -> None:
+    """torrip builds nothing: --no-binary is not silently dropped, it is named."""
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("--no-binary lib\n--no-binary :none:\nlib\n")
+    planned = dry_run(index, target_venv, "-r", str(requirements), env=isolated_env)
+    assert planned.returncode == 0, planned.stderr
+    assert "warning: --no-binary lib asks to build from source" in planned.stderr
+    assert "Would install lib-2.0" in planned.stdout
+
+
 def test_a_warm_install_loads_no_network_or_process_stack(
     index, make_venv, isolated_env, tmp_path: Path
 ) -> None:

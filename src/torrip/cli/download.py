@@ -100,6 +100,9 @@ def run(args: argparse.Namespace, output: Output) -> int:
     planned = plan_install(request, settings, explicit=explicit, log=output.detail)
     for text in planned.ignored:
         output.warning(f"Ignoring {text}: markers don't match the target environment")
+    from torrip.cli.install import warn_wheels_only
+
+    warn_wheels_only(planned, output)
     progress = RichProgress(output.err) if output.verbosity >= 0 else NullProgress()
     context = progress if isinstance(progress, RichProgress) else None
     try:

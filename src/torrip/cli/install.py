@@ -186,7 +186,7 @@ def _run(
         planned = plan_install(request, settings, explicit=explicit, log=output.detail, probe=probe)
     for text in planned.ignored:
         output.info(f"Ignoring {text}: markers don't match your environment")
-    warn_newer_source_only(planned, output)
+    warn_wheels_only(planned, output)
     render_plan(planned, output, elapsed=time.perf_counter() - started, dry_run=args.dry_run)
     if args.dry_run or planned.plan.is_empty:
         if args.report:
@@ -286,8 +286,16 @@ def _names(dists: list[tuple[str, str]]) -> str:
     return " ".join(f"{name}-{version}" for name, version in dists)
 
 
-def warn_newer_source_only(planned: PlannedInstall, output: Output) -> None:
-    """Say where torrip's answer is older than pip's: pip would build the newer sdist."""
+def warn_wheels_only(planned: PlannedInstall, output: Output) -> None:
+    """Say where torrip's answer differs from pip's because torrip builds nothing: pip would
+    build a newer sdist, or what --no-binary names."""
+    built = [name for name in planned.no_binary if name != ":none:"]  # :none: builds nothing
+    if built:
+        names = ",".join(built)
+        output.warning(
+            f"--no-binary {names} asks to build from source, which torrip does not: "
+            "their wheels are used"
+        )
     for newer in planned.resolution.newer_source_only:
         output.warning(
             f"{newer.name} {newer.version} has only a source distribution ({newer.filename}), "

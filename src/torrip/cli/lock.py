@@ -154,9 +154,9 @@ def run_lock(args: argparse.Namespace, output: Output) -> int:
     result = lock_requirements(request, settings, explicit=explicit, log=output.detail)
     for text in result.planned.ignored:
         output.warning(f"Ignoring {text}: markers don't match the target environment")
-    from torrip.cli.install import warn_newer_source_only
+    from torrip.cli.install import warn_wheels_only
 
-    warn_newer_source_only(result.planned, output)
+    warn_wheels_only(result.planned, output)
     if destination == "-":
         output.data(result.text)
         return 0
