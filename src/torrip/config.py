@@ -60,6 +60,9 @@ class Settings:
     # No network at all: index pages, metadata and files from the cache only (pages however
     # old), as uv's --offline; what the cache lacks is an error that names it.
     offline: bool = False
+    # disabled, or subprocess: after a 401, ask the `keyring` command for the index's
+    # credentials, as pip's --keyring-provider subprocess (Artifact Registry, Azure).
+    keyring_provider: str = "disabled"
     timeout: float = 30.0
     retries: int = 3
     # Concurrent requests to one host; PyPI's CDN serves many in parallel.

@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-__all__ = ["Origin", "credentials_by_origin", "netrc_entries", "redact", "without_credentials"]
+__all__ = [
+    "Origin",
+    "credentials_by_origin",
+    "keyring_credentials",
+    "netrc_entries",
+    "redact",
+    "without_credentials",
+]
 
 # scheme://user:password@ or scheme://token@ in any text (a message, a log line).
 _USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
@@ -77,3 +85,45 @@ def netrc_entries(environ: Mapping[str, str] | None = None) -> dict[str, tuple[s
     except (OSError, netrc.NetrcParseError):
         return {}
     return {host: (login, password or "") for host, (login, _, password) in hosts.items()}
+
+
+_keyring_answers: dict[tuple[str, str | None], tuple[str, str] | None] = {}
+_keyring_lock = threading.Lock()
+
+
+def keyring_credentials(url: str, username: str | None) -> tuple[str, str] | None:
+    """What the ``keyring`` command says for ``url`` (pip's ``--keyring-provider
+    subprocess``): the password of ``username``, or, with no user, both (``--mode creds``);
+    None if it is not installed, knows nothing, or takes over 30 s. Asked once per origin
+    and user in a process (resolution and downloads use clients of their own)."""
+    parts = urlsplit(url)
+    key = (f"{parts.scheme}://{parts.netloc}", username)
+    with _keyring_lock:  # one question at a time: a keyring may prompt
+        if key not in _keyring_answers:
+            _keyring_answers[key] = _ask_keyring(url, username)
+        return _keyring_answers[key]
+
+
+def _ask_keyring(url: str, username: str | None) -> tuple[str, str] | None:
+    import shutil
+    import subprocess
+
+    command = shutil.which("keyring")
+    if command is None:
+        return None
+    if username:
+        args = [command, "get", url, username]
+    else:
+        args = [command, "--mode", "creds", "get", url, ""]
+    try:
+        done = subprocess.run(
+            args, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = done.stdout.splitlines()
+    if done.returncode != 0 or not lines:
+        return None
+    if username:
+        return username, lines[0]
+    return (lines[0], lines[1]) if len(lines) >= 2 else None

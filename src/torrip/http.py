@@ -10,14 +10,14 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, cast
 
 from torrip import __version__
 from torrip.closing import Closing
 from torrip.config import Settings
-from torrip.errors import HTTPStatusError, NetworkError
+from torrip.errors import ConfigError, HTTPStatusError, NetworkError
 
 if TYPE_CHECKING:
     import ssl
@@ -60,9 +60,10 @@ def _build_client(settings: Settings) -> httpx.Client:
         (*settings.index_urls, *settings.find_links, *settings.torrent_index)
     )
     netrc = netrc_entries()
+    keyring = _keyring(settings)
     return httpx.Client(
         # Without credentials anywhere, no auth step runs for each request.
-        auth=HostCredentials(by_origin, netrc) if by_origin or netrc else None,
+        auth=HostCredentials(by_origin, netrc, keyring) if by_origin or netrc or keyring else None,
         transport=Offline() if settings.offline else TransportPerScheme(transport),
         mounts={"file://": LocalFiles()},
         timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 15.0)),
@@ -70,6 +71,19 @@ def _build_client(settings: Settings) -> httpx.Client:
         follow_redirects=True,
         # The proxy and CA settings of the environment apply, as for pip.
         trust_env=True,
+    )
+
+
+def _keyring(settings: Settings) -> Callable[[str, str | None], tuple[str, str] | None] | None:
+    if settings.keyring_provider == "disabled":
+        return None
+    if settings.keyring_provider == "subprocess":
+        from torrip.credentials import keyring_credentials
+
+        return keyring_credentials
+    raise ConfigError(
+        f"bad value {settings.keyring_provider!r} for keyring-provider",
+        hint="Use disabled or subprocess (the keyring command on PATH asked after a 401).",
     )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from torrip.credentials import Origin
+from torrip.credentials import Origin, without_credentials
 from torrip.fsutil import file_url_path
 
 __all__ = ["HostCredentials", "LocalFiles", "Offline", "TransportPerScheme"]
@@ -110,30 +110,67 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
 class HostCredentials(httpx.Auth):
     """Basic auth for each request (``torrip.credentials``), from: its own URL, else the
     index URL of the same scheme, host and port that has credentials, else the netrc
-    file's entry for the host (or its ``default``)."""
+    file's entry for the host (or its ``default``). With a ``keyring`` (pip's
+    ``--keyring-provider subprocess``), a 401 asks it for the origin's credentials once,
+    and the request is sent again with them."""
 
     def __init__(
         self,
         by_origin: Mapping[Origin, tuple[str, str]],
         netrc: Mapping[str, tuple[str, str]],
+        keyring: Callable[[str, str | None], tuple[str, str] | None] | None = None,
     ) -> None:
         self._by_origin = dict(by_origin)
         self._netrc = dict(netrc)
+        self._keyring = keyring
+        self._asked: dict[Origin, threading.Event] = {}  # set once the keyring answered
+        self._lock = threading.Lock()
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        url = request.url
+        origin = (url.scheme, url.host, url.port)
+        user: str | None = url.username or None
         if "Authorization" not in request.headers:
-            url = request.url
             found: tuple[str, str] | None
-            if url.username or url.password:
+            if url.password:
                 found = (url.username, url.password)
             else:
-                found = self._by_origin.get((url.scheme, url.host, url.port))
-                if found is None:
+                with self._lock:
+                    found = self._by_origin.get(origin)
+                if found is None and not user:
                     found = self._netrc.get(url.host) or self._netrc.get("default")
             if found is not None:
-                token = base64.b64encode(":".join(found).encode("utf-8")).decode("ascii")
-                request.headers["Authorization"] = f"Basic {token}"
+                _set_basic(request, found)
+                user = found[0]
+        response = yield request
+        if response.status_code != 401 or self._keyring is None:
+            return
+        # Requests at once to the origin all meet the 401: one asks, the others wait for it.
+        with self._lock:
+            answered = self._asked.get(origin)
+            asking = answered is None
+            if answered is None:
+                answered = self._asked[origin] = threading.Event()
+        if asking:
+            service = without_credentials(str(url))
+            found = self._keyring(service, user)
+            with self._lock:
+                if found is not None:
+                    self._by_origin[origin] = found
+            answered.set()
+        else:
+            answered.wait(60)
+            with self._lock:
+                found = self._by_origin.get(origin)
+        if found is None:
+            return
+        _set_basic(request, found)
         yield request
+
+
+def _set_basic(request: httpx.Request, credentials: tuple[str, str]) -> None:
+    token = base64.b64encode(":".join(credentials).encode("utf-8")).decode("ascii")
+    request.headers["Authorization"] = f"Basic {token}"
 
 
 class Offline(httpx.BaseTransport):

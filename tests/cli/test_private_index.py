@@ -169,3 +169,34 @@ def test_credentials_are_kept_by_origin() -> None:
         ("https", "pkgs.example", None): ("bob", "p@ss"),
         ("http", "10.0.0.1", 8080): ("tok", ""),
     }
+
+
+def test_credentials_from_the_keyring_command(private_index: _PrivateIndex, tmp_path: Path) -> None:
+    """--keyring-provider subprocess, as pip's: after a 401 the keyring command on PATH is
+    asked once for the user's password, and every request then carries it."""
+    home, cache, bin_dir = tmp_path / "home", tmp_path / "cache", tmp_path / "bin"
+    home.mkdir()
+    bin_dir.mkdir()
+    asked = tmp_path / "asked.txt"
+    keyring = bin_dir / "keyring"
+    keyring.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> {asked}\n'
+        f'[ "$1" = get ] && [ "$3" = {USER} ] && echo {SECRET} && exit 0\n'
+        "exit 1\n"
+    )
+    keyring.chmod(0o755)
+    url = private_index.base.replace("http://", f"http://{USER}@") + "simple/"
+    venv = _venv(tmp_path / "venv")
+    env_path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    args = ("install", "--index-url", url, "--python", str(venv), "app")
+    os.environ["PATH"], saved = env_path, os.environ["PATH"]
+    try:
+        refused = _torrip(*args, home=home, cache=cache)
+        installed = _torrip(*args, "--keyring-provider", "subprocess", home=home, cache=cache)
+    finally:
+        os.environ["PATH"] = saved
+    assert refused.returncode != 0 and "401" in refused.stderr
+    assert installed.returncode == 0, installed.stderr
+    assert asked.read_text().splitlines() == [f"get {private_index.base}simple/app/ {USER}"]
+    assert SECRET not in installed.stdout + installed.stderr

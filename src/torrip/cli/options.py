@@ -44,6 +44,7 @@ _SETTING_DESTS = {
     "retries": "retries",
     "pre": "pre",
     "uploaded_prior_to": "uploaded_prior_to",
+    "keyring_provider": "keyring_provider",
     "link_mode": "link_mode",
     "break_system_packages": "break_system_packages",
     "p2p": "p2p",
@@ -298,6 +299,12 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
         help="Only consider files uploaded before this: an ISO 8601 datetime (e.g. "
         "2025-01-01T00:00:00Z; local time without a zone) or P<n>D (e.g. P3D: uploaded at "
         "least three days ago). Only indexes that give upload times (PEP 700) are filtered.",
+    )
+    group.add_argument(
+        "--keyring-provider",
+        choices=("disabled", "subprocess"),
+        help="subprocess: when an index answers 401, ask the keyring command on PATH for "
+        "its credentials, as pip's option (default: disabled).",
     )
     group.add_argument(
         "--extra-index-url",
