@@ -9,6 +9,7 @@ comma-separated in variables (TOML arrays in the file); booleans accept
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import sys
@@ -144,6 +145,7 @@ def upload_cutoff(text: str, now: datetime | None = None) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.astimezone()
 
 
+@functools.lru_cache(maxsize=64)  # asked for every project page: one look per folder
 def _index_url(text: str) -> str:
     """``text`` if it is a URL; a folder's file: URL if it names an existing folder.
 

@@ -7,11 +7,12 @@ The requirements of group NAME in the ``[dependency-groups]`` table of a pyproje
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from packaging.utils import canonicalize_name
 
 from torrip.errors import ConfigError
 
@@ -27,12 +28,8 @@ def group_requirements(specs: Sequence[str]) -> list[str]:
         path = Path(path_text if has_path else "pyproject.toml")
         if path not in tables:
             tables[path] = _groups_of(path)
-        found.extend(_requirements(tables[path], _normalized(name), path, ()))
+        found.extend(_requirements(tables[path], canonicalize_name(name), path, ()))
     return list(dict.fromkeys(found))
-
-
-def _normalized(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _groups_of(path: Path) -> dict[str, list[Any]]:
@@ -54,7 +51,7 @@ def _groups_of(path: Path) -> dict[str, list[Any]]:
         raise ConfigError(f"{path}: [dependency-groups] must be a table")
     groups: dict[str, list[Any]] = {}
     for name, items in table.items():
-        key = _normalized(str(name))
+        key = canonicalize_name(str(name))
         if key in groups:
             raise ConfigError(f"{path}: dependency group {name!r} is defined twice")
         if not isinstance(items, list):
@@ -80,7 +77,7 @@ def _requirements(
             yield item
         elif isinstance(item, Mapping) and set(item) == {"include-group"}:
             yield from _requirements(
-                groups, _normalized(str(item["include-group"])), path, (*trail, name)
+                groups, canonicalize_name(str(item["include-group"])), path, (*trail, name)
             )
         else:
             raise ConfigError(

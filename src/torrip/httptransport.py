@@ -16,6 +16,7 @@ import httpx
 
 from torrip.credentials import Origin, without_credentials
 from torrip.fsutil import file_url_path
+from torrip.ranges import ByteRange, parse_range
 
 __all__ = ["HostCredentials", "LocalFiles", "Offline", "TransportPerScheme"]
 
@@ -62,16 +63,18 @@ class LocalFiles(httpx.BaseTransport):
         try:
             with path.open("rb") as file:
                 size = os.fstat(file.fileno()).st_size
-                wanted = _byte_range(request.headers.get("Range"), size)
+                header = request.headers.get("Range")
+                wanted = parse_range(header, size) if header else None
                 if wanted is None:
                     return httpx.Response(200, headers=_headers(path, size), content=file.read())
-                start, end = wanted
-                file.seek(start)
+                if not isinstance(wanted, ByteRange):  # unsatisfiable
+                    return httpx.Response(416, headers={"Content-Range": f"bytes */{size}"})
+                file.seek(wanted.start)
                 headers = {
-                    **_headers(path, end - start + 1),
-                    "Content-Range": f"bytes {start}-{end}/{size}",
+                    **_headers(path, wanted.length),
+                    "Content-Range": wanted.content_range(size),
                 }
-                return httpx.Response(206, headers=headers, content=file.read(end - start + 1))
+                return httpx.Response(206, headers=headers, content=file.read(wanted.length))
         except (FileNotFoundError, NotADirectoryError):
             return httpx.Response(404)
         except PermissionError:
@@ -91,28 +94,13 @@ def _headers(path: Path, length: int) -> dict[str, str]:
     return {"Content-Type": kind, "Content-Length": str(length), "Accept-Ranges": "bytes"}
 
 
-def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """The first (start, end) of a ``Range: bytes=...`` header, inclusive; None for all."""
-    if not header or not header.startswith("bytes=") or size == 0:
-        return None
-    first = header[len("bytes=") :].split(",")[0].strip()
-    start_text, _, end_text = first.partition("-")
-    try:
-        if not start_text:  # the last N bytes
-            return max(0, size - int(end_text)), size - 1
-        start = int(start_text)
-        end = min(int(end_text), size - 1) if end_text else size - 1
-    except ValueError:
-        return None
-    return (start, end) if start <= end else None
-
-
 class HostCredentials(httpx.Auth):
     """Basic auth for each request (``torrip.credentials``), from: its own URL, else the
     index URL of the same scheme, host and port that has credentials, else the netrc
     file's entry for the host (or its ``default``). With a ``keyring`` (pip's
-    ``--keyring-provider subprocess``), a 401 asks it for the origin's credentials once,
-    and the request is sent again with them."""
+    ``--keyring-provider subprocess``), a 401 asks it for the origin's credentials, and
+    the request is sent again with them (``keyring_credentials`` asks once per origin, one
+    question at a time: requests that meet the 401 together wait for the one answer)."""
 
     def __init__(
         self,
@@ -123,7 +111,6 @@ class HostCredentials(httpx.Auth):
         self._by_origin = dict(by_origin)
         self._netrc = dict(netrc)
         self._keyring = keyring
-        self._asked: dict[Origin, threading.Event] = {}  # set once the keyring answered
         self._lock = threading.Lock()
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
@@ -145,25 +132,11 @@ class HostCredentials(httpx.Auth):
         response = yield request
         if response.status_code != 401 or self._keyring is None:
             return
-        # Requests at once to the origin all meet the 401: one asks, the others wait for it.
-        with self._lock:
-            answered = self._asked.get(origin)
-            asking = answered is None
-            if answered is None:
-                answered = self._asked[origin] = threading.Event()
-        if asking:
-            service = without_credentials(str(url))
-            found = self._keyring(service, user)
-            with self._lock:
-                if found is not None:
-                    self._by_origin[origin] = found
-            answered.set()
-        else:
-            answered.wait(60)
-            with self._lock:
-                found = self._by_origin.get(origin)
+        found = self._keyring(without_credentials(str(url)), user)
         if found is None:
             return
+        with self._lock:
+            self._by_origin[origin] = found
         _set_basic(request, found)
         yield request
 

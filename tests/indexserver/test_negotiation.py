@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from torrip.indexserver.negotiation import PageFormat, choose_format, parse_accept
-from torrip.indexserver.ranges import UNSATISFIABLE, ByteRange, parse_range
+from torrip.ranges import UNSATISFIABLE, ByteRange, parse_range
 
 JSON, HTML_V1, HTML = PageFormat.JSON, PageFormat.HTML_V1, PageFormat.HTML
 BOTH = ("json", "html")

@@ -170,12 +170,13 @@ def _matching(cache_dir: Path, pattern: str) -> list[CacheEntry]:
     """Cached files whose project matches ``pattern`` (names compared normalized), or whose
     file name does when the pattern holds a version (``numpy-2.*``), sorted by name."""
     import fnmatch
-    import re
+
+    from packaging.utils import canonicalize_name
 
     from torrip.cache import DistributionCache
     from torrip.index.links import Link
 
-    project_pattern = re.sub(r"[-_.]+", "-", pattern).lower()
+    project_pattern = canonicalize_name(pattern)  # a glob's * and ? are kept
     found = []
     for entry in DistributionCache(cache_dir).entries():
         parsed = Link(entry.filename, url="").parsed

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from torrip.config import Settings
     from torrip.environment import Probe
     from torrip.planner import PlannedInstall
+    from torrip.retarget import Retarget
     from torrip.transport.fetch import FetchResult
 
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -134,7 +135,8 @@ def run(args: argparse.Namespace, output: Output) -> int:
             "torrip can install its dependencies (torrip install -r requirements.txt).",
         )
     require_requirements(args, "install", "torrip install requests")
-    if retarget_from_args(args) and not (args.dry_run or layout_from_args(args)):
+    layout, retarget = layout_from_args(args), retarget_from_args(args)
+    if retarget and not (args.dry_run or layout):
         raise TorripError(
             "--platform, --python-version, --implementation and --abi choose files that may "
             "not run on this interpreter",
@@ -148,8 +150,8 @@ def run(args: argparse.Namespace, output: Output) -> int:
 
         prepare_tls()  # the CA bundle loads on a thread while the resolver is imported
     # The target describes itself while the rest of torrip is imported (30-40 ms).
-    with Probe(find_target_python(args.python), layout=layout_from_args(args)) as probe:
-        return _run(args, output, settings, explicit, probe)
+    with Probe(find_target_python(args.python), layout=layout) as probe:
+        return _run(args, output, settings, explicit, probe, retarget)
 
 
 def _run(
@@ -158,6 +160,7 @@ def _run(
     settings: Settings,
     explicit: set[str],
     probe: Probe,
+    retarget: Retarget | None,
 ) -> int:
     # Imported here so `torrip --help` and other commands start fast.
     from torrip.planner import InstallRequest, plan_install
@@ -167,7 +170,7 @@ def _run(
         requirements=tuple(args.requirements),
         requirement_files=tuple(args.requirement_files),
         groups=tuple(args.groups or ()),
-        retarget=retarget_from_args(args),
+        retarget=retarget,
         constraint_files=tuple(args.constraint_files),
         python=args.python,
         upgrade=args.upgrade,

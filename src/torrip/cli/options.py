@@ -239,14 +239,14 @@ def add_platform_options(group: argparse._ArgumentGroup) -> None:
 
 def retarget_from_args(args: argparse.Namespace) -> Retarget | None:
     """What --platform, --python-version, --implementation and --abi ask for; None if none."""
-    from torrip.retarget import Retarget, parse_python_version
-
     platforms = tuple(getattr(args, "platforms", None) or ())
     version = getattr(args, "python_version", None)
     implementation = getattr(args, "implementation", None)
     abis = tuple(getattr(args, "abis", None) or ())
     if not (platforms or version or implementation or abis):
         return None
+    from torrip.retarget import Retarget, parse_python_version
+
     return Retarget(
         platforms=platforms,
         python_version=parse_python_version(version) if version else None,

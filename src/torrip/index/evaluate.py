@@ -11,7 +11,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from torrip.errors import IndexPageError
-from torrip.index.links import Link
+from torrip.index.links import Link, parse_upload_time
 
 __all__ = ["SDIST_REJECTED", "Evaluation", "LinkEvaluator"]
 
@@ -64,7 +64,9 @@ class LinkEvaluator:
         if name != project:
             return Evaluation(link, version, rejected=f"belongs to project {name}")
         if self.uploaded_before is not None and not link.url.startswith("file:"):
-            uploaded = _moment(link.upload_time or "")
+            uploaded = parse_upload_time(link.upload_time)
+            if uploaded is not None and uploaded.tzinfo is None:
+                uploaded = uploaded.replace(tzinfo=timezone.utc)  # PEP 700 times are UTC
             if uploaded is None:  # as pip: the filter cannot be honoured, so say so
                 raise IndexPageError(
                     f"{link.index_url or link.url} gives no upload time for "
@@ -102,14 +104,3 @@ class LinkEvaluator:
             shown = ", ".join(sorted(str(tag) for tag in tags))
             return Evaluation(link, version, rejected=f"no tag for the target ({shown})")
         return Evaluation(link, version, tag_rank=min(ranks))
-
-
-def _moment(text: str) -> datetime | None:
-    """A PEP 700 upload time (ISO 8601, "Z" for UTC); None if absent or unreadable."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import urldefrag
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -18,7 +19,7 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
-__all__ = ["Link", "TorrentRef"]
+__all__ = ["Link", "TorrentRef", "parse_upload_time"]
 
 
 # Memoized module functions, not cached_property: in Python 3.11 cached_property takes
@@ -32,6 +33,16 @@ def _parse_filename(filename: str) -> tuple[NormalizedName, Version, frozenset[T
         name, version = parse_sdist_filename(filename)
         return name, version, frozenset()
     except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+
+
+def parse_upload_time(text: str | None) -> datetime | None:
+    """A PEP 700 upload time (ISO 8601, "Z" for UTC) as written; None if absent or unreadable."""
+    if not text:
+        return None
+    try:  # fromisoformat reads "Z" only from Python 3.11 on
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
         return None
 
 

@@ -31,7 +31,7 @@ from packaging.utils import canonicalize_name
 
 from torrip import __version__
 from torrip.indexserver.negotiation import PageFormat, choose_format
-from torrip.indexserver.ranges import UNSATISFIABLE, ByteRange, parse_range
+from torrip.ranges import UNSATISFIABLE, ByteRange, parse_range
 
 __all__ = ["FORMATS", "IndexServer", "RequestRecord"]
 

@@ -112,8 +112,7 @@ def execute_plan(
     link_mode = _link_mode(settings)  # a bad setting fails before any download
     started = time.perf_counter()
     requests = file_requests(planned)
-    cache = None if settings.no_cache else DistributionCache(settings.cache_dir)
-    to_swarm = [r for r in requests if r.torrent is not None and cached_path(r, cache) is None]
+    cache, to_swarm = _cache_and_swarm_requests(settings, requests)
     with (
         unpacked_store(settings.cache_dir, no_cache=settings.no_cache) as store,
         # First, so that its worker processes (if any) start while the files download.
@@ -200,6 +199,15 @@ def execute_plan(
     )
 
 
+def _cache_and_swarm_requests(
+    settings: Settings, requests: list[FileRequest]
+) -> tuple[DistributionCache | None, list[FileRequest]]:
+    """The cache (None with --no-cache-dir), and the requests it lacks that have a torrent."""
+    cache = None if settings.no_cache else DistributionCache(settings.cache_dir)
+    to_swarm = [r for r in requests if r.torrent is not None and cached_path(r, cache) is None]
+    return cache, to_swarm
+
+
 def _damaged_in_cache(result: FetchResult) -> bool:
     """Whether ``result`` is a cached file whose bytes no longer have their sha256."""
     if result.source != "cache" or not result.verified:
@@ -251,8 +259,7 @@ def fetched_plan(
     cache, the files live until the block ends."""
     settings = planned.settings
     requests = file_requests(planned)
-    cache = None if settings.no_cache else DistributionCache(settings.cache_dir)
-    to_swarm = [r for r in requests if r.torrent is not None and cached_path(r, cache) is None]
+    cache, to_swarm = _cache_and_swarm_requests(settings, requests)
     with (
         make_client(settings) as http,
         swarm_sources(settings, http, cache, to_swarm, log=log, notice=notice) as sources,

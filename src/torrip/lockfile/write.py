@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 from urllib.parse import urldefrag
 
@@ -30,7 +29,7 @@ from torrip.config import Settings
 from torrip.credentials import without_credentials
 from torrip.environment import TargetEnvironment
 from torrip.errors import LockfileError
-from torrip.index.links import Link, TorrentRef
+from torrip.index.links import Link, TorrentRef, parse_upload_time
 from torrip.lockfile.tooldata import tool_table
 from torrip.planner import InstallRequest, PlannedInstall, plan_install
 from torrip.resolver.resolve import ResolvedDistribution
@@ -149,7 +148,7 @@ def _package(
         return Package(name=dist.candidate.name, archive=archive, tool=tool)
     wheel = PackageWheel(
         name=link.filename,
-        upload_time=_upload_time(link.upload_time),
+        upload_time=parse_upload_time(link.upload_time),
         url=url,
         size=size,
         hashes=dict(sorted(hashes.items())),
@@ -172,15 +171,6 @@ def _index_base(link: Link, name: str) -> str | None:
     if not page or not page.endswith(suffix):
         return None
     return without_credentials(page[: -len(suffix)])
-
-
-def _upload_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:  # PEP 700: ISO 8601 with "Z"; fromisoformat reads "Z" only from Python 3.11 on
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _hash_undescribed_files(planned: PlannedInstall, log: Log) -> dict[str, _FileFacts]:

@@ -1,4 +1,5 @@
-"""HTTP byte ranges (RFC 9110, section 14): one range per request, as installers ask.
+"""HTTP byte ranges (RFC 9110, section 14): one range per request, as installers ask. The
+index server and the client's file: transport (httptransport.LocalFiles) answer them.
 
 parse_range("bytes=100-", 1000)   # ByteRange(start=100, end=999)
 parse_range("bytes=-10", 1000)    # ByteRange(start=990, end=999)
