@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -618,6 +619,39 @@ def test_no_binary_in_a_requirements_file_is_named(
     assert planned.returncode == 0, planned.stderr
     assert "warning: --no-binary lib asks to build from source" in planned.stderr
     assert "Would install lib-2.0" in planned.stdout
+
+
+def test_much_to_unpack_is_unpacked_by_forked_workers(
+    local_index, make_venv, isolated_env, tmp_path: Path
+) -> None:
+    """Cold, and past FORK_MIN_BYTES: worker processes forked after the resolution unpack
+    (where the machine has more than one core); the install is the same."""
+    from torrip.install.unpacked import FORK_MIN_BYTES
+
+    blob = os.urandom(FORK_MIN_BYTES)  # does not compress: the wheel is as large
+    directory = tmp_path / "dists"
+    index = local_index(
+        [
+            make_wheel(
+                directory,
+                "big",
+                "1.0",
+                requires_dist=["lib"],
+                files={"big/__init__.py": b"", "big/blob.bin": blob},
+            ),
+            make_wheel(directory, "lib", "1.0"),
+        ]
+    )
+    venv = make_venv()
+    result = run_torrip(
+        "install", "-v", "--index-url", index.url, "--python", str(venv), "big", env=isolated_env
+    )
+    assert result.returncode == 0, result.stderr
+    forked = re.search(r"unpacking in \d forked worker processes", result.stderr) is not None
+    assert forked == ((os.cpu_count() or 1) > 1), result.stderr
+    (site,) = venv.glob("lib/python*/site-packages")
+    assert (site / "big" / "blob.bin").read_bytes() == blob
+    assert (site / "lib" / "__init__.py").is_file()
 
 
 def test_a_warm_install_loads_no_network_or_process_stack(

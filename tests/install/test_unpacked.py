@@ -25,7 +25,9 @@ from install.support import make_executable, package_wheel, rewrite_wheel, snaps
 from torrip.cache import UnpackedCache, sha256_of
 from torrip.errors import UnsafeWheelError
 from torrip.install.unpacked import (
+    FORK_MIN_BYTES,
     Unpacker,
+    forked_workers,
     open_unpacked,
     unpack_wheel,
     worth_processes,
@@ -277,6 +279,111 @@ def test_worker_processes_unpack_what_threads_do(tmp_path: Path) -> None:
         assert open_unpacked(by_processes, wheel, sha256_of(wheel)) == result
 
 
+_FORKED = """
+import json, os, signal, sys
+from pathlib import Path
+from torrip.cache import UnpackedCache, sha256_of
+from torrip.install.unpacked import Unpacker, forked_workers, open_unpacked
+
+wheels = [Path(name) for name in sys.argv[3:]]
+by_forks, by_threads = UnpackedCache(Path(sys.argv[1])), UnpackedCache(Path(sys.argv[2]))
+with forked_workers(1 << 40) as workers:
+    assert workers is not None and workers.count == 2
+    pids = {workers.pool.submit(os.getpid).result() for _ in range(8)}
+    ignored = workers.pool.submit(signal.getsignal, signal.SIGINT).result() == signal.SIG_IGN
+    with Unpacker(by_forks, forked=workers) as unpacker:
+        assert unpacker.uses_processes
+        forked = [unpacker.result(wheel, sha256_of(wheel)) for wheel in wheels]
+    # The pool is whoever forked it's, not the unpacker's: it still works.
+    assert workers.pool.submit(os.getpid).result() in pids
+gone = []
+for pid in pids:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        gone.append(pid)
+with Unpacker(by_threads) as unpacker:
+    threaded = [unpacker.result(wheel, sha256_of(wheel)) for wheel in wheels]
+print(json.dumps({
+    "workers_apart": os.getpid() not in pids,
+    "ctrl_c_ignored": ignored,
+    "stopped": len(gone) == len(pids),
+    "same_layouts": [a.layout == b.layout for a, b in zip(forked, threaded)],
+    "published": [open_unpacked(by_forks, w, sha256_of(w)) == r for w, r in zip(wheels, forked)],
+}))
+"""
+
+
+def test_forked_workers_unpack_what_threads_do(tmp_path: Path) -> None:
+    """Forked from a process without threads (a fresh one: pytest's may run some), used by
+    an Unpacker without being its to stop, stopped when the block ends."""
+    wheels = [package_wheel(tmp_path / name, name, "1.0") for name in ("one", "two", "three")]
+    child = subprocess.run(
+        [sys.executable, "-c", _FORKED, str(tmp_path / "forks"), str(tmp_path / "threads")]
+        + [str(wheel) for wheel in wheels],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == 0, child.stderr
+    assert json.loads(child.stdout) == {
+        "workers_apart": True,
+        "ctrl_c_ignored": True,
+        "stopped": True,
+        "same_layouts": [True, True, True],
+        "published": [True, True, True],
+    }
+
+
+_FORK_OR_NOT = """
+import threading, time
+from torrip.install.unpacked import FORK_MIN_BYTES, forked_workers
+
+def forked(pending):
+    with forked_workers(pending) as workers:
+        return workers is not None
+
+stop = threading.Event()
+running = threading.Thread(target=stop.wait)
+running.start()
+started = time.monotonic()
+print("while a thread runs:", forked(1 << 40), time.monotonic() - started < 1)
+stop.set()
+running.join()
+threading.Thread(target=time.sleep, args=(0.005,)).start()
+print("once a thread ending ends:", forked(1 << 40))
+print("a little to unpack:", forked(FORK_MIN_BYTES - 1))
+print("enough:", forked(FORK_MIN_BYTES))
+"""
+
+
+def test_workers_are_forked_only_without_threads_and_for_enough(tmp_path: Path) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", _FORK_OR_NOT], capture_output=True, text=True, timeout=60
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.splitlines() == [
+        "while a thread runs: False True",
+        "once a thread ending ends: True",
+        "a little to unpack: False",
+        "enough: True",
+    ]
+
+
+def test_no_workers_are_forked_beside_a_running_thread(tmp_path: Path) -> None:
+    """In this process too: a thread that does not end within the moment given is never
+    copied by a fork."""
+    stop = threading.Event()
+    running = threading.Thread(target=stop.wait)
+    running.start()
+    try:
+        with forked_workers(FORK_MIN_BYTES) as workers:
+            assert workers is None
+    finally:
+        stop.set()
+        running.join()
+
+
 _CTRL_C_WHILE_STARTING = """
 import signal, sys
 from pathlib import Path
@@ -290,12 +397,28 @@ with Unpacker(UnpackedCache(Path(sys.argv[1])), workers=2, processes=True) as un
 """
 
 
-def test_ctrl_c_while_worker_processes_start_prints_no_traceback(tmp_path: Path) -> None:
+_CTRL_C_WHILE_FORKING = """
+import signal
+from torrip.install.unpacked import forked_workers
+
+signal.signal(signal.SIGINT, lambda *_: None)
+print("ready", flush=True)
+with forked_workers(1 << 40) as workers:
+    print("processes" if workers is not None else "threads")
+"""
+
+
+@pytest.mark.parametrize(
+    "script", [_CTRL_C_WHILE_STARTING, _CTRL_C_WHILE_FORKING], ids=["started", "forked"]
+)
+def test_ctrl_c_while_worker_processes_start_prints_no_traceback(
+    script: str, tmp_path: Path
+) -> None:
     """Ctrl-C reaches the whole process group: the forkserver importing torrip for its
-    workers, and each worker before it ignores it. Neither may print a traceback under
-    torrip's own "interrupted", nor die and leave the unpacking to threads."""
+    workers, and each worker (forked or started) before it ignores it. Neither may print a
+    traceback under torrip's own "interrupted", nor die and leave the unpacking to threads."""
     child = subprocess.Popen(
-        [sys.executable, "-c", _CTRL_C_WHILE_STARTING, str(tmp_path / "cache")],
+        [sys.executable, "-c", script, str(tmp_path / "cache")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -23,7 +23,14 @@ from torrip.errors import ConfigError, MetadataError, UnsafeWheelError
 from torrip.hashcheck import check_file_allowed
 from torrip.http import make_client
 from torrip.install.transaction import TransactionResult, WheelToInstall, install_transaction
-from torrip.install.unpacked import UnpackedWheel, Unpacker, unpacked_store, worth_processes
+from torrip.install.unpacked import (
+    UnpackedWheel,
+    Unpacker,
+    forked_workers,
+    to_unpack,
+    unpacked_store,
+    worth_processes,
+)
 from torrip.install.wheel import LINK_MODES, LinkMode
 from torrip.metadata import name_and_version, parse_metadata
 from torrip.planner import PlannedInstall
@@ -115,8 +122,15 @@ def execute_plan(
     cache, to_swarm = _cache_and_swarm_requests(settings, requests)
     with (
         unpacked_store(settings.cache_dir, no_cache=settings.no_cache) as store,
-        # First, so that its worker processes (if any) start while the files download.
-        Unpacker(store, processes=worth_processes(store, _wheels(requests))) as unpacker,
+        # Before anything here starts a thread (downloads, libtorrent), which a fork must not
+        # copy; the planner's threads have ended or are ending.
+        forked_workers(to_unpack(store, _wheels(requests))) as workers,
+        # So that its worker processes (if any) start while the files download.
+        Unpacker(
+            store,
+            processes=workers is None and worth_processes(store, _wheels(requests)),
+            forked=workers,
+        ) as unpacker,
         make_client(settings) as http,
         contextlib.ExitStack() as swarm_lifetime,
         Fetcher(
@@ -129,7 +143,9 @@ def execute_plan(
             log=log,
         ) as fetcher,
     ):
-        if unpacker.uses_processes:
+        if workers is not None:
+            log(f"unpacking in {workers.count} forked worker processes")
+        elif unpacker.uses_processes:
             log("unpacking in worker processes (much to unpack, more than one core)")
 
         def unpack(result: FetchResult) -> None:
