@@ -68,7 +68,8 @@ class Settings:
     retries: int = 3
     # Concurrent requests to one host; PyPI's CDN serves many in parallel.
     max_connections_per_host: int = 16
-    # Distribution files downloaded at once from one host (the rest wait their turn).
+    # Distribution files downloaded at once from one far host (the rest wait their turn); a
+    # near one gets fewer (transport.fetch.NEAR_DOWNLOADS).
     max_downloads_per_host: int = 8
     pre: bool = False
     # Only files uploaded before this (an ISO 8601 datetime, or P<n>D: n days ago), on

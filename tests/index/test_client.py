@@ -13,9 +13,10 @@ import pytest
 from fixtures.wheels import make_wheel
 from torrip.config import Settings
 from torrip.http import make_client
-from torrip.index.client import FAR_WAIT, NEAR_WIDTH, IndexClient, _OnDemand
+from torrip.index.client import NEAR_WIDTH, IndexClient, _OnDemand
 from torrip.metadata import parse_metadata
 from torrip.planner import InstallRequest, plan_install
+from torrip.width import FAR_WAIT, Width
 
 
 @pytest.fixture
@@ -310,7 +311,9 @@ def test_waiting_for_the_gil_is_no_distance(tmp_path: Path) -> None:
         with make_client(settings) as http, IndexClient(settings, http, log=said.append) as client:
             client.project_links("warm-up")  # httpx imported and connected: measure again
             assert not any("more requests at once" in line for line in said)
-            client._measured = False
+            client._width = Width(  # measured again, from scratch
+                NEAR_WIDTH, settings.max_connections_per_host, on_widen=client._widened
+            )
             spinner.start()
             busy.wait()
             futures = [client.prefetch_project(f"project-{n}") for n in range(NEAR_WIDTH)]
@@ -331,7 +334,7 @@ def test_the_first_requests_wait_decides_the_width(tmp_path: Path) -> None:
         said: list[str] = []
         with make_client(settings) as http, IndexClient(settings, http, log=said.append) as client:
             for wait in waits:
-                client._observe(wait)
+                client._width.observe(wait)
         extra = settings.max_connections_per_host - NEAR_WIDTH
         assert said == (
             [f"index {FAR_WAIT * 1000:.0f} ms away: {extra} more requests at once"]

@@ -237,6 +237,40 @@ def test_downloads_per_host_are_bounded(
         assert (server.max_active, other.max_active) == (2, 2)
 
 
+def test_a_near_host_gets_a_few_downloads_at_once_and_a_far_one_all(
+    server: FaultServer, client: httpx.Client, cache: DistributionCache
+) -> None:
+    """The first bytes from a host tell how far it is: at once (the near host's four
+    largest files, which go first), NEAR_DOWNLOADS at a time, since more would only share
+    one GIL; after a wait (the far host), max_downloads_per_host."""
+    from torrip.transport.fetch import NEAR_DOWNLOADS
+
+    said: list[str] = []
+    with FaultServer() as far:
+        near_requests = [
+            _request(server, os.urandom(30_000 if n < 4 else 10_000), f"n{n}-1.0.tar.gz", **delay)
+            for n, delay in enumerate([{}] * 4 + [{"delay": 0.1}] * 8)
+        ]
+        far_requests = [
+            _request(far, os.urandom(10_000), f"f{n}-1.0.tar.gz", delay=0.1) for n in range(12)
+        ]
+        fetcher = Fetcher(
+            Settings(cache_dir=cache.root, max_downloads_per_host=8),
+            client,
+            cache,
+            [HttpSource(client, backoff=0.01)],
+            log=said.append,
+        )
+        results = fetcher.fetch_all(near_requests + far_requests)
+    assert [r.source for r in results] == ["origin"] * 24
+    assert server.max_active == NEAR_DOWNLOADS
+    assert far.max_active > NEAR_DOWNLOADS
+    far_host = far.base_url.split("/")[2]
+    widened = [line for line in said if "more downloads at once" in line]
+    assert len(widened) == 1 and widened[0].startswith(f"{far_host} "), said
+    assert widened[0].endswith(f"away: {8 - NEAR_DOWNLOADS} more downloads at once")
+
+
 def test_large_downloads_come_a_few_at_a_time_beside_the_small_ones(
     server: FaultServer,
     client: httpx.Client,

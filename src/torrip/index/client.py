@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import logging
 import threading
-import time
 import zipfile
 from collections import deque
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from torrip.index.httpcache import PageCache
 from torrip.index.lazywheel import fetch_wheel_metadata
 from torrip.index.links import Link
 from torrip.index.pages import PAGE_ACCEPT, parse_html_page, parse_page
+from torrip.width import Stopwatch, Width
 
 if TYPE_CHECKING:
     import httpx
@@ -45,19 +45,11 @@ __all__ = ["IndexClient"]
 T = TypeVar("T")
 Log = Callable[[str], None]
 
-# Requests in flight while the index is near. On two cores, a cold dry-run of jupyterlab
-# from PyPI 1-2 ms away took 1.01 s with 3, 1.08 s with 4 and about 1.09 s with 16; from a
-# loopback mirror 0.60-0.63 s with 2 to 4 and 0.78 s with 16 (docs/benchmarks.md).
+# Requests in flight while the index is near (torrip.width). On two cores, a cold dry-run
+# of jupyterlab from PyPI 1-2 ms away took 1.01 s with 3, 1.08 s with 4 and about 1.09 s
+# with 16; from a loopback mirror 0.60-0.63 s with 2 to 4 and 0.78 s with 16
+# (docs/benchmarks.md).
 NEAR_WIDTH = 3
-# The first request waiting this long (s) on something other than this process's CPU (the
-# network, the server) means a far index, where overlapping requests pays. Measured against
-# the whole process's CPU time, not the request thread's: the time a thread waits for the
-# GIL (while other threads parse pages or the target's tags are computed) is no distance.
-# Counted as one, it put a loopback mirror's first request at 6-56 ms (a third of runs
-# widened), and a loopback relay's either side of a 15 ms bar (its resolution took 0.27 or
-# 0.55 s by the side). Against the process's CPU: under 1 ms from loopback, 3-8 ms from a
-# PyPI proxy in the same data centre, 150 ms or more over a 50 ms link.
-FAR_WAIT = 0.002
 
 
 def _ignore(_: str) -> None:
@@ -75,12 +67,9 @@ class IndexClient(Closing):
         self._executor = ThreadPoolExecutor(
             max_workers=settings.max_connections_per_host, thread_name_prefix="torrip-index"
         )
-        # Requests at once: few while the index is near (a request is then mostly CPU, and
-        # more threads on one GIL only slow each other), all the pool's once the first
-        # request shows network latency worth overlapping (see _observe).
-        self._width = min(NEAR_WIDTH, settings.max_connections_per_host)
-        self._gate = threading.Semaphore(self._width)
-        self._measured = False
+        # Requests at once: few while the index is near, all the pool's once the first
+        # request shows network latency worth overlapping.
+        self._width = Width(NEAR_WIDTH, settings.max_connections_per_host, on_widen=self._widened)
         self._closed = False
         self._lock = threading.Lock()
         self._pages: dict[str, Future[Any]] = {}
@@ -132,28 +121,17 @@ class IndexClient(Closing):
 
     def _gated(self, work: Callable[[], T]) -> T:
         """Run ``work`` (requests) in a pool thread, within the current width."""
-        with self._gate:
-            if self._measured:
+        with self._width:
+            if self._width.measured:
                 return work()
-            started, cpu = time.perf_counter(), time.process_time()
+            watch = Stopwatch()
             try:
                 return work()
             finally:
-                waited = (time.perf_counter() - started) - (time.process_time() - cpu)
-                self._observe(waited)
+                self._width.observe(watch.waited())
 
-    def _observe(self, waited: float) -> None:
-        """The first request's time not spent on this process's CPU (connect, TLS handshake,
-        the server): far from the index, every pool thread may send requests."""
-        with self._lock:
-            if self._measured:
-                return
-            self._measured = True
-            widen = waited >= FAR_WAIT and self._width < self.settings.max_connections_per_host
-            extra = self.settings.max_connections_per_host - self._width if widen else 0
-        if extra:
-            self.log(f"index {waited * 1000:.0f} ms away: {extra} more requests at once")
-            self._gate.release(extra)
+    def _widened(self, waited: float, extra: int) -> None:
+        self.log(f"index {waited * 1000:.0f} ms away: {extra} more requests at once")
 
     # Project pages -------------------------------------------------------------------
 

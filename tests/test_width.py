@@ -1,0 +1,69 @@
+"""Requests at once to one server: narrow while it is near, opened once when it is far."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from torrip.width import FAR_WAIT, Stopwatch, Width
+
+
+def _most_at_once(width: Width, requests: int) -> int:
+    """Run ``requests`` threads through ``width``, each holding it a moment; the most that
+    were inside at once."""
+    inside = most = 0
+    lock = threading.Lock()
+
+    def request() -> None:
+        nonlocal inside, most
+        with width:
+            with lock:
+                inside += 1
+                most = max(most, inside)
+            time.sleep(0.02)
+            with lock:
+                inside -= 1
+
+    threads = [threading.Thread(target=request) for _ in range(requests)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return most
+
+
+def test_near_until_a_wait_says_far() -> None:
+    told: list[tuple[float, int]] = []
+    width = Width(2, 6, on_widen=lambda waited, extra: told.append((waited, extra)))
+    assert not width.measured
+    assert _most_at_once(width, 8) == 2
+    width.observe(FAR_WAIT)
+    assert width.measured and told == [(FAR_WAIT, 4)]
+    assert _most_at_once(width, 8) == 6
+
+
+def test_only_the_first_observation_counts() -> None:
+    told: list[tuple[float, int]] = []
+    width = Width(2, 6, on_widen=lambda waited, extra: told.append((waited, extra)))
+    width.observe(FAR_WAIT / 4)  # near: stays narrow for good
+    width.observe(1.0)
+    assert width.measured and told == []
+    assert _most_at_once(width, 8) == 2
+
+
+def test_near_never_exceeds_far() -> None:
+    width = Width(4, 2)
+    assert (width.near, width.far) == (2, 2)
+    width.observe(1.0)  # nothing to open
+    assert _most_at_once(width, 6) == 2
+
+
+def test_a_stopwatch_counts_waiting_not_this_processs_work() -> None:
+    asleep = Stopwatch()
+    time.sleep(0.03)
+    assert asleep.waited() >= 0.02
+    busy = Stopwatch()
+    deadline = time.perf_counter() + 0.03
+    while time.perf_counter() < deadline:
+        sum(range(1000))
+    assert busy.waited() < 0.01
