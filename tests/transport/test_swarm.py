@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -110,6 +113,37 @@ def test_no_peer_source_no_swarm(swarm: Swarm, wheel: Path, tmp_path: Path) -> N
     result = _fetch(settings, _request(net, wheel), logs)
     assert result.source == "origin"
     assert any("no tracker, DHT or LAN discovery" in line for line in logs)
+
+
+_LIBTORRENT_UNLOADED = """
+import sys
+from pathlib import Path
+from torrip.config import Settings
+from torrip.http import make_client
+from torrip.index.links import TorrentRef
+from torrip.transport.fetch import FileRequest
+from torrip.transport.swarm import swarm_for
+
+settings = Settings(cache_dir=Path(sys.argv[1]), dht_bootstrap=(), lan_discovery=False)
+url = "http://127.0.0.1:9/blob-1.0-py3-none-any.whl"
+request = FileRequest(url.rsplit("/")[-1], url, "0" * 64, 1 << 30, TorrentRef(btih="0" * 40))
+with make_client(settings) as http, swarm_for(settings, http, None, [request]) as sources:
+    print(len(sources), "libtorrent" in sys.modules)
+"""
+
+
+def test_libtorrent_is_loaded_only_for_a_session(tmp_path: Path) -> None:
+    """Files with torrents get a swarm source; libtorrent (7-9 ms to load) waits for a
+    session, which files nobody could find peers for never start."""
+    child = subprocess.run(
+        [sys.executable, "-c", _LIBTORRENT_UNLOADED, str(tmp_path / "cache")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path / "run")},  # no agent of the user's
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.split() == ["1", "False"]
 
 
 def test_large_file_without_peers_gets_the_origin_as_web_seed(

@@ -49,6 +49,7 @@ from torrip.transport.recipe import TorrentFile, parse_torrent, validate_for_fil
 from torrip.transport.session import (
     SwarmUnavailable,
     close_session,
+    libtorrent_installed,
     load_libtorrent,
     open_session,
 )
@@ -521,7 +522,7 @@ def swarm_for(
         notice("peer to peer is off (--no-p2p, or p2p = false): downloading over HTTP only")
         yield []
         return
-    if load_libtorrent() is None:
+    if not libtorrent_installed():
         notice("peer to peer is off (libtorrent is not installed): downloading over HTTP only")
         yield []
         return
