@@ -7,7 +7,6 @@ The requirements of group NAME in the ``[dependency-groups]`` table of a pyproje
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from torrip.errors import ConfigError
+from torrip.pyproject import read_toml
 
 __all__ = ["group_requirements"]
 
@@ -33,19 +33,10 @@ def group_requirements(specs: Sequence[str]) -> list[str]:
 
 
 def _groups_of(path: Path) -> dict[str, list[Any]]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(
-            f"cannot read {path}: {error.strerror or error}",
-            hint="Run in the project's folder, or name its file: --group path/pyproject.toml:dev.",
-        ) from None
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    data = read_toml(
+        path,
+        hint="Run in the project's folder, or name its file: --group path/pyproject.toml:dev.",
+    )
     table = data.get("dependency-groups", {})
     if not isinstance(table, Mapping):
         raise ConfigError(f"{path}: [dependency-groups] must be a table")

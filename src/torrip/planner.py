@@ -25,12 +25,13 @@ from torrip.environment import (
     inspect_environment,
     refuse_externally_managed,
 )
-from torrip.errors import TorripError
+from torrip.errors import ConfigError, TorripError
 from torrip.hashcheck import allowed_hashes, check_resolution_hashed
 from torrip.http import make_client
 from torrip.index.client import IndexClient
 from torrip.index.links import TorrentRef
 from torrip.install.plan import Plan, make_plan
+from torrip.pyproject import is_pyproject, project_requirements
 from torrip.requirements import (
     ParsedRequirements,
     merge_options,
@@ -61,6 +62,9 @@ class InstallRequest:
     reinstall: bool = False
     require_hashes: bool = False  # hash-checking mode even without --hash lines
     groups: tuple[str, ...] = ()  # PEP 735 dependency groups, "[path:]name"
+    # Optional dependencies of the pyproject.toml among requirement_files (--extra ...).
+    extras: tuple[str, ...] = ()
+    all_extras: bool = False
     # Files for another platform or Python than the target's (--platform ...).
     retarget: Retarget | None = None
     ignore_installed: bool = False  # resolve as for an empty environment (torrip lock)
@@ -116,7 +120,8 @@ def settings_with_file_options(
     settings: Settings, explicit: set[str], request: InstallRequest
 ) -> tuple[Settings, ParsedRequirements]:
     """Apply options lines of requirements files (``--index-url`` ...) below explicit flags."""
-    parsed = parse_requirement_files(request.requirement_files, request.constraint_files)
+    files = [name for name in request.requirement_files if not is_pyproject(name)]
+    parsed = parse_requirement_files(files, request.constraint_files)
     options = merge_options(parsed.options)
     changes: dict[str, object] = {}
     if options.index_url and "index_url" not in explicit:
@@ -130,6 +135,21 @@ def settings_with_file_options(
     if options.pre:
         changes["pre"] = True
     return settings.replace(**changes), parsed
+
+
+def _project_requirements(request: InstallRequest) -> list[str]:
+    """What ``-r pyproject.toml`` asks for, with the extras chosen (--extra, --all-extras)."""
+    projects = [Path(name) for name in request.requirement_files if is_pyproject(name)]
+    if (request.extras or request.all_extras) and not projects:
+        raise ConfigError(
+            "--extra and --all-extras choose optional dependencies of a pyproject.toml, and "
+            "no -r names one",
+            hint="Add -r pyproject.toml (or the path of the project's file).",
+        )
+    found: list[str] = []
+    for path in projects:
+        found += project_requirements(path, request.extras, all_extras=request.all_extras)
+    return found
 
 
 def _applicable(
@@ -174,6 +194,7 @@ def plan_install(
     command_line = [_parse_user_requirement(t) for t in request.requirements]
     user: list[PEP508Requirement] = [*command_line]
     user += [line.requirement for line in parsed_files.requirements]
+    user += [_parse_user_requirement(text) for text in _project_requirements(request)]
     if request.groups:
         from torrip.groups import group_requirements
 

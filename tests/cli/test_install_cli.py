@@ -564,6 +564,35 @@ def test_a_dependency_group(index, target_venv: Path, isolated_env, tmp_path: Pa
     assert "Would install app-1.0 extra-dep-0.1 lib-1.0" in planned.stdout
 
 
+def test_a_projects_dependencies_and_extras(
+    index, target_venv: Path, isolated_env, tmp_path: Path
+) -> None:
+    """-r pyproject.toml: the [project] dependencies, and the extras chosen with --extra or
+    --all-extras (one naming the project itself brings in its extras); the same for lock."""
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "mine"\nversion = "0.1"\ndependencies = ["app"]\n'
+        '[project.optional-dependencies]\nold = ["lib<2"]\nall = ["mine[old]", "modern"]\n'
+    )
+    plain = dry_run(index, target_venv, "-r", str(pyproject), env=isolated_env)
+    assert plain.returncode == 0, plain.stderr
+    assert "Would install app-1.0 lib-2.0" in plain.stdout
+    old = dry_run(index, target_venv, "-r", str(pyproject), "--extra", "old", env=isolated_env)
+    assert "Would install app-1.0 lib-1.0" in old.stdout, old.stderr
+    every = dry_run(index, target_venv, "-r", str(pyproject), "--all-extras", env=isolated_env)
+    assert "Would install app-1.0 lib-1.0 modern-1.0" in every.stdout, every.stderr
+    locked = tmp_path / "pylock.toml"
+    lock = run_torrip(
+        "lock", "-i", index.url, "--python", str(target_venv), "-o", str(locked),
+        "-r", str(pyproject), "--extra", "all", env=isolated_env,
+    )  # fmt: skip
+    assert lock.returncode == 0, lock.stderr
+    assert 'name = "modern"' in locked.read_text() and 'version = "1.0"' in locked.read_text()
+    unknown = dry_run(index, target_venv, "-r", str(pyproject), "--extra", "x", env=isolated_env)
+    assert unknown.returncode != 0
+    assert "has no extra 'x'" in unknown.stderr and "Its extras" in unknown.stderr
+
+
 def test_offline_installs_from_the_cache_alone(
     index, make_venv, isolated_env, tmp_path: Path
 ) -> None:

@@ -301,6 +301,12 @@ def test_extras_of_a_lock_are_selected_like_pips(torrip: Torrip, tmp_path: Path,
     code, _, err = torrip("install", "-r", f"{path}[fast]", "--python", str(fast))
     assert code == 0, err
     assert freeze(torrip, fast) == ["lib==2.0"]  # from a path relative to the lock
+    # --extra and --all-extras, as uv spells it, select the same.
+    for option in (["--extra", "fast"], ["--all-extras"]):
+        args = ("install", "--dry-run", "-r", str(path), *option, "--python", str(plain))
+        code, out, err = torrip(*args)
+        assert code == 0, err
+        assert "Would install lib-2.0" in out, option
 
 
 # -- sync ------------------------------------------------------------------------------

@@ -91,6 +91,8 @@ def run(args: argparse.Namespace, output: Output) -> int:
         requirements=tuple(args.requirements),
         requirement_files=tuple(args.requirement_files),
         groups=tuple(args.groups or ()),
+        extras=tuple(args.extras or ()),
+        all_extras=args.all_extras,
         retarget=retarget_from_args(args),
         constraint_files=tuple(args.constraint_files),
         python=args.python,

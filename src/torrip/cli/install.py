@@ -170,6 +170,8 @@ def _run(
         requirements=tuple(args.requirements),
         requirement_files=tuple(args.requirement_files),
         groups=tuple(args.groups or ()),
+        extras=tuple(args.extras or ()),
+        all_extras=args.all_extras,
         retarget=retarget,
         constraint_files=tuple(args.constraint_files),
         python=args.python,

@@ -147,6 +147,8 @@ def run_lock(args: argparse.Namespace, output: Output) -> int:
         requirements=tuple(args.requirements),
         requirement_files=tuple(args.requirement_files),
         groups=tuple(args.groups or ()),
+        extras=tuple(args.extras or ()),
+        all_extras=args.all_extras,
         retarget=retarget_from_args(args),
         constraint_files=tuple(args.constraint_files),
         python=args.python,
@@ -219,7 +221,8 @@ def plan_from_lockfile(
         raise LockfileError(path, "no such file", hint="Check the path given to -r.")
     request = LockInstallRequest(
         lockfile=Path(path),
-        extras=extras,
+        extras=extras | frozenset(args.extras or ()),
+        all_extras=args.all_extras,
         python=args.python,
         reinstall=args.force_reinstall,
         sync=getattr(args, "sync", False),

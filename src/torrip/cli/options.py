@@ -146,6 +146,19 @@ def add_requirement_options(
         help="The requirements of a PEP 735 dependency group of ./pyproject.toml (or of "
         "PATH), with the groups it includes. Repeatable.",
     )
+    group.add_argument(
+        "--extra",
+        dest="extras",
+        metavar="EXTRA",
+        action="append",
+        help="With -r pyproject.toml (or a lockfile): also its optional dependencies "
+        "EXTRA. Repeatable.",
+    )
+    group.add_argument(
+        "--all-extras",
+        action="store_true",
+        help="With -r pyproject.toml (or a lockfile): also every one of its extras.",
+    )
     return group
 
 

@@ -99,6 +99,8 @@ def run(args: argparse.Namespace, output: Output) -> int:
         requirements=tuple(args.requirements),
         requirement_files=tuple(args.requirement_files),
         groups=tuple(args.groups or ()),
+        extras=tuple(args.extras or ()),
+        all_extras=args.all_extras,
         python=args.python,
         no_deps=args.no_deps,
         reinstall=True,  # every resolved file, whether installed here or not

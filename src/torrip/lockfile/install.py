@@ -48,7 +48,8 @@ _SELF = canonicalize_name("torrip")
 @dataclass(frozen=True)
 class LockInstallRequest:
     lockfile: Path
-    extras: frozenset[str] = frozenset()  # as in ``-r 'pylock.toml[extra]'``
+    extras: frozenset[str] = frozenset()  # as in ``-r 'pylock.toml[extra]'``, or --extra
+    all_extras: bool = False  # every extra the lock lists
     python: str | None = None
     reinstall: bool = False
     sync: bool = False  # also remove what the lock does not list
@@ -74,7 +75,8 @@ def plan_lock_install(
     if request.refuse_externally_managed:
         refuse_externally_managed(environment, settings)
     probed = time.perf_counter()
-    files = select_files(lock, request.lockfile, environment, extras=request.extras, log=log)
+    extras = frozenset(lock.extras or ()) if request.all_extras else request.extras
+    files = select_files(lock, request.lockfile, environment, extras=extras, log=log)
     log(f"{request.lockfile}: {len(files)} of {len(lock.packages)} packages fit the target")
     distributions = tuple(sorted((_locked_distribution(f) for f in files), key=_name_of))
     resolution = Resolution(distributions)
