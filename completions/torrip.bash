@@ -4,7 +4,7 @@
 
 _torrip_words() {
     case "$1" in
-        "torrip") echo "install uninstall download lock sync list freeze show check cache torrent index seed agent completion" ;;
+        "torrip") echo "install uninstall download lock sync list freeze show check tree cache torrent index seed agent completion" ;;
         "torrip cache") echo "dir info list remove clean" ;;
         "torrip torrent") echo "make check show" ;;
         "torrip index") echo "build serve" ;;
@@ -26,6 +26,7 @@ _torrip_options() {
         "torrip freeze") echo "-h --help --all --python -v --verbose -q --quiet" ;;
         "torrip show") echo "-h --help -f --files --python -v --verbose -q --quiet" ;;
         "torrip check") echo "-h --help --python -v --verbose -q --quiet" ;;
+        "torrip tree") echo "-h --help -d --depth --package --prune --invert --no-dedupe --show-version-specifiers --python -v --verbose -q --quiet" ;;
         "torrip cache") echo "-h --help" ;;
         "torrip cache dir") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip cache info") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
@@ -64,6 +65,7 @@ _torrip_value_options() {
         "torrip freeze") echo "--python" ;;
         "torrip show") echo "--python" ;;
         "torrip check") echo "--python" ;;
+        "torrip tree") echo "-d --depth --package --prune --python" ;;
         "torrip cache dir") echo "--cache-dir --timeout --retries" ;;
         "torrip cache info") echo "--cache-dir --timeout --retries" ;;
         "torrip cache list") echo "--format --cache-dir --timeout --retries" ;;

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "freeze": ("torrip.cli.inventory", "register_freeze"),
     "show": ("torrip.cli.inventory", "register_show"),
     "check": ("torrip.cli.inventory", "register_check"),
+    "tree": ("torrip.cli.inventory", "register_tree"),
     "cache": ("torrip.cli.cache", "register"),
     "torrent": ("torrip.cli.torrent", "register"),
     "index": ("torrip.cli.index", "register"),

@@ -1,4 +1,5 @@
-"""``torrip list|freeze|show|check``: what is installed in an environment, as pip tells it.
+"""``torrip list|freeze|show|check``: what is installed in an environment, as pip tells it;
+``torrip tree``: what requires what, as uv draws it.
 
 Examples::
 
@@ -6,6 +7,7 @@ Examples::
     torrip freeze > requirements.txt
     torrip show requests
     torrip check
+    torrip tree --invert --package markupsafe
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "register_freeze",
     "register_list",
     "register_show",
+    "register_tree",
     "render_check",
     "render_columns",
     "render_details",
@@ -127,6 +130,87 @@ def register_check(subparsers: Subparsers) -> None:
     add_python_option(group)
     add_verbosity_options(parser)
     parser.set_defaults(run=run_check)
+
+
+def register_tree(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "tree",
+        help="Show installed packages as a dependency tree.",
+        description="Show the installed packages as a tree of what requires what, drawn as "
+        "uv pip tree draws it: from the packages nothing requires, or from those named.",
+    )
+    group = parser.add_argument_group("Tree Options")
+    group.add_argument(
+        "-d",
+        "--depth",
+        type=int,
+        default=255,
+        metavar="N",
+        help="Draw N levels below the roots at most (0: the roots alone).",
+    )
+    group.add_argument(
+        "--package",
+        dest="packages",
+        action="append",
+        metavar="PACKAGE",
+        help="Draw the tree of PACKAGE only. Repeatable.",
+    )
+    group.add_argument(
+        "--prune",
+        action="append",
+        metavar="PACKAGE",
+        help="Leave PACKAGE (and what it alone brings) out of the tree. Repeatable.",
+    )
+    group.add_argument(
+        "--invert",
+        action="store_true",
+        help="Draw what requires each package instead of what it requires.",
+    )
+    group.add_argument(
+        "--no-dedupe",
+        action="store_true",
+        help="Draw a package's requirements each time it appears, not only the first "
+        "(later ones are marked (*)).",
+    )
+    group.add_argument(
+        "--show-version-specifiers",
+        action="store_true",
+        help="Show the version range each requirement asks for.",
+    )
+    add_python_option(group)
+    add_verbosity_options(parser)
+    parser.set_defaults(run=run_tree)
+
+
+def run_tree(args: argparse.Namespace, output: Output) -> int:
+    from torrip.tree import tree_lines
+
+    if args.depth < 0:
+        raise TorripError(
+            f"--depth {args.depth}: a depth is 0 or more", hint="0 draws the roots alone."
+        )
+    environment = _environment(args)
+    installed = environment.installed
+    missing = [name for name in args.packages or () if _normalized(name) not in installed]
+    for name in missing:
+        output.warning(f"{name} is not installed")
+    for line in tree_lines(
+        environment,
+        packages=args.packages or (),
+        prune=args.prune or (),
+        depth=args.depth,
+        invert=args.invert,
+        dedupe=not args.no_dedupe,
+        specifiers=args.show_version_specifiers,
+    ):
+        output.data(line)
+    return 1 if missing and len(missing) == len(args.packages) else 0
+
+
+def _normalized(name: str) -> str:
+    from packaging.utils import canonicalize_name
+
+    return canonicalize_name(name)
 
 
 def _environment(args: argparse.Namespace) -> TargetEnvironment:
