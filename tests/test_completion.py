@@ -49,6 +49,7 @@ def test_tree_has_every_command_and_subcommand(tree: tuple[Command, ...]) -> Non
         "freeze",
         "show",
         "check",
+        "tree",
         "cache",
         "torrent",
         "index",
