@@ -22,7 +22,7 @@ _torrip_options() {
         "torrip download") echo "-h --help -r --requirement -c --constraint --group --extra --all-extras -d --dest --python --no-seed --platform --python-version --implementation --abi --no-deps --pre -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip lock") echo "-h --help -r --requirement -c --constraint --group --extra --all-extras -o --output-file --python --platform --python-version --implementation --abi --pre -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --no-index -f --find-links --torrent-index -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip sync") echo "-h --help --python -t --target --prefix --break-system-packages --dry-run --report --force-reinstall --compile --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip list") echo "-h --help --format -o --outdated --pre --python -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --no-index -f --find-links --torrent-index -v --verbose -q --quiet" ;;
+        "torrip list") echo "-h --help --format -o --outdated --pre --not-required --exclude --python -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --no-index -f --find-links --torrent-index -v --verbose -q --quiet" ;;
         "torrip freeze") echo "-h --help --all --python -v --verbose -q --quiet" ;;
         "torrip show") echo "-h --help -f --files --python -v --verbose -q --quiet" ;;
         "torrip check") echo "-h --help --python -v --verbose -q --quiet" ;;
@@ -61,7 +61,7 @@ _torrip_value_options() {
         "torrip download") echo "-r --requirement -c --constraint --group --extra -d --dest --python --platform --python-version --implementation --abi -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
         "torrip lock") echo "-r --requirement -c --constraint --group --extra -o --output-file --python --platform --python-version --implementation --abi -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url -f --find-links --torrent-index --cache-dir --timeout --retries" ;;
         "torrip sync") echo "--python -t --target --prefix --report --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
-        "torrip list") echo "--format --python -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url -f --find-links --torrent-index" ;;
+        "torrip list") echo "--format --exclude --python -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url -f --find-links --torrent-index" ;;
         "torrip freeze") echo "--python" ;;
         "torrip show") echo "--python" ;;
         "torrip check") echo "--python" ;;

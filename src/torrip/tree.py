@@ -25,7 +25,7 @@ from packaging.version import InvalidVersion, Version
 
 from torrip.environment import TargetEnvironment
 
-__all__ = ["tree_lines"]
+__all__ = ["required_names", "tree_lines"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,12 @@ def tree_lines(
     if drawing.deduped:
         drawing.lines.append("(*) Package tree already displayed")
     return drawing.lines
+
+
+def required_names(environment: TargetEnvironment) -> set[NormalizedName]:
+    """The installed distributions that another installed one requires (``list
+    --not-required`` leaves them out)."""
+    return {edge.required for edge in _edges(environment)}
 
 
 def _edges(environment: TargetEnvironment) -> list[_Edge]:

@@ -72,6 +72,17 @@ def register_list(subparsers: Subparsers) -> None:
         "With --outdated, count pre-release and development versions as newer. By "
         "default, only stable versions are (unless the installed version is a pre-release).",
     )
+    group.add_argument(
+        "--not-required",
+        action="store_true",
+        help="List only packages that no installed package requires.",
+    )
+    group.add_argument(
+        "--exclude",
+        action="append",
+        metavar="PACKAGE",
+        help="Leave PACKAGE out of the list. Repeatable.",
+    )
     add_python_option(group)
     add_index_options(parser)
     add_verbosity_options(parser)
@@ -229,6 +240,12 @@ def run_list(args: argparse.Namespace, output: Output) -> int:
         )
     environment = _environment(args)
     packages = list_packages(environment)
+    left_out = {_normalized(name) for name in args.exclude or ()}
+    if args.not_required:
+        from torrip.tree import required_names
+
+        left_out |= required_names(environment)
+    packages = tuple(p for p in packages if _normalized(p.name) not in left_out)
     latest: dict[str, str] | None = None
     if args.outdated:
         from torrip.outdated import newer_versions
