@@ -17,12 +17,12 @@ _torrip_words() {
 _torrip_options() {
     case "$1" in
         "torrip") echo "-h --help -V --version" ;;
-        "torrip install") echo "-h --help -r --requirement -c --constraint --group --extra --all-extras -e --editable --python -t --target --prefix --platform --python-version --implementation --abi --break-system-packages --dry-run --report -U --upgrade --upgrade-strategy --force-reinstall --compile --link-mode --no-deps --require-hashes --pre --no-seed -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip install") echo "-h --help -r --requirement -c --constraint --group --extra --all-extras -e --editable --python -t --target --prefix --platform --python-version --implementation --abi --break-system-packages --dry-run --report -U --upgrade --upgrade-strategy --force-reinstall --compile --link-mode --no-deps --require-hashes --pre --no-seed -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip uninstall") echo "-h --help -r --requirement -y --yes --python --break-system-packages -v --verbose -q --quiet" ;;
-        "torrip download") echo "-h --help -r --requirement -c --constraint --group --extra --all-extras -d --dest --python --no-seed --platform --python-version --implementation --abi --no-deps --pre -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip lock") echo "-h --help -r --requirement -c --constraint --group --extra --all-extras -o --output-file --python --platform --python-version --implementation --abi --pre -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --no-index -f --find-links --torrent-index -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip download") echo "-h --help -r --requirement -c --constraint --group --extra --all-extras -d --dest --python --no-seed --platform --python-version --implementation --abi --no-deps --pre -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip lock") echo "-h --help -r --requirement -c --constraint --group --extra --all-extras -o --output-file --python --platform --python-version --implementation --abi --pre -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy --no-index -f --find-links --torrent-index -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip sync") echo "-h --help --python -t --target --prefix --break-system-packages --dry-run --report --force-reinstall --compile --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip list") echo "-h --help --format -o --outdated --pre --not-required --exclude --python -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --no-index -f --find-links --torrent-index -v --verbose -q --quiet" ;;
+        "torrip list") echo "-h --help --format -o --outdated --pre --not-required --exclude --python -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy --no-index -f --find-links --torrent-index -v --verbose -q --quiet" ;;
         "torrip freeze") echo "-h --help --all --python -v --verbose -q --quiet" ;;
         "torrip show") echo "-h --help -f --files --python -v --verbose -q --quiet" ;;
         "torrip check") echo "-h --help --python -v --verbose -q --quiet" ;;
@@ -40,7 +40,7 @@ _torrip_options() {
         "torrip index") echo "-h --help" ;;
         "torrip index build") echo "-h --help --base-url --no-torrents -v --verbose -q --quiet" ;;
         "torrip index serve") echo "-h --help --host --port --format -v --verbose -q --quiet" ;;
-        "torrip seed") echo "-h --help -r --requirement --group --extra --all-extras --python --no-deps --publish --no-agent --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip seed") echo "-h --help -r --requirement --group --extra --all-extras --python --no-deps --publish --no-agent --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip agent") echo "-h --help" ;;
         "torrip agent start") echo "-h --help --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip agent stop") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
@@ -56,12 +56,12 @@ _torrip_options() {
 
 _torrip_value_options() {
     case "$1" in
-        "torrip install") echo "-r --requirement -c --constraint --group --extra -e --editable --python -t --target --prefix --platform --python-version --implementation --abi --report --upgrade-strategy --link-mode -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
+        "torrip install") echo "-r --requirement -c --constraint --group --extra -e --editable --python -t --target --prefix --platform --python-version --implementation --abi --report --upgrade-strategy --link-mode -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
         "torrip uninstall") echo "-r --requirement --python" ;;
-        "torrip download") echo "-r --requirement -c --constraint --group --extra -d --dest --python --platform --python-version --implementation --abi -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
-        "torrip lock") echo "-r --requirement -c --constraint --group --extra -o --output-file --python --platform --python-version --implementation --abi -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url -f --find-links --torrent-index --cache-dir --timeout --retries" ;;
+        "torrip download") echo "-r --requirement -c --constraint --group --extra -d --dest --python --platform --python-version --implementation --abi -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
+        "torrip lock") echo "-r --requirement -c --constraint --group --extra -o --output-file --python --platform --python-version --implementation --abi -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy -f --find-links --torrent-index --cache-dir --timeout --retries" ;;
         "torrip sync") echo "--python -t --target --prefix --report --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
-        "torrip list") echo "--format --exclude --python -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url -f --find-links --torrent-index" ;;
+        "torrip list") echo "--format --exclude --python -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy -f --find-links --torrent-index" ;;
         "torrip freeze") echo "--python" ;;
         "torrip show") echo "--python" ;;
         "torrip check") echo "--python" ;;
@@ -75,7 +75,7 @@ _torrip_value_options() {
         "torrip torrent check") echo "--name" ;;
         "torrip index build") echo "--base-url" ;;
         "torrip index serve") echo "--host --port --format" ;;
-        "torrip seed") echo "-r --requirement --group --extra --python --publish --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
+        "torrip seed") echo "-r --requirement --group --extra --python --publish --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
         "torrip agent start") echo "--seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
         "torrip agent stop") echo "--cache-dir --timeout --retries" ;;
         "torrip agent status") echo "--cache-dir --timeout --retries" ;;
@@ -91,13 +91,18 @@ _torrip_choices() {
         "torrip install --upgrade-strategy") echo "only-if-needed eager" ;;
         "torrip install --link-mode") echo "hardlink copy" ;;
         "torrip install --keyring-provider") echo "disabled subprocess" ;;
+        "torrip install --index-strategy") echo "unsafe-best-match first-index" ;;
         "torrip download --keyring-provider") echo "disabled subprocess" ;;
+        "torrip download --index-strategy") echo "unsafe-best-match first-index" ;;
         "torrip lock --keyring-provider") echo "disabled subprocess" ;;
+        "torrip lock --index-strategy") echo "unsafe-best-match first-index" ;;
         "torrip list --format") echo "columns freeze json" ;;
         "torrip list --keyring-provider") echo "disabled subprocess" ;;
+        "torrip list --index-strategy") echo "unsafe-best-match first-index" ;;
         "torrip cache list --format") echo "human abspath" ;;
         "torrip index serve --format") echo "json html" ;;
         "torrip seed --keyring-provider") echo "disabled subprocess" ;;
+        "torrip seed --index-strategy") echo "unsafe-best-match first-index" ;;
     esac
 }
 

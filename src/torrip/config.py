@@ -26,6 +26,7 @@ from torrip.errors import ConfigError
 __all__ = [
     "DEFAULT_DHT_BOOTSTRAP",
     "DEFAULT_INDEX_URL",
+    "INDEX_STRATEGIES",
     "Settings",
     "config_file_path",
     "load_settings",
@@ -42,6 +43,7 @@ DEFAULT_DHT_BOOTSTRAP = (
     "router.utorrent.com:6881",
 )
 _APP = "torrip"
+INDEX_STRATEGIES = ("unsafe-best-match", "first-index")
 
 
 def _default_cache_dir() -> Path:
@@ -64,6 +66,11 @@ class Settings:
     # disabled, or subprocess: after a 401, ask the `keyring` command for the index's
     # credentials, as pip's --keyring-provider subprocess (Artifact Registry, Azure).
     keyring_provider: str = "disabled"
+    # unsafe-best-match: every index's files of a project are candidates, as pip takes
+    # them; first-index: only those of the first index that has the project, the
+    # --extra-index-url ones asked before --index-url (uv's option and order), so that a
+    # public index cannot shadow a private project (dependency confusion).
+    index_strategy: str = "unsafe-best-match"
     timeout: float = 30.0
     retries: int = 3
     # Concurrent requests to one host; PyPI's CDN serves many in parallel.
@@ -115,6 +122,21 @@ class Settings:
         """The indexes' URLs; a local folder laid out as an index is a file: URL."""
         urls = (self.index_url, *self.extra_index_url) if self.index_url else self.extra_index_url
         return tuple(_index_url(url) for url in urls)
+
+    @property
+    def index_urls_in_turn(self) -> tuple[str, ...]:
+        """The indexes as ``first-index`` asks them: the extra ones first, in their order.
+        ConfigError for an index-strategy torrip does not know."""
+        if self.index_strategy not in INDEX_STRATEGIES:
+            raise ConfigError(
+                f"bad value {self.index_strategy!r} for index-strategy",
+                hint=f"Use one of {', '.join(INDEX_STRATEGIES)} (config file, "
+                "TORRIP_INDEX_STRATEGY or --index-strategy).",
+            )
+        urls = self.index_urls
+        if self.index_strategy == "first-index" and self.index_url:
+            return (*urls[1:], urls[0])
+        return urls
 
     @property
     def http_cache_dir(self) -> Path:

@@ -202,6 +202,44 @@ def test_requirements_file_with_its_own_index_url(
     assert "Would install lib-1.0" in result.stdout
 
 
+def test_index_strategy_first_index_keeps_a_private_project_private(
+    local_index, target_venv: Path, isolated_env, tmp_path: Path
+) -> None:
+    """Dependency confusion: a public index publishes a higher version of a private
+    project. As pip, every index counts by default and the public file wins; with
+    first-index (uv's strategy, extra indexes first) the private index answers alone, and
+    projects it does not have still come from the public one."""
+    private = local_index([make_wheel(tmp_path / "private", "corp-lib", "1.0")])
+    public = local_index(
+        [
+            make_wheel(tmp_path / "public", "corp-lib", "99.0"),
+            make_wheel(tmp_path / "public", "six", "1.0"),
+        ]
+    )
+
+    def plan(*options: str, **env: str) -> subprocess.CompletedProcess[str]:
+        cache = tmp_path / f"cache-{len(list(tmp_path.glob('cache-*')))}"  # no page reused
+        return run_torrip(
+            "install", "--dry-run", "-v", "--python", str(target_venv),
+            "--index-url", public.url, "--extra-index-url", private.url,
+            *options, "corp-lib", "six",
+            env={**isolated_env, "TORRIP_CACHE_DIR": str(cache), **env},
+        )  # fmt: skip
+
+    merged = plan()
+    assert "Would install corp-lib-99.0 six-1.0" in merged.stdout, merged.stderr
+    for chosen in (plan("--index-strategy", "first-index"),
+                   plan(TORRIP_INDEX_STRATEGY="first-index")):  # fmt: skip
+        assert chosen.returncode == 0, chosen.stderr
+        assert "Would install corp-lib-1.0 six-1.0" in chosen.stdout
+        assert f"corp-lib: files from {private.url} alone" in chosen.stderr
+    asked = [r.path for r in public.requests if r.path.endswith("/corp-lib/")]
+    assert len(asked) == 1  # the merged plan's; first-index never asked the public index
+    bad = plan(TORRIP_INDEX_STRATEGY="best")
+    assert bad.returncode != 0
+    assert "bad value 'best' for index-strategy" in bad.stderr and "first-index" in bad.stderr
+
+
 def test_sdist_only_is_a_clear_error(index, target_venv: Path, isolated_env) -> None:
     result = dry_run(index, target_venv, "sourcey", env=isolated_env)
     assert result.returncode == 1

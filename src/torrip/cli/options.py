@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from torrip.config import Settings, load_settings, parse_byte_size
+from torrip.config import INDEX_STRATEGIES, Settings, load_settings, parse_byte_size
 
 if TYPE_CHECKING:
     from torrip.environment import Layout
@@ -45,6 +45,7 @@ _SETTING_DESTS = {
     "pre": "pre",
     "uploaded_prior_to": "uploaded_prior_to",
     "keyring_provider": "keyring_provider",
+    "index_strategy": "index_strategy",
     "link_mode": "link_mode",
     "break_system_packages": "break_system_packages",
     "p2p": "p2p",
@@ -325,6 +326,14 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         help="Extra URLs of package indexes to use in addition to --index-url. "
         "Should follow the same rules as --index-url.",
+    )
+    group.add_argument(
+        "--index-strategy",
+        choices=INDEX_STRATEGIES,
+        help="unsafe-best-match (default, as pip): a project's files on every index are "
+        "candidates; first-index (uv's default): only those of the first index that has "
+        "the project, extra indexes asked before --index-url, so that no public project "
+        "can stand in for a private one.",
     )
     group.add_argument(
         "--no-index",

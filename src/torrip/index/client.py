@@ -61,6 +61,7 @@ class IndexClient(Closing):
         self.settings = settings
         self.http = http
         self.log = log
+        self._indexes = settings.index_urls_in_turn  # a bad index-strategy fails here
         cache = None if settings.no_cache else settings.http_cache_dir
         self.page_cache = PageCache(cache, offline=settings.offline)
         self.metadata_dir = None if settings.no_cache else settings.cache_dir / "metadata-v1"
@@ -150,8 +151,15 @@ class IndexClient(Closing):
     def _collect(self, project: NormalizedName) -> list[Link]:
         links: list[Link] = []
         # One index after another: a worker waiting on other workers could deadlock the pool.
-        for base in self.settings.index_urls:
-            links.extend(self._index_page(base, project))
+        for base in self._indexes:
+            found = self._index_page(base, project)
+            if found is None:
+                continue
+            links.extend(found)
+            if self.settings.index_strategy == "first-index":
+                if len(self._indexes) > 1:
+                    self.log(f"{project}: files from {base} alone (index-strategy first-index)")
+                break
         for location in self.settings.find_links:
             links.extend(
                 link
@@ -166,12 +174,13 @@ class IndexClient(Closing):
             for base in self.settings.index_urls
         ) and all(_local_path(location) is not None for location in self.settings.find_links)
 
-    def _index_page(self, base: str, project: NormalizedName) -> list[Link]:
+    def _index_page(self, base: str, project: NormalizedName) -> list[Link] | None:
+        """The project's files on the index at ``base``; None if it has no such project."""
         url = _page_url(base, project)
         response = self.page_cache.get(self.http, url, PAGE_ACCEPT)
         if response.status == 404:
             self.log(f"{url}: not found (404)")
-            return []
+            return None
         skipped: list[str] = []
         links = parse_page(
             response.body,
