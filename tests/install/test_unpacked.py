@@ -337,21 +337,29 @@ def test_forked_workers_unpack_what_threads_do(tmp_path: Path) -> None:
 
 _FORK_OR_NOT = """
 import threading, time
+import torrip.install.unpacked as unpacked
 from torrip.install.unpacked import FORK_MIN_BYTES, forked_workers
+
+unpacked._THREADS_END_TIMEOUT = 0.5  # long enough to see whether a thread is waited for
 
 def forked(pending):
     with forked_workers(pending) as workers:
         return workers is not None
 
 stop = threading.Event()
-running = threading.Thread(target=stop.wait)
+running = threading.Thread(target=stop.wait, name="torrip-index_0")
 running.start()
 started = time.monotonic()
-print("while a thread runs:", forked(1 << 40), time.monotonic() - started < 1)
+print("while a thread of torrip's runs:", forked(1 << 40), time.monotonic() - started < 1)
 stop.set()
 running.join()
-threading.Thread(target=time.sleep, args=(0.005,)).start()
-print("once a thread ending ends:", forked(1 << 40))
+threading.Thread(target=time.sleep, args=(0.005,), name="torrip-index_1").start()
+print("once a thread of torrip's ending ends:", forked(1 << 40))
+other = threading.Thread(target=time.sleep, args=(1.0,))
+other.start()
+started = time.monotonic()
+print("beside another program's thread:", forked(1 << 40), time.monotonic() - started < 0.2)
+other.join()
 print("a little to unpack:", forked(FORK_MIN_BYTES - 1))
 print("enough:", forked(FORK_MIN_BYTES))
 """
@@ -363,8 +371,9 @@ def test_workers_are_forked_only_without_threads_and_for_enough(tmp_path: Path) 
     )
     assert child.returncode == 0, child.stderr
     assert child.stdout.splitlines() == [
-        "while a thread runs: False True",
-        "once a thread ending ends: True",
+        "while a thread of torrip's runs: False True",
+        "once a thread of torrip's ending ends: True",
+        "beside another program's thread: False True",  # and not waited for
         "a little to unpack: False",
         "enough: True",
     ]

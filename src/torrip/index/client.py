@@ -129,7 +129,7 @@ class IndexClient(Closing):
             try:
                 return work()
             finally:
-                self._width.observe(watch.waited())
+                self._width.observe_since(watch)
 
     def _widened(self, waited: float, extra: int) -> None:
         self.log(f"index {waited * 1000:.0f} ms away: {extra} more requests at once")

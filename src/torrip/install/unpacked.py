@@ -411,10 +411,16 @@ def _fork_processes(workers: int) -> ProcessPoolExecutor | None:
 
 
 def _other_threads_ended(timeout: float) -> bool:
+    """Whether this thread is the only one, once torrip's own threads that are ending (the
+    resolver's pool) have had ``timeout`` seconds to end. Another program's threads (torrip
+    run inside it) would not end for it: no waiting for them."""
+    this = threading.current_thread()
+    others = [thread for thread in threading.enumerate() if thread is not this]
+    if any(not thread.name.startswith("torrip-") for thread in others):
+        return False
     deadline = time.monotonic() + timeout
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread():
-            thread.join(max(0.0, deadline - time.monotonic()))
+    for thread in others:
+        thread.join(max(0.0, deadline - time.monotonic()))
     return threading.active_count() == 1
 
 
