@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -466,9 +466,14 @@ def test_without_cache(server: FaultServer, client: httpx.Client) -> None:
 
 class Recorder:
     def __init__(self) -> None:
+        self.expected: list[str] = []
         self.started: list[tuple[str, int | None]] = []
         self.advanced: dict[str, int] = {}
         self.finished: list[FetchResult] = []
+
+    def expect(self, requests: Sequence[FileRequest]) -> None:
+        assert not self.started  # told before any download starts
+        self.expected += [request.filename for request in requests]
 
     def start(self, request: FileRequest, total: int | None) -> None:
         self.started.append((request.filename, total))
@@ -489,6 +494,7 @@ def test_progress_events(
     request = _request(server, cuts=[50_000], honour_ranges=False)
     recorder = Recorder()
     _fetcher(client, cache).fetch_all([request, request], recorder)
+    assert recorder.expected == [NAME]  # once, as it is downloaded once
     assert recorder.started == [(NAME, len(DATA))]
     assert recorder.advanced == {NAME: len(DATA)}  # the restart's dropped bytes were taken back
     assert [r.source for r in recorder.finished] == ["origin", "cache"]
@@ -510,5 +516,6 @@ def test_rich_progress_plain_and_terminal(
     terminal = io.StringIO()
     with RichProgress(Console(file=terminal, force_terminal=True, width=100)) as progress:
         _fetcher(client, DistributionCache(tmp_path / "b")).fetch_all(requests, progress)
-        assert progress._progress.tasks[0].completed == len(DATA) + len(big)
+        overall = progress._progress.tasks[0]
+        assert overall.completed == overall.total == len(DATA) + len(big)  # counted once
     assert "fetched" not in terminal.getvalue()

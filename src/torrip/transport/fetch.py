@@ -181,6 +181,9 @@ class SourceProgress:
 class FetchProgress(Protocol):
     """What a progress display is told; called from the fetcher's worker threads."""
 
+    def expect(self, requests: Sequence[FileRequest]) -> None:
+        """The files about to be downloaded (not the cache's), before any starts."""
+
     def start(self, request: FileRequest, total: int | None) -> None: ...
 
     def advance(self, request: FileRequest, n: int, source: str) -> None: ...
@@ -288,6 +291,7 @@ class Fetcher(Closing):
                     on_fetched(cached)
         missing = {key: positions for key, positions in groups.items() if key not in fetched}
         if missing:
+            shown.expect([requests[positions[0]] for positions in missing.values()])
             self._fetch_missing(requests, missing, fetched, shown, on_fetched)
         results: list[FetchResult | None] = [None] * len(requests)
         for key, positions in groups.items():

@@ -12,6 +12,7 @@ per finished file, naming where its bytes came from.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -21,14 +22,19 @@ if TYPE_CHECKING:  # rich is imported only when a display is made: 25 ms a run w
 
     from torrip.transport.fetch import FetchResult, FileRequest
 
-__all__ = ["LARGE_FILE", "NullProgress", "RichProgress", "describe_sources"]
+__all__ = ["LARGE_FILE", "NullProgress", "RichProgress", "describe_sources", "file_label"]
 
 # Files above this size get a bar of their own.
 LARGE_FILE = 1_000_000
+# Characters of a bar's label at most (longer ones end in an ellipsis).
+LABEL_WIDTH = 32
 
 
 class NullProgress:
     """Shows nothing (``-q``)."""
+
+    def expect(self, requests: Sequence[FileRequest]) -> None:
+        pass
 
     def start(self, request: FileRequest, total: int | None) -> None:
         pass
@@ -54,11 +60,16 @@ class RichProgress:
             TextColumn,
             TransferSpeedColumn,
         )
+        from rich.table import Column
 
         self.console = console
         self.live = console.is_terminal
         self._progress = Progress(
-            TextColumn("{task.description}"),
+            # A wheel's whole filename (tags and all) took the line and squeezed the bars.
+            TextColumn(
+                "{task.description}",
+                table_column=Column(max_width=LABEL_WIDTH, no_wrap=True, overflow="ellipsis"),
+            ),
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
@@ -74,6 +85,7 @@ class RichProgress:
         self._arrived = 0
         self._from_peers = 0
         self._peers: dict[FileRequest, int] = {}
+        self._expected: set[FileRequest] = set()  # counted in the overall total already
 
     def __enter__(self) -> RichProgress:
         self._progress.start()
@@ -87,13 +99,22 @@ class RichProgress:
     ) -> None:
         self._progress.stop()
 
+    def expect(self, requests: Sequence[FileRequest]) -> None:
+        """The overall bar counts every file to download from the start: downloads wait
+        their turn (a few at a time from a near host), and a total that grew as each
+        began said little."""
+        with self._lock:
+            sized = [request for request in requests if request.size is not None]
+            self._expected.update(sized)
+            self._grow_total(sum(request.size or 0 for request in sized))
+
     def start(self, request: FileRequest, total: int | None) -> None:
         with self._lock:
-            overall = self._progress.tasks[self._overall].total or 0
-            self._progress.update(self._overall, total=overall + (total or 0))
+            if request not in self._expected:
+                self._grow_total(total or 0)
             if self.live and total is not None and total > LARGE_FILE:
                 self._files[request] = self._progress.add_task(
-                    request.filename, total=total, swarm=""
+                    file_label(request.filename), total=total, swarm=""
                 )
 
     def advance(self, request: FileRequest, n: int, source: str) -> None:
@@ -130,6 +151,10 @@ class RichProgress:
                 highlight=False,
             )
 
+    def _grow_total(self, size: int) -> None:
+        overall = self._progress.tasks[self._overall].total or 0
+        self._progress.update(self._overall, total=overall + size)
+
     def _show_swarm(self) -> None:
         """Under the lock: "· 83% from 5 peers" once peers take part."""
         peers = sum(self._peers.values())
@@ -138,6 +163,18 @@ class RichProgress:
         share = 100 * self._from_peers // max(1, self._arrived)
         noun = "peer" if peers == 1 else "peers"
         self._progress.update(self._overall, swarm=f"· {share}% from {peers} {noun}")
+
+
+def file_label(filename: str) -> str:
+    """A file's bar says which package it is: "pydantic-core 2.50.5" for a wheel (as uv
+    names its downloads), else the file's name."""
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+    try:
+        name, version, _, _ = parse_wheel_filename(filename)
+    except InvalidWheelFilename:
+        return filename
+    return f"{name} {version}"
 
 
 def describe_sources(result: FetchResult) -> str:
