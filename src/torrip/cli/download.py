@@ -33,7 +33,7 @@ from torrip.cli.options import (
     retarget_from_args,
     settings_from_args,
 )
-from torrip.cli.output import Output, plural
+from torrip.cli.output import RESOLVING, Output, plural
 from torrip.errors import TorripError
 
 if TYPE_CHECKING:
@@ -99,7 +99,8 @@ def run(args: argparse.Namespace, output: Output) -> int:
         no_deps=args.no_deps,
         ignore_installed=True,  # what the target holds is no reason to leave a file out
     )
-    planned = plan_install(request, settings, explicit=explicit, log=output.detail)
+    with output.status(RESOLVING):
+        planned = plan_install(request, settings, explicit=explicit, log=output.detail)
     for text in planned.ignored:
         output.warning(f"Ignoring {text}: markers don't match the target environment")
     from torrip.cli.install import warn_wheels_only

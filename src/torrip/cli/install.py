@@ -22,7 +22,7 @@ from torrip.cli.options import (
     retarget_from_args,
     settings_from_args,
 )
-from torrip.cli.output import Output
+from torrip.cli.output import RESOLVING, Output
 from torrip.errors import TorripError
 
 if TYPE_CHECKING:
@@ -188,7 +188,10 @@ def _run(
     # -r pylock.toml: no index at all
     planned = plan_from_lockfile(args, settings, output, probe=probe)
     if planned is None:
-        planned = plan_install(request, settings, explicit=explicit, log=output.detail, probe=probe)
+        with output.status(RESOLVING):
+            planned = plan_install(
+                request, settings, explicit=explicit, log=output.detail, probe=probe
+            )
     for text in planned.ignored:
         output.info(f"Ignoring {text}: markers don't match your environment")
     warn_wheels_only(planned, output)

@@ -30,7 +30,7 @@ from torrip.cli.options import (
     retarget_from_args,
     settings_from_args,
 )
-from torrip.cli.output import Output, plural
+from torrip.cli.output import RESOLVING, Output, plural
 from torrip.errors import LockfileError, TorripError
 
 if TYPE_CHECKING:
@@ -153,7 +153,8 @@ def run_lock(args: argparse.Namespace, output: Output) -> int:
         constraint_files=tuple(args.constraint_files),
         python=args.python,
     )
-    result = lock_requirements(request, settings, explicit=explicit, log=output.detail)
+    with output.status(RESOLVING):
+        result = lock_requirements(request, settings, explicit=explicit, log=output.detail)
     for text in result.planned.ignored:
         output.warning(f"Ignoring {text}: markers don't match the target environment")
     from torrip.cli.install import warn_wheels_only
