@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from torrip.errors import ConfigError, RequirementsFileError
+from torrip.errors import ConfigError, HTTPStatusError, RequirementsFileError
 from torrip.requirements import (
     FileOptions,
     ParsedRequirements,
@@ -182,6 +182,57 @@ def test_missing_nested_file_names_the_including_line(tmp_path: Path) -> None:
     assert (error.path, error.line_number, error.line) == (str(top), 3, "-r missing.txt")
     assert str(tmp_path / "missing.txt") in error.reason
     assert str(error).startswith(f"{top}:3: could not open")
+
+
+def _served(files: dict[str, str]):
+    """A read_url over ``files`` (URL -> text), noting what was read."""
+    read: list[str] = []
+
+    def read_url(url: str) -> bytes:
+        read.append(url)
+        if url not in files:
+            raise HTTPStatusError(url, 404, None)
+        return files[url].encode()
+
+    return read_url, read
+
+
+def test_files_given_by_url_and_what_they_include(tmp_path: Path) -> None:
+    """As pip: -r/-c may be URLs (Airflow publishes its constraints so); relative -r/-c
+    inside them are read from beside them, absolute ones as they are."""
+    base = "https://example.org/constraints-3.11/"
+    read_url, read = _served(
+        {
+            base + "constraints.txt": "-c common.txt\nfoo==1.0\n",
+            base + "common.txt": "-c https://other.example/pins.txt\nbar==2.0\n",
+            "https://other.example/pins.txt": "baz<3\n",
+            base + "reqs.txt": "qux\n",
+        }
+    )
+    local = write(tmp_path / "r.txt", f"-r {base}reqs.txt\nlocal-one\n")
+    parsed = parse_requirement_files(
+        [local], [base + "constraints.txt"], environ={}, read_url=read_url
+    )
+    assert [str(line.requirement) for line in parsed.requirements] == ["qux", "local-one"]
+    constraints = [str(line.requirement) for line in parsed.constraints]
+    assert constraints == ["baz<3", "bar==2.0", "foo==1.0"]
+    assert parsed.constraints[0].source == "https://other.example/pins.txt:1"
+    assert read == [base + "reqs.txt", base + "constraints.txt", base + "common.txt",
+                    "https://other.example/pins.txt"]  # fmt: skip
+
+
+def test_url_files_that_cannot_be_read_or_that_cycle(tmp_path: Path) -> None:
+    base = "https://example.org/"
+    read_url, _ = _served({base + "a.txt": "-r b.txt\n", base + "b.txt": "-r a.txt\n"})
+    with pytest.raises(RequirementsFileError, match="cycle") as cycle:
+        parse_requirement_files([base + "a.txt"], environ={}, read_url=read_url)
+    assert cycle.value.path == base + "b.txt"
+    missing = write(tmp_path / "r.txt", f"foo\n-r {base}gone.txt\n")
+    with pytest.raises(RequirementsFileError, match="404") as gone:
+        parse_requirement_files([missing], environ={}, read_url=read_url)
+    assert (gone.value.path, gone.value.line_number) == (str(missing), 2)
+    with pytest.raises(ConfigError, match="read from local paths here"):
+        parse_requirement_files([base + "a.txt"], environ={})  # no way to fetch it
 
 
 def test_missing_top_level_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -24,7 +24,14 @@ if TYPE_CHECKING:
 
     import httpx
 
-__all__ = ["USER_AGENT", "http_errors", "make_client", "prepare_tls", "raise_for_status"]
+__all__ = [
+    "USER_AGENT",
+    "http_errors",
+    "make_client",
+    "prepare_tls",
+    "raise_for_status",
+    "url_reader",
+]
 
 USER_AGENT = f"torrip/{__version__}"
 
@@ -191,6 +198,20 @@ def http_errors(url: str) -> Iterator[None]:
         raise NetworkError(url, _root_reason(exc)) from None
     except ssl.SSLError as exc:
         raise NetworkError(url, f"TLS error ({exc})") from None
+
+
+def url_reader(settings: Settings) -> Callable[[str], bytes]:
+    """Reads a small file by its URL (a requirements file given as one), through a client
+    of ``settings``: the index credentials, proxies and ``file:`` URLs apply. Raises
+    NetworkError or HTTPStatusError."""
+
+    def read(url: str) -> bytes:
+        with make_client(settings) as http, http_errors(url):
+            response = http.get(url)
+            raise_for_status(response)
+            return response.content
+
+    return read
 
 
 def raise_for_status(response: httpx.Response) -> None:

@@ -27,7 +27,7 @@ from torrip.environment import (
 )
 from torrip.errors import ConfigError, TorripError
 from torrip.hashcheck import allowed_hashes, check_resolution_hashed
-from torrip.http import make_client
+from torrip.http import make_client, url_reader
 from torrip.index.client import IndexClient
 from torrip.index.links import TorrentRef
 from torrip.install.plan import Plan, make_plan
@@ -121,7 +121,7 @@ def settings_with_file_options(
 ) -> tuple[Settings, ParsedRequirements]:
     """Apply options lines of requirements files (``--index-url`` ...) below explicit flags."""
     files = [name for name in request.requirement_files if not is_pyproject(name)]
-    parsed = parse_requirement_files(files, request.constraint_files)
+    parsed = parse_requirement_files(files, request.constraint_files, read_url=url_reader(settings))
     options = merge_options(parsed.options)
     changes: dict[str, object] = {}
     if options.index_url and "index_url" not in explicit:

@@ -1,8 +1,9 @@
 """Read pip requirements and constraints files.
 
 Follows pip's documented format: ``#`` comments, ``\\`` line continuations,
-``${VAR}`` environment variables, nested ``-r``/``-c`` files, global options on
-lines of their own and ``--hash`` after a requirement. Anything torrip cannot
+``${VAR}`` environment variables, nested ``-r``/``-c`` files (local, or by URL through
+``read_url``), global options on lines of their own and ``--hash`` after a
+requirement. Anything torrip cannot
 install (editables, local paths, unnamed URLs) is rejected with the file and
 line, rather than silently skipped.
 
@@ -20,14 +21,15 @@ import hashlib
 import os
 import re
 import shlex
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from urllib.parse import urljoin
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from torrip.errors import ConfigError, RequirementsFileError
+from torrip.errors import ConfigError, RequirementsFileError, TorripError
 
 __all__ = [
     "FileOptions",
@@ -38,6 +40,10 @@ __all__ = [
     "parse_requirement_text",
     "wheel_reference",
 ]
+
+
+# Reads a requirements file given by URL: its bytes, or a TorripError saying why not.
+ReadUrl = Callable[[str], bytes]
 
 
 @dataclass(frozen=True)
@@ -102,16 +108,20 @@ def parse_requirement_files(
     requirement_files: Sequence[str | Path] = (),
     constraint_files: Sequence[str | Path] = (),
     environ: Mapping[str, str] | None = None,
+    *,
+    read_url: ReadUrl | None = None,
 ) -> ParsedRequirements:
     """Parse the files given by ``-r`` and ``-c``; relative paths are from the cwd.
 
-    Raises ``ConfigError`` when a named file cannot be read and
+    A file may be a URL (as pip allows: Airflow's constraints are published that way),
+    read with ``read_url``; the files it includes by relative names are read from
+    beside it. Raises ``ConfigError`` when a named file cannot be read and
     ``RequirementsFileError`` for a bad line in any file.
     """
     env = os.environ if environ is None else environ
     parts = [
-        *(_parse_top_level(Path(path), False, env) for path in requirement_files),
-        *(_parse_top_level(Path(path), True, env) for path in constraint_files),
+        *(_parse_top_level(str(path), False, env, read_url) for path in requirement_files),
+        *(_parse_top_level(str(path), True, env, read_url) for path in constraint_files),
     ]
     return _combine(parts)
 
@@ -130,7 +140,7 @@ def parse_requirement_text(
     ``base_dir`` (default: the current directory).
     """
     env = os.environ if environ is None else environ
-    context = _Context(source, base_dir or Path(), constraint, env, chain=())
+    context = _Context(source, base_dir or Path(), constraint, env, chain=(), read_url=None)
     return _parse_text(text, context)
 
 
@@ -155,14 +165,25 @@ class _Context:
     base_dir: Path
     constraint: bool
     environ: Mapping[str, str]
-    # Resolved paths and display names of the files being read, outermost first.
-    chain: tuple[tuple[Path, str], ...]
+    # Resolved paths (or URLs) and display names of the files being read, outermost first.
+    chain: tuple[tuple[str, str], ...]
+    read_url: ReadUrl | None
+    # The URL of the file being read, when it came from one: what its -r/-c names are
+    # relative to.
+    base_url: str | None = None
 
 
 def _parse_top_level(
-    path: Path, constraint: bool, environ: Mapping[str, str]
+    location: str, constraint: bool, environ: Mapping[str, str], read_url: ReadUrl | None
 ) -> ParsedRequirements:
     kind = "constraints" if constraint else "requirements"
+    if _URL_RE.match(location):
+        data = _read_url(location, read_url)
+        context = _Context(
+            location, Path(), constraint, environ, ((location, location),), read_url, location
+        )
+        return _parse_text(_decode(data, location), context)
+    path = Path(location)
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -170,8 +191,18 @@ def _parse_top_level(
             f"could not open {kind} file {path}: {error.strerror or error}",
             hint="Check the path given to -r/-c; it is relative to the current directory.",
         ) from error
-    context = _Context(str(path), path.parent, constraint, environ, ((path.resolve(), str(path)),))
+    chain = ((str(path.resolve()), str(path)),)
+    context = _Context(str(path), path.parent, constraint, environ, chain, read_url)
     return _parse_text(_decode(data, str(path)), context)
+
+
+def _read_url(url: str, read_url: ReadUrl | None) -> bytes:
+    if read_url is None:
+        raise ConfigError(
+            f"cannot read {url}: requirements files are read from local paths here",
+            hint="Download the file and give its path.",
+        )
+    return read_url(url)
 
 
 def _decode(data: bytes, display: str) -> str:
@@ -528,26 +559,37 @@ def _requirement_line(
 
 
 def _include(option: _Option, value: str, context: _Context) -> ParsedRequirements:
-    """Read a nested -r/-c file, relative to the including file's directory."""
-    if _URL_RE.match(value):
-        raise _LineError(f"{value}: torrip reads requirements files from local paths only")
-    path = context.base_dir / value
-    display = str(path)
-    resolved = path.resolve()
+    """Read a nested -r/-c file, relative to the including file's directory (or URL)."""
+    url = value if _URL_RE.match(value) else None
+    if url is None and context.base_url is not None:
+        url = urljoin(context.base_url, value)
+    if url is not None:
+        display, key, base_dir = url, url, Path()
+    else:
+        path = context.base_dir / value
+        display, key, base_dir = str(path), str(path.resolve()), path.parent
     for seen, _display in context.chain:
-        if seen == resolved:
-            cycle = " -> ".join([*(name for _path, name in context.chain), display])
+        if seen == key:
+            cycle = " -> ".join([*(name for _key, name in context.chain), display])
             raise _LineError(f"requirements files include each other in a cycle: {cycle}")
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise _LineError(f"could not open {display}: {error.strerror or error}") from error
+    if url is not None:
+        try:
+            data = _read_url(url, context.read_url)
+        except TorripError as error:
+            raise _LineError(error.message) from error
+    else:
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise _LineError(f"could not open {display}: {error.strerror or error}") from error
     nested = _Context(
         display=display,
-        base_dir=path.parent,
+        base_dir=base_dir,
         # A file read through -c, and everything it includes, only constrains.
         constraint=context.constraint or option.names[-1] == "--constraint",
         environ=context.environ,
-        chain=(*context.chain, (resolved, display)),
+        chain=(*context.chain, (key, display)),
+        read_url=context.read_url,
+        base_url=url,
     )
     return _parse_text(_decode(data, display), nested)

@@ -240,6 +240,25 @@ def test_index_strategy_first_index_keeps_a_private_project_private(
     assert "bad value 'best' for index-strategy" in bad.stderr and "first-index" in bad.stderr
 
 
+def test_constraints_and_requirements_by_url(index, target_venv: Path, isolated_env) -> None:
+    """As pip (and Airflow's install instructions): -c URL and -r URL, files read from the
+    server like any other, what they include by relative names read from beside them."""
+    (index.root / "pins").mkdir()
+    (index.root / "pins" / "constraints.txt").write_text("-c more.txt\n")
+    (index.root / "pins" / "more.txt").write_text("lib==1.0\n")
+    (index.root / "pins" / "requirements.txt").write_text("app\n")
+    pins = f"{index.base_url}pins/"
+    planned = dry_run(
+        index, target_venv, "-r", pins + "requirements.txt", "-c", pins + "constraints.txt",
+        env=isolated_env,
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    assert "Would install app-1.0 lib-1.0" in planned.stdout
+    missing = dry_run(index, target_venv, "app", "-c", pins + "gone.txt", env=isolated_env)
+    assert missing.returncode != 0
+    assert "gone.txt" in missing.stderr and "404" in missing.stderr
+
+
 def test_sdist_only_is_a_clear_error(index, target_venv: Path, isolated_env) -> None:
     result = dry_run(index, target_venv, "sourcey", env=isolated_env)
     assert result.returncode == 1

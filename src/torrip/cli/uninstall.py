@@ -121,7 +121,12 @@ def _requested_names(args: argparse.Namespace, output: Output) -> list[str]:
                 "named requirements."
             )
     if args.requirement_files:
-        parsed = parse_requirement_files(args.requirement_files)
+        from torrip.config import load_settings
+        from torrip.http import url_reader
+
+        # A file given by URL comes through a client of the user's settings (credentials).
+        reader = url_reader(load_settings())
+        parsed = parse_requirement_files(args.requirement_files, read_url=reader)
         names += [line.requirement.name for line in parsed.requirements]
     return names
 
