@@ -36,6 +36,7 @@ from torrip.requirements import (
     ParsedRequirements,
     merge_options,
     parse_requirement_files,
+    vcs_error,
     wheel_reference,
 )
 from torrip.resolver.models import Requirement
@@ -93,6 +94,9 @@ def _parse_user_requirement(text: str) -> PEP508Requirement:
     try:
         return PEP508Requirement(text)
     except InvalidRequirement as exc:
+        vcs = vcs_error(text)  # git+https://host/repo
+        if vcs is not None:
+            raise vcs from None
         wheel = wheel_reference(text)  # ./dist/x-1.0-py3-none-any.whl, https://host/x.whl
         if wheel is not None:
             return wheel

@@ -38,6 +38,7 @@ __all__ = [
     "merge_options",
     "parse_requirement_files",
     "parse_requirement_text",
+    "vcs_error",
     "wheel_reference",
 ]
 
@@ -142,6 +143,25 @@ def parse_requirement_text(
     env = os.environ if environ is None else environ
     context = _Context(source, base_dir or Path(), constraint, env, chain=(), read_url=None)
     return _parse_text(text, context)
+
+
+_VCS_RE = re.compile(r"^(git|hg|svn|bzr)\+", re.IGNORECASE)
+_VCS_NAMES = {"git": "Git", "hg": "Mercurial", "svn": "Subversion", "bzr": "Bazaar"}
+
+
+def vcs_error(reference: str) -> TorripError | None:
+    """The error for a version-control URL (``git+https://…``, alone or after ``name @``):
+    pip builds those; torrip builds nothing. None for anything else."""
+    match = _VCS_RE.match(reference.strip())
+    if match is None:
+        return None
+    system = _VCS_NAMES[match.group(1).lower()]
+    return TorripError(
+        f"{reference} is a {system} repository: torrip installs wheels and does not build "
+        "projects",
+        hint="Build a wheel from it (pip wheel --no-deps -w dist URL) and install that file, "
+        "or install it with pip install or uv pip install.",
+    )
 
 
 # -- Reading files -------------------------------------------------------------

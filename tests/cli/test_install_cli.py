@@ -573,10 +573,19 @@ def test_a_wheel_file_by_its_path_and_what_needs_building(
     assert "Successfully installed solo-1.0" in installed.stdout
     subprocess.run([str(venv / "bin" / "python"), "-c", "import solo"], check=True)
     sdist = make_sdist(tmp_path / "dist", "sourcey", "0.3")
-    for given in (["-e", str(tmp_path)], [str(tmp_path)], [str(sdist)]):
+    vcs = tmp_path / "vcs.txt"
+    vcs.write_text("solo @ hg+https://127.0.0.1:9/solo\n")
+    for given, system in (
+        (["-e", str(tmp_path)], ""),
+        ([str(tmp_path)], ""),
+        ([str(sdist)], ""),
+        (["git+https://127.0.0.1:9/solo.git"], "a Git repository"),
+        (["solo @ git+https://127.0.0.1:9/solo.git@main"], "a Git repository"),
+        (["-r", str(vcs)], "a Mercurial repository"),
+    ):
         refused = run_torrip("install", "--python", str(venv), *given, env=isolated_env)
         assert refused.returncode == 1, given
-        assert "does not build" in refused.stderr, refused.stderr
+        assert "does not build" in refused.stderr and system in refused.stderr, refused.stderr
 
 
 def test_uploaded_prior_to(local_index, target_venv: Path, isolated_env, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from torrip.index.client import IndexClient
 from torrip.index.evaluate import LinkEvaluator
 from torrip.index.links import Link
 from torrip.metadata import DistMetadata, parse_metadata
+from torrip.requirements import vcs_error
 from torrip.resolver.finder import ProjectFiles
 from torrip.resolver.models import (
     PYTHON_IDENTIFIER,
@@ -300,6 +301,9 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
                 hint="Ask for one URL per project.",
             )
         (url,) = urls
+        vcs = vcs_error(url)
+        if vcs is not None:
+            raise vcs
         from urllib.parse import unquote, urldefrag
 
         clean, fragment = urldefrag(url)
