@@ -304,7 +304,7 @@ complete -c torrip -n '__torrip_at \'torrip check\'' -s 'q' -l 'quiet' -d 'Give 
 complete -c torrip -n '__torrip_at \'torrip tree\'' -s 'h' -l 'help' -d 'show this help message and exit'
 complete -c torrip -n '__torrip_at \'torrip tree\'' -s 'd' -l 'depth' -r -d 'Draw N levels below the roots at most (0: the roots alone)'
 complete -c torrip -n '__torrip_at \'torrip tree\'' -l 'package' -r -d 'Draw the tree of PACKAGE only'
-complete -c torrip -n '__torrip_at \'torrip tree\'' -l 'prune' -r -d 'Leave PACKAGE (and what it alone brings) out of the tree'
+complete -c torrip -n '__torrip_at \'torrip tree\'' -l 'prune' -r -d 'Leave PACKAGE out of the tree, wherever it would stand'
 complete -c torrip -n '__torrip_at \'torrip tree\'' -l 'invert' -d 'Draw what requires each package instead of what it requires'
 complete -c torrip -n '__torrip_at \'torrip tree\'' -l 'no-dedupe' -d 'Draw a package\'s requirements each time it appears, not only the first (later ones are marked (*))'
 complete -c torrip -n '__torrip_at \'torrip tree\'' -l 'show-version-specifiers' -d 'Show the version range each requirement asks for'

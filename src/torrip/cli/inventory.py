@@ -170,7 +170,7 @@ def register_tree(subparsers: Subparsers) -> None:
         "--prune",
         action="append",
         metavar="PACKAGE",
-        help="Leave PACKAGE (and what it alone brings) out of the tree. Repeatable.",
+        help="Leave PACKAGE out of the tree, wherever it would stand. Repeatable.",
     )
     group.add_argument(
         "--invert",
