@@ -5,7 +5,7 @@
 _torrip_words() {
     case "$1" in
         "torrip") echo "install uninstall download lock sync list freeze show check tree cache torrent index seed agent completion" ;;
-        "torrip cache") echo "dir info list remove clean" ;;
+        "torrip cache") echo "dir info list remove clean purge" ;;
         "torrip torrent") echo "make check show" ;;
         "torrip index") echo "build serve" ;;
         "torrip agent") echo "start stop status run add remove list service" ;;
@@ -33,6 +33,7 @@ _torrip_options() {
         "torrip cache list") echo "-h --help --format -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip cache remove") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip cache clean") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip cache purge") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
         "torrip torrent") echo "-h --help" ;;
         "torrip torrent make") echo "-h --help --web-seed --tracker --name -o --output -v --verbose -q --quiet" ;;
         "torrip torrent check") echo "-h --help --name -v --verbose -q --quiet" ;;
@@ -71,6 +72,7 @@ _torrip_value_options() {
         "torrip cache list") echo "--format --cache-dir --timeout --retries" ;;
         "torrip cache remove") echo "--cache-dir --timeout --retries" ;;
         "torrip cache clean") echo "--cache-dir --timeout --retries" ;;
+        "torrip cache purge") echo "--cache-dir --timeout --retries" ;;
         "torrip torrent make") echo "--web-seed --tracker --name -o --output" ;;
         "torrip torrent check") echo "--name" ;;
         "torrip index build") echo "--base-url" ;;

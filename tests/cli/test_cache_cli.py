@@ -41,10 +41,12 @@ def test_info_lists_each_area(cache_dir: Path, capsys) -> None:
     ]
 
 
-def test_clean_does_not_ask_and_says_what_it_freed(cache_dir: Path, capsys) -> None:
-    assert main(["cache", "clean"]) == 0
+@pytest.mark.parametrize("command", ["clean", "purge"])  # purge: pip's name for it
+def test_clean_does_not_ask_and_says_what_it_freed(command: str, cache_dir: Path, capsys) -> None:
+    assert main(["cache", command]) == 0
     assert capsys.readouterr().out == "Files removed: 2, 1,502 bytes (1.5 kB) freed\n"
-    assert main(["cache", "clean"]) == 0
+    assert not any(path.is_file() for path in cache_dir.rglob("*"))
+    assert main(["cache", command]) == 0
     assert capsys.readouterr().out == "Nothing to remove: the cache is empty\n"
     assert load_settings({}).cache_dir == cache_dir
 

@@ -84,6 +84,7 @@ def register(subparsers: Subparsers) -> None:
 
     clean = commands.add_parser(
         "clean",
+        aliases=["purge"],  # pip's name for it
         help="Remove everything from the cache.",
         description="Remove every cached file, like pip cache purge (without asking). "
         "Downloads another torrip process is writing are left alone.",
