@@ -157,8 +157,7 @@ def vcs_error(reference: str) -> TorripError | None:
         return None
     system = _VCS_NAMES[match.group(1).lower()]
     return TorripError(
-        f"{reference} is a {system} repository: torrip installs wheels and does not build "
-        "projects",
+        f"{reference} is a {system} repository: torrip installs wheels and does not build projects",
         hint="Build a wheel from it (pip wheel --no-deps -w dist URL) and install that file, "
         "or install it with pip install or uv pip install.",
     )

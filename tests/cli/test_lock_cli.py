@@ -392,6 +392,45 @@ def test_uv_and_pip_install_the_lock_torrip_writes(
         assert not [r for r in index.requests[before:] if "/simple/" in r.path]
 
 
+@pytest.mark.parametrize("tool", ["torrip", "uv", "pip"])
+def test_a_hash_pinned_requirements_file(
+    tool: str, torrip: Torrip, index: RunningIndex, tmp_path: Path, make_venv
+):
+    """-o requirements.txt (or --format requirements.txt): what the lock pins, with the
+    sha256 of each chosen file, in pip's hash-checking form, as uv pip compile writes it;
+    torrip, uv and pip install exactly the lock from it."""
+    locked = lock(torrip, index, make_venv(), "app[x]")
+    pinned = lock(torrip, index, make_venv(), "app[x]", out="requirements.txt")
+    text = pinned.read_text()
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    lock_data = Pylock.from_dict(tomllib.loads(locked.read_text()))
+    expected = []
+    for package in lock_data.packages:
+        (wheel,) = package.wheels or ()
+        expected += [
+            f"{package.name}=={package.version} \\",
+            f"    --hash=sha256:{wheel.hashes['sha256']}",
+        ]
+    assert lines == expected
+    code, out, _ = torrip(
+        "lock", "-i", index.url, "--python", str(make_venv()), "--format", "requirements.txt",
+        "-o", "-", "app[x]",
+    )  # fmt: skip
+    assert code == 0 and [line for line in out.splitlines() if line[:1] != "#"] == expected
+    venv = make_venv()
+    python = venv / "bin" / "python"
+    if tool == "torrip":
+        code, _, err = torrip("install", "-i", index.url, "--python", str(venv), "-r", str(pinned))
+        assert code == 0, err
+    elif tool == "uv":
+        run_tool([BIN / "uv", "pip", "install", "-q", "--index-url", index.url, "--python",
+                  python, "--require-hashes", "-r", pinned], tmp_path)  # fmt: skip
+    else:
+        run_tool([BIN / "pip", "--python", python, "install", "-q", "--index-url", index.url,
+                  "--require-hashes", "-r", pinned], tmp_path)  # fmt: skip
+    assert freeze(torrip, venv) == locked_pins(locked)
+
+
 # -- the swarm: a lock install with no index and no origin at all -----------------------
 
 

@@ -69,7 +69,16 @@ def register_lock(subparsers: Subparsers) -> None:
         default="pylock.toml",
         metavar="FILE",
         help="Write the lockfile to FILE (default pylock.toml; '-' writes to stdout). "
-        + _NAMING_HINT,
+        + _NAMING_HINT
+        + " A FILE ending in .txt gets a hash-pinned requirements file instead.",
+    )
+    group.add_argument(
+        "--format",
+        dest="lock_format",
+        choices=LOCK_FORMATS,
+        help="pylock.toml (PEP 751), or requirements.txt: pins with the sha256 of each file "
+        "chosen for the target, for pip install --require-hashes -r (as uv pip compile "
+        "writes). Default: from FILE's name.",
     )
     add_python_option(group, verb="lock for")
     add_platform_options(group)
@@ -123,6 +132,9 @@ def register_sync(subparsers: Subparsers) -> None:
     parser.set_defaults(run=run_sync)
 
 
+LOCK_FORMATS = ("pylock.toml", "requirements.txt")
+
+
 def run_lock(args: argparse.Namespace, output: Output) -> int:
     from torrip.fsutil import atomic_write
     from torrip.lockfile import is_lockfile_name
@@ -131,7 +143,10 @@ def run_lock(args: argparse.Namespace, output: Output) -> int:
 
     require_requirements(args, "lock", "torrip lock requests")
     destination: str = args.output_file
-    if destination != "-" and not is_lockfile_name(destination):
+    lock_format = args.lock_format or (
+        "requirements.txt" if destination.endswith(".txt") else "pylock.toml"
+    )
+    if lock_format == "pylock.toml" and destination != "-" and not is_lockfile_name(destination):
         raise TorripError(
             f"cannot write the lockfile to {destination}: the name does not follow PEP 751",
             hint=f"{_NAMING_HINT} For example: -o pylock.toml, -o pylock.dev.toml.",
@@ -160,10 +175,15 @@ def run_lock(args: argparse.Namespace, output: Output) -> int:
     from torrip.cli.install import warn_wheels_only
 
     warn_wheels_only(result.planned, output)
+    text = result.text
+    if lock_format == "requirements.txt":
+        from torrip.lockfile.write import render_requirements
+
+        text = render_requirements(result.lock, result.planned.environment)
     if destination == "-":
-        output.data(result.text)
+        output.data(text)
         return 0
-    atomic_write(Path(destination), result.text.encode("utf-8"))
+    atomic_write(Path(destination), text.encode("utf-8"))
     count = len(result.lock.packages)
     python = result.planned.environment.python
     output.info(f"Locked {plural(count, 'package')} for {python} in {destination}")

@@ -34,7 +34,13 @@ from torrip.lockfile.tooldata import tool_table
 from torrip.planner import InstallRequest, PlannedInstall, plan_install
 from torrip.resolver.resolve import ResolvedDistribution
 
-__all__ = ["LockResult", "lock_from_plan", "lock_requirements", "render_lockfile"]
+__all__ = [
+    "LockResult",
+    "lock_from_plan",
+    "lock_requirements",
+    "render_lockfile",
+    "render_requirements",
+]
 
 Log = Callable[[str], None]
 
@@ -108,6 +114,29 @@ def render_lockfile(lock: Pylock, environment: TargetEnvironment) -> str:
         "pip install -r)\n"
     )
     return header + tomli_w.dumps(_toml_ready(lock.to_dict()))
+
+
+def render_requirements(lock: Pylock, environment: TargetEnvironment) -> str:
+    """The lock as a requirements file in pip's hash-checking form (as ``pip-compile
+    --generate-hashes`` and ``uv pip compile`` write them): each package pinned with ``==``
+    (or ``name @ URL``) and the sha256 of the one file chosen for the target, so that
+    ``pip install --require-hashes -r`` (or torrip's) installs exactly that."""
+    markers = environment.markers
+    lines = [
+        f"# Written by torrip {__version__} (torrip lock) for {markers['implementation_name']} "
+        f"{markers['python_full_version']} on {markers['sys_platform']} "
+        f"{markers['platform_machine']}: each hash is that of the file chosen for this target.",
+        "# Install with: torrip install -r requirements.txt (or pip install -r, uv pip install -r)",
+    ]
+    for package in lock.packages:
+        if package.archive is not None:  # name @ URL
+            pin, digests = f"{package.name} @ {package.archive.url}", [package.archive.hashes]
+        else:
+            pin = f"{package.name}=={package.version}"
+            digests = [wheel.hashes for wheel in package.wheels or ()]
+        hashes = [f"--hash=sha256:{d['sha256']}" for d in digests if "sha256" in d]
+        lines.append(" \\\n    ".join([pin, *hashes]))
+    return "\n".join(lines) + "\n"
 
 
 def _toml_ready(value: Any) -> Any:
