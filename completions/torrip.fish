@@ -130,6 +130,7 @@ complete -c torrip -n '__torrip_at \'torrip install\'' -l 'extra' -r -d 'With -r
 complete -c torrip -n '__torrip_at \'torrip install\'' -l 'all-extras' -d 'With -r pyproject.toml (or a lockfile): also every one of its extras'
 complete -c torrip -n '__torrip_at \'torrip install\'' -s 'e' -l 'editable' -r -d 'Not supported: torrip installs wheels and does not build projects (this option is here to say so)'
 complete -c torrip -n '__torrip_at \'torrip install\'' -l 'python' -r -d 'The interpreter (or virtual environment) to install into'
+complete -c torrip -n '__torrip_at \'torrip install\'' -l 'user' -d 'Install into the interpreter\'s user site (~/.local on Linux, or PYTHONUSERBASE), as pip\'s --user'
 complete -c torrip -n '__torrip_at \'torrip install\'' -s 't' -l 'target' -r -d 'Install into DIR instead of the environment: packages at its top level, scripts in DIR/bin (as pip\'s and uv\'s --target)'
 complete -c torrip -n '__torrip_at \'torrip install\'' -l 'prefix' -r -d 'Install into DIR laid out as the interpreter\'s own prefix (DIR/lib/pythonX.Y/site-packages, DIR/bin), as pip\'s --prefix'
 complete -c torrip -n '__torrip_at \'torrip install\'' -l 'platform' -r -d 'Choose wheels for this platform (e.g'

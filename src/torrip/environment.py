@@ -212,7 +212,8 @@ def externally_managed(in_venv):
 
 
 # --target: one folder for the code, its scripts in bin/ (as pip and uv); --prefix: this
-# interpreter's layout under another root (pip's --prefix).
+# interpreter's layout under another root (pip's --prefix); --user: its user scheme
+# (~/.local, or PYTHONUSERBASE), as pip's --user.
 def layout_scheme(kind, base):
     if kind == "target":
         return {
@@ -222,10 +223,23 @@ def layout_scheme(kind, base):
             "scripts": os.path.join(base, "bin"),
             "data": base,
         }
-    roots = {"base": base, "platbase": base, "installed_base": base, "installed_platbase": base}
-    paths = sysconfig.get_paths("nt" if os.name == "nt" else "posix_prefix", vars=roots)
+    if kind == "user":
+        paths = sysconfig.get_paths(user_scheme_name())
+    else:
+        roots = {"base": base, "platbase": base, "installed_base": base, "installed_platbase": base}
+        paths = sysconfig.get_paths("nt" if os.name == "nt" else "posix_prefix", vars=roots)
     keys = ("purelib", "platlib", "scripts", "data")
     return dict([(key, paths[key]) for key in keys] + [("headers", paths["include"])])
+
+
+def user_scheme_name():
+    if hasattr(sysconfig, "get_preferred_scheme"):  # 3.10+
+        return sysconfig.get_preferred_scheme("user")
+    if os.name == "nt":
+        return "nt_user"
+    if sys.platform == "darwin" and getattr(sys, "_framework", None):
+        return "osx_framework_user"
+    return "posix_user"
 
 
 def main(installed_only, layout):
@@ -234,11 +248,14 @@ def main(installed_only, layout):
     except OSError:
         cwd = None
     layout_paths = layout_scheme(*layout) if layout else None
-    if layout_paths:  # only what is installed there counts
+    user = bool(layout) and layout[0] == "user"
+    if layout_paths and not user:  # only what is installed there counts
         entries = list(dict.fromkeys([layout_paths["purelib"], layout_paths["platlib"]]))
     else:
         entries = []
-        for entry in sys.path:
+        # The user site comes first at run time (-I keeps it off sys.path here).
+        path = [layout_paths["purelib"], layout_paths["platlib"]] if user else []
+        for entry in path + sys.path:
             if entry and entry != cwd and entry not in entries and os.path.isdir(entry):
                 entries.append(entry)
     listing = {}
@@ -272,11 +289,13 @@ def main(installed_only, layout):
         impl_full += impl_version.releaselevel[0] + str(impl_version.serial)
     result.update({
         "executable": sys.executable,
-        "prefix": layout[1] if layout else prefix,
+        "prefix": layout_paths["data"] if user else layout[1] if layout else prefix,
         "base_prefix": base_prefix,
         "is_virtualenv": in_venv,
-        # A --target or --prefix folder is the user's, not the distributor's (as for pip).
-        "externally_managed": None if layout else externally_managed(in_venv),
+        # A --target or --prefix folder is the user's, not the distributor's (as for pip);
+        # --user installs beside what the distributor manages, and pip refuses it too.
+        "externally_managed": None if layout and not user else externally_managed(in_venv),
+        "user_site_disabled": bool(os.environ.get("PYTHONNOUSERSITE")),
         "scheme": scheme,
         "markers": {
             "implementation_name": sys.implementation.name,
@@ -398,8 +417,8 @@ class TargetEnvironment:
 class Layout(NamedTuple):
     """Where to install instead of the interpreter's environment, as pip's options say."""
 
-    kind: Literal["target", "prefix"]
-    folder: Path  # absolute
+    kind: Literal["target", "prefix", "user"]
+    folder: Path  # absolute; for "user", unused (the target's own user base)
 
 
 # ---------------------------------------------------------------------------
@@ -615,6 +634,8 @@ def _environment_from_facts(
     markers = {str(key): str(value) for key, value in facts["markers"].items()}
     if set(markers) != _MARKER_KEYS:
         raise ValueError(f"marker keys {sorted(markers)}")
+    if layout is not None and layout.kind == "user":
+        _check_user_site(python, facts)
     site_packages, installed = _installed_from_facts(facts)
     return TargetEnvironment(
         python=Path(facts["executable"] or python),
@@ -632,6 +653,23 @@ def _environment_from_facts(
         externally_managed=_optional_text(facts.get("externally_managed")),
         layout=layout,
     )
+
+
+def _check_user_site(python: Path, facts: Mapping[str, Any]) -> None:
+    """--user, as pip refuses it: a virtual environment does not see the user site."""
+    if facts["is_virtualenv"]:
+        raise InterpreterError(
+            f"cannot install with --user into {python}: a virtual environment does not see "
+            "the user's site-packages",
+            hint="Install into the virtual environment (without --user), or pass --python "
+            "with the interpreter the user site belongs to.",
+        )
+    if facts.get("user_site_disabled"):
+        raise InterpreterError(
+            f"cannot install with --user into {python}: PYTHONNOUSERSITE turns the user's "
+            "site-packages off",
+            hint="Unset PYTHONNOUSERSITE, or install without --user.",
+        )
 
 
 def _optional_text(value: object) -> str | None:

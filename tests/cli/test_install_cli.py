@@ -462,6 +462,69 @@ def test_an_externally_managed_python_is_refused_unless_told(
     assert not (site / "lib-2.0.dist-info").exists()
 
 
+def test_user_installs_go_to_the_user_site(
+    index, make_system_python, make_venv, isolated_env, tmp_path: Path
+) -> None:
+    """--user, as pip's: into the interpreter's user scheme (PYTHONUSERBASE here), what the
+    system site holds left alone and shadowed, an upgrade replacing the user site's copy;
+    refused in a venv, with PYTHONNOUSERSITE, and on an externally managed Python."""
+    python = make_system_python()
+    (site,) = python.parent.parent.glob("lib/python*/site-packages")
+    told = run_torrip(
+        "install", "--index-url", index.url, "--python", str(python), "lib==1.0",
+        env={**isolated_env, "TORRIP_BREAK_SYSTEM_PACKAGES": "1"},
+    )  # fmt: skip
+    assert told.returncode == 0, told.stderr
+    base = tmp_path / "userbase"
+    user_env = {**isolated_env, "PYTHONUSERBASE": str(base)}
+
+    def user_install(
+        *args: str, env: dict[str, str] = user_env
+    ) -> subprocess.CompletedProcess[str]:
+        return run_torrip(
+            "install", "--user", "--index-url", index.url, "--python", str(python), *args, env=env
+        )
+
+    installed = user_install("app")
+    assert installed.returncode == 0, installed.stderr
+    # The system site's lib 1.0 satisfies app, as for pip: only app is installed.
+    assert "Requirement already satisfied: lib==1.0" in installed.stdout
+    assert "Successfully installed app-1.0" in installed.stdout
+    upgraded = user_install("lib==2.0")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "uninstalled" not in upgraded.stdout  # the system site's lib 1.0 stays
+    (user_site,) = base.glob("lib/python*/site-packages")
+    assert sorted(p.name for p in user_site.glob("*.dist-info")) == [
+        "app-1.0.dist-info",
+        "lib-2.0.dist-info",
+    ]
+    assert (site / "lib-1.0.dist-info").is_dir()
+    ran = subprocess.run(
+        [str(python), "-c", "import app, lib; print(lib.__file__)"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONUSERBASE": str(base)},
+    )  # fmt: skip
+    assert ran.returncode == 0 and ran.stdout.startswith(str(user_site)), ran.stderr
+    again = user_install("app")
+    assert "Requirement already satisfied: app==1.0" in again.stdout, again.stderr
+    downgraded = user_install("lib==1.0", "--force-reinstall")
+    assert downgraded.returncode == 0, downgraded.stderr
+    assert sorted(p.name for p in user_site.glob("lib-*.dist-info")) == ["lib-1.0.dist-info"]
+
+    in_venv = run_torrip(
+        "install", "--user", "--index-url", index.url, "--python", str(make_venv()), "lib",
+        env=user_env,
+    )  # fmt: skip
+    assert in_venv.returncode == 1 and "virtual environment" in in_venv.stderr
+    off = user_install("lib", env={**user_env, "PYTHONNOUSERSITE": "1"})
+    assert off.returncode == 1 and "PYTHONNOUSERSITE" in off.stderr
+    managed = make_system_python("[externally-managed]\nError=Use apt.\n")
+    refused = run_torrip(
+        "install", "--user", "--index-url", index.url, "--python", str(managed), "lib",
+        env=user_env,
+    )  # fmt: skip
+    assert refused.returncode == 1 and "externally managed" in refused.stderr
+
+
 @pytest.mark.parametrize("metadata", ["ok", "missing"])
 def test_an_index_in_a_local_folder(metadata: str, local_index, make_venv, tmp_path: Path) -> None:
     """--index-url names a folder laid out as an index, or its file: URL, as pip reads

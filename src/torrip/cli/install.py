@@ -66,7 +66,7 @@ def register(subparsers: Subparsers) -> None:
         "option is here to say so).",
     )
     add_python_option(group, verb="install into")
-    add_layout_options(group)
+    add_layout_options(group, user=True)
     add_platform_options(group)
     add_break_system_packages_option(group)
     group.add_argument(
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
         )
     require_requirements(args, "install", "torrip install requests")
     layout, retarget = layout_from_args(args), retarget_from_args(args)
-    if retarget and not (args.dry_run or layout):
+    if retarget and not (args.dry_run or (layout and layout.kind != "user")):
         raise TorripError(
             "--platform, --python-version, --implementation and --abi choose files that may "
             "not run on this interpreter",

@@ -200,9 +200,17 @@ def add_pre_option(
     container.add_argument("--pre", action="store_true", default=None, help=text)
 
 
-def add_layout_options(group: argparse._ArgumentGroup) -> None:
-    """--target and --prefix: install into a folder instead of the interpreter's environment."""
+def add_layout_options(group: argparse._ArgumentGroup, *, user: bool = False) -> None:
+    """--target and --prefix: install into a folder instead of the interpreter's environment;
+    with ``user``, --user too."""
     where = group.add_mutually_exclusive_group()
+    if user:
+        where.add_argument(
+            "--user",
+            action="store_true",
+            help="Install into the interpreter's user site (~/.local on Linux, or "
+            "PYTHONUSERBASE), as pip's --user. Not in a virtual environment.",
+        )
     where.add_argument(
         "-t",
         "--target",
@@ -270,10 +278,12 @@ def retarget_from_args(args: argparse.Namespace) -> Retarget | None:
 
 
 def layout_from_args(args: argparse.Namespace) -> Layout | None:
-    """The --target or --prefix folder given, made absolute."""
+    """The --target or --prefix folder given, made absolute; or --user."""
     from torrip.environment import Layout
     from torrip.errors import TorripError
 
+    if getattr(args, "user", False):
+        return Layout("user", Path())
     for kind in ("target", "prefix"):
         folder = getattr(args, kind, None)
         if folder:
