@@ -177,6 +177,7 @@ complete -c torrip -n '__torrip_at \'torrip uninstall\'' -s 'h' -l 'help' -d 'sh
 complete -c torrip -n '__torrip_at \'torrip uninstall\'' -s 'r' -l 'requirement' -r -d 'Uninstall all the packages listed in the given requirements file'
 complete -c torrip -n '__torrip_at \'torrip uninstall\'' -s 'y' -l 'yes' -d 'Don\'t ask for confirmation of uninstall deletions (torrip asks only when standard input is a terminal)'
 complete -c torrip -n '__torrip_at \'torrip uninstall\'' -l 'python' -r -d 'The interpreter (or virtual environment) to uninstall from'
+complete -c torrip -n '__torrip_at \'torrip uninstall\'' -l 'user' -d 'Uninstall from the interpreter\'s user site (what install --user installed)'
 complete -c torrip -n '__torrip_at \'torrip uninstall\'' -l 'break-system-packages' -d 'Change an interpreter its distributor manages (PEP 668: a Linux distribution\'s system Python) all the same'
 complete -c torrip -n '__torrip_at \'torrip uninstall\'' -s 'v' -l 'verbose' -d 'Give more output'
 complete -c torrip -n '__torrip_at \'torrip uninstall\'' -s 'q' -l 'quiet' -d 'Give less output'

@@ -509,6 +509,12 @@ def test_user_installs_go_to_the_user_site(
     downgraded = user_install("lib==1.0", "--force-reinstall")
     assert downgraded.returncode == 0, downgraded.stderr
     assert sorted(p.name for p in user_site.glob("lib-*.dist-info")) == ["lib-1.0.dist-info"]
+    uninstall = ("uninstall", "-y", "--user", "--python", str(python))
+    removed = run_torrip(*uninstall, "lib", env=user_env)
+    assert removed.returncode == 0, removed.stderr
+    assert not list(user_site.glob("lib*")) and (site / "lib-1.0.dist-info").is_dir()
+    system = run_torrip(*uninstall, "lib", env=user_env)  # only the system's is left
+    assert system.returncode == 1 and "outside the environment" in system.stderr
 
     in_venv = run_torrip(
         "install", "--user", "--index-url", index.url, "--python", str(make_venv()), "lib",

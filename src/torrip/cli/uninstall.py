@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from torrip.cli.options import (
@@ -61,6 +62,11 @@ def register(subparsers: Subparsers) -> None:
         "standard input is a terminal).",
     )
     add_python_option(group, verb="uninstall from")
+    group.add_argument(
+        "--user",
+        action="store_true",
+        help="Uninstall from the interpreter's user site (what install --user installed).",
+    )
     add_break_system_packages_option(group)
     add_verbosity_options(parser)
     parser.set_defaults(run=run)
@@ -68,6 +74,7 @@ def register(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace, output: Output) -> int:
     from torrip.environment import (
+        Layout,
         find_target_python,
         inspect_environment,
         refuse_externally_managed,
@@ -81,7 +88,8 @@ def run(args: argparse.Namespace, output: Output) -> int:
             "you must give at least one requirement to uninstall",
             hint="For example: torrip uninstall requests, or torrip uninstall -r requirements.txt.",
         )
-    environment = inspect_environment(find_target_python(args.python))
+    layout = Layout("user", Path()) if args.user else None
+    environment = inspect_environment(find_target_python(args.python), layout=layout)
     refuse_externally_managed(environment, settings_from_args(args)[0])
     plan = plan_uninstall(environment, names)
     for name in plan.missing:
