@@ -232,6 +232,15 @@ def layout_scheme(kind, base):
     return dict([(key, paths[key]) for key in keys] + [("headers", paths["include"])])
 
 
+# What site.check_enableusersite says in a normal run of this interpreter.
+def user_site_enabled():
+    if os.environ.get("PYTHONNOUSERSITE"):
+        return False
+    if hasattr(os, "getuid") and hasattr(os, "geteuid") and os.getuid() != os.geteuid():
+        return False
+    return True
+
+
 def user_scheme_name():
     if hasattr(sysconfig, "get_preferred_scheme"):  # 3.10+
         return sysconfig.get_preferred_scheme("user")
@@ -249,12 +258,19 @@ def main(installed_only, layout):
         cwd = None
     layout_paths = layout_scheme(*layout) if layout else None
     user = bool(layout) and layout[0] == "user"
+    prefix = sys.prefix
+    base_prefix = getattr(sys, "base_prefix", prefix)
+    in_venv = prefix != base_prefix or hasattr(sys, "real_prefix")
     if layout_paths and not user:  # only what is installed there counts
         entries = list(dict.fromkeys([layout_paths["purelib"], layout_paths["platlib"]]))
     else:
         entries = []
-        # The user site comes first at run time (-I keeps it off sys.path here).
-        path = [layout_paths["purelib"], layout_paths["platlib"]] if user else []
+        # Outside a venv the user site comes first at run time, as pip sees it (-I keeps
+        # it off sys.path here).
+        path = []
+        if user or (not in_venv and user_site_enabled()):
+            user_paths = layout_paths or layout_scheme("user", None)
+            path = [user_paths["purelib"], user_paths["platlib"]]
         for entry in path + sys.path:
             if entry and entry != cwd and entry not in entries and os.path.isdir(entry):
                 entries.append(entry)
@@ -266,9 +282,6 @@ def main(installed_only, layout):
     }
     if installed_only:
         return result
-    prefix = sys.prefix
-    base_prefix = getattr(sys, "base_prefix", prefix)
-    in_venv = prefix != base_prefix or hasattr(sys, "real_prefix")
     paths = sysconfig.get_paths(scheme=scheme_name(in_venv))
     if in_venv:  # pip's historical header location in virtual environments
         headers = os.path.join(prefix, "include", "site", "python%d.%d" % sys.version_info[:2])
@@ -295,7 +308,7 @@ def main(installed_only, layout):
         # A --target or --prefix folder is the user's, not the distributor's (as for pip);
         # --user installs beside what the distributor manages, and pip refuses it too.
         "externally_managed": None if layout and not user else externally_managed(in_venv),
-        "user_site_disabled": bool(os.environ.get("PYTHONNOUSERSITE")),
+        "user_site_disabled": not user_site_enabled(),
         "scheme": scheme,
         "markers": {
             "implementation_name": sys.implementation.name,

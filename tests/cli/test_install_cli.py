@@ -509,6 +509,11 @@ def test_user_installs_go_to_the_user_site(
     downgraded = user_install("lib==1.0", "--force-reinstall")
     assert downgraded.returncode == 0, downgraded.stderr
     assert sorted(p.name for p in user_site.glob("lib-*.dist-info")) == ["lib-1.0.dist-info"]
+    # Outside a venv the user site is listed as installed, as pip lists it.
+    listed = run_torrip("list", "--format", "freeze", "--python", str(python), env=user_env)
+    assert "app==1.0" in listed.stdout.split(), listed.stderr
+    plain = run_torrip("uninstall", "-y", "--python", str(python), "app", env=user_env)
+    assert plain.returncode == 1 and "uninstall --user" in plain.stderr
     uninstall = ("uninstall", "-y", "--user", "--python", str(python))
     removed = run_torrip(*uninstall, "lib", env=user_env)
     assert removed.returncode == 0, removed.stderr

@@ -240,7 +240,8 @@ def removal_paths(dist: InstalledDistribution, roots: Sequence[Path]) -> list[Pa
         raise UninstallError(
             label,
             f"it is installed at {dist.location}, outside the environment",
-            hint="It belongs to another environment (or the system); uninstall it there.",
+            hint="It belongs to another environment, the system, or the user's site "
+            "(torrip uninstall --user); uninstall it there.",
         )
     location = Path(os.path.abspath(dist.location))
     paths: dict[Path, None] = {}
