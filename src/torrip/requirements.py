@@ -29,7 +29,13 @@ from urllib.parse import urljoin
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from torrip.errors import ConfigError, RequirementsFileError, TorripError
+from torrip.errors import (
+    ConfigError,
+    HTTPStatusError,
+    NetworkError,
+    RequirementsFileError,
+    TorripError,
+)
 
 __all__ = [
     "FileOptions",
@@ -221,7 +227,14 @@ def _read_url(url: str, read_url: ReadUrl | None) -> bytes:
             f"cannot read {url}: requirements files are read from local paths here",
             hint="Download the file and give its path.",
         )
-    return read_url(url)
+    try:
+        return read_url(url)
+    except (HTTPStatusError, NetworkError) as error:  # their hints speak of indexes
+        reason = f"HTTP {error.status}" if isinstance(error, HTTPStatusError) else error.reason
+        raise ConfigError(
+            f"could not read {url}: {reason}",
+            hint="Check the URL given to -r or -c (and the network).",
+        ) from None
 
 
 def _decode(data: bytes, display: str) -> str:

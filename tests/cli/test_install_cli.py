@@ -256,7 +256,8 @@ def test_constraints_and_requirements_by_url(index, target_venv: Path, isolated_
     assert "Would install app-1.0 lib-1.0" in planned.stdout
     missing = dry_run(index, target_venv, "app", "-c", pins + "gone.txt", env=isolated_env)
     assert missing.returncode != 0
-    assert "gone.txt" in missing.stderr and "404" in missing.stderr
+    assert f"could not read {pins}gone.txt: HTTP 404" in missing.stderr
+    assert "Check the URL given to -r or -c" in missing.stderr
 
 
 def test_sdist_only_is_a_clear_error(index, target_venv: Path, isolated_env) -> None:
