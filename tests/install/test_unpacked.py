@@ -287,7 +287,7 @@ from torrip.install.unpacked import Unpacker, forked_workers, open_unpacked
 
 wheels = [Path(name) for name in sys.argv[3:]]
 by_forks, by_threads = UnpackedCache(Path(sys.argv[1])), UnpackedCache(Path(sys.argv[2]))
-with forked_workers(1 << 40) as workers:
+with forked_workers(1 << 40, workers=2) as workers:  # two, whatever the cores
     assert workers is not None and workers.count == 2
     pids = {workers.pool.submit(os.getpid).result() for _ in range(8)}
     ignored = workers.pool.submit(signal.getsignal, signal.SIGINT).result() == signal.SIG_IGN
@@ -343,7 +343,7 @@ from torrip.install.unpacked import FORK_MIN_BYTES, forked_workers
 unpacked._THREADS_END_TIMEOUT = 0.5  # long enough to see whether a thread is waited for
 
 def forked(pending):
-    with forked_workers(pending) as workers:
+    with forked_workers(pending, workers=2) as workers:
         return workers is not None
 
 stop = threading.Event()
@@ -386,7 +386,7 @@ def test_no_workers_are_forked_beside_a_running_thread(tmp_path: Path) -> None:
     running = threading.Thread(target=stop.wait)
     running.start()
     try:
-        with forked_workers(FORK_MIN_BYTES) as workers:
+        with forked_workers(FORK_MIN_BYTES, workers=2) as workers:
             assert workers is None
     finally:
         stop.set()
@@ -412,7 +412,7 @@ from torrip.install.unpacked import forked_workers
 
 signal.signal(signal.SIGINT, lambda *_: None)
 print("ready", flush=True)
-with forked_workers(1 << 40) as workers:
+with forked_workers(1 << 40, workers=2) as workers:
     print("processes" if workers is not None else "threads")
 """
 

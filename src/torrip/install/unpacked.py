@@ -361,7 +361,7 @@ class ForkedWorkers:
 
 
 @contextlib.contextmanager
-def forked_workers(pending: int) -> Iterator[ForkedWorkers | None]:
+def forked_workers(pending: int, *, workers: int | None = None) -> Iterator[ForkedWorkers | None]:
     """Worker processes forked now to unpack ``pending`` bytes of wheels, or None.
 
     A fork copies this process, with the modules unpacking needs already imported, in a
@@ -374,9 +374,10 @@ def forked_workers(pending: int) -> Iterator[ForkedWorkers | None]:
     are not fork-safe), and while another thread runs, since a fork copies other threads'
     locks (OpenSSL's, the allocator's) in whatever state they are in and a child could wait
     on them forever. Call it before starting threads; threads that are ending (the
-    resolver's) get a moment to end. Leaving the block stops the workers.
+    resolver's) get a moment to end. ``workers``: how many (default: one per core, up to
+    four). Leaving the block stops the workers.
     """
-    workers = _default_workers()
+    workers = workers or _default_workers()
     pool = None
     if pending >= FORK_MIN_BYTES and workers > 1 and sys.platform.startswith("linux"):
         pool = _fork_processes(workers)
