@@ -29,6 +29,7 @@ from torrip.cli.options import (
     add_pre_option,
     add_python_option,
     add_requirement_options,
+    requested,
     require_requirements,
     retarget_from_args,
     settings_from_args,
@@ -88,13 +89,8 @@ def run(args: argparse.Namespace, output: Output) -> int:
     dest = Path(args.dest).expanduser()
     settings, explicit = settings_from_args(args)
     request = InstallRequest(
-        requirements=tuple(args.requirements),
-        requirement_files=tuple(args.requirement_files),
-        groups=tuple(args.groups or ()),
-        extras=tuple(args.extras or ()),
-        all_extras=args.all_extras,
+        **requested(args),
         retarget=retarget_from_args(args),
-        constraint_files=tuple(args.constraint_files),
         python=args.python,
         no_deps=args.no_deps,
         ignore_installed=True,  # what the target holds is no reason to leave a file out

@@ -18,6 +18,7 @@ from torrip.cli.options import (
     add_python_option,
     add_requirement_options,
     layout_from_args,
+    requested,
     require_requirements,
     retarget_from_args,
     settings_from_args,
@@ -167,13 +168,8 @@ def _run(
     from torrip.report import build_report, write_report
 
     request = InstallRequest(
-        requirements=tuple(args.requirements),
-        requirement_files=tuple(args.requirement_files),
-        groups=tuple(args.groups or ()),
-        extras=tuple(args.extras or ()),
-        all_extras=args.all_extras,
+        **requested(args),
         retarget=retarget,
-        constraint_files=tuple(args.constraint_files),
         python=args.python,
         upgrade=args.upgrade,
         upgrade_strategy=args.upgrade_strategy,

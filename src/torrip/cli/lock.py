@@ -26,6 +26,7 @@ from torrip.cli.options import (
     add_pre_option,
     add_python_option,
     add_requirement_options,
+    requested,
     require_requirements,
     retarget_from_args,
     settings_from_args,
@@ -159,13 +160,8 @@ def run_lock(args: argparse.Namespace, output: Output) -> int:
         )
     settings, explicit = settings_from_args(args)
     request = InstallRequest(
-        requirements=tuple(args.requirements),
-        requirement_files=tuple(args.requirement_files),
-        groups=tuple(args.groups or ()),
-        extras=tuple(args.extras or ()),
-        all_extras=args.all_extras,
+        **requested(args),
         retarget=retarget_from_args(args),
-        constraint_files=tuple(args.constraint_files),
         python=args.python,
     )
     with output.status(RESOLVING):

@@ -26,6 +26,7 @@ __all__ = [
     "add_requirement_options",
     "add_verbosity_options",
     "layout_from_args",
+    "requested",
     "require_requirements",
     "retarget_from_args",
     "settings_from_args",
@@ -171,6 +172,19 @@ def add_python_option(container: argparse._ActionsContainer, *, verb: str = "ins
         help=f"The interpreter (or virtual environment) to {verb}. Default: "
         "$VIRTUAL_ENV, else ./.venv, else the interpreter torrip runs on.",
     )
+
+
+def requested(args: argparse.Namespace) -> dict[str, Any]:
+    """What the command line asks for, as InstallRequest's fields: requirements, -r and -c
+    files, --group, --extra and --all-extras."""
+    return {
+        "requirements": tuple(args.requirements),
+        "requirement_files": tuple(args.requirement_files),
+        "constraint_files": tuple(getattr(args, "constraint_files", None) or ()),
+        "groups": tuple(args.groups or ()),
+        "extras": tuple(args.extras or ()),
+        "all_extras": args.all_extras,
+    }
 
 
 def require_requirements(args: argparse.Namespace, verb: str, example: str) -> None:

@@ -25,6 +25,7 @@ from torrip.cli.options import (
     add_index_options,
     add_p2p_options,
     add_requirement_options,
+    requested,
     require_requirements,
 )
 from torrip.cli.output import Output, plural
@@ -96,11 +97,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     if settings.no_cache:
         raise TorripError("seeding needs the cache", hint="Drop --no-cache-dir.")
     request = InstallRequest(
-        requirements=tuple(args.requirements),
-        requirement_files=tuple(args.requirement_files),
-        groups=tuple(args.groups or ()),
-        extras=tuple(args.extras or ()),
-        all_extras=args.all_extras,
+        **requested(args),
         python=args.python,
         no_deps=args.no_deps,
         reinstall=True,  # every resolved file, whether installed here or not
