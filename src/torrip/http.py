@@ -49,19 +49,17 @@ def make_client(settings: Settings) -> httpx.Client:
 def _build_client(settings: Settings) -> httpx.Client:
     import httpx
 
+    from torrip.connections import StdlibTransport
     from torrip.credentials import credentials_by_origin, netrc_entries
     from torrip.httptransport import HostCredentials, LocalFiles, Offline, TransportPerScheme
 
-    limits = httpx.Limits(
-        max_connections=settings.max_connections_per_host * 2,
-        max_keepalive_connections=settings.max_connections_per_host * 2,
-        keepalive_expiry=30.0,
-    )
-
     def transport(tls: bool) -> httpx.BaseTransport:
         # Without TLS (http:// URLs only), no CA bundle: nothing is verified on them anyway.
-        verify = _tls_context() if tls else False
-        return httpx.HTTPTransport(verify=verify, limits=limits, retries=settings.retries)
+        return StdlibTransport(
+            tls=_tls_context() if tls else None,
+            retries=settings.retries,
+            max_idle_per_origin=settings.max_connections_per_host,
+        )
 
     by_origin = credentials_by_origin(
         (*settings.index_urls, *settings.find_links, *settings.torrent_index)

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from torrip.connections import StdlibTransport
 from torrip.errors import HashMismatchError, HTTPStatusError, MetadataError, NetworkError
 from torrip.index import lazywheel
 from torrip.index.lazywheel import TAIL_SIZE, fetch_wheel_metadata
@@ -128,7 +129,7 @@ def server() -> Iterator[WheelServer]:
 @pytest.fixture
 def client() -> Iterator[httpx.Client]:
     # trust_env=False: a proxy from the environment must not see loopback requests.
-    with httpx.Client(trust_env=False, timeout=10) as client:
+    with httpx.Client(transport=StdlibTransport(tls=None), trust_env=False, timeout=10) as client:
         yield client
 
 

@@ -20,6 +20,7 @@ from fixtures.index import LocalIndex
 from fixtures.wheels import make_wheel
 from torrip.cache import DistributionCache
 from torrip.config import Settings
+from torrip.connections import StdlibTransport
 from torrip.errors import HashMismatchError, NetworkError, SizeMismatchError
 from torrip.index.links import Link, TorrentRef
 from torrip.transport.fetch import Fetcher, FetchResult, FileRequest, HttpSource, Source
@@ -43,7 +44,7 @@ def server() -> Iterator[FaultServer]:
 
 @pytest.fixture
 def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10, trust_env=False) as http:
+    with httpx.Client(transport=StdlibTransport(tls=None), timeout=10, trust_env=False) as http:
         yield http
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from torrip.connections import StdlibTransport
 from torrip.errors import HTTPStatusError, NetworkError, SizeMismatchError
 from torrip.transport.http import download, resume_sidecar
 
@@ -210,7 +211,8 @@ def server() -> Iterator[FaultServer]:
 
 @pytest.fixture
 def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10, trust_env=False) as http:
+    # The transport torrip's client uses (torrip.http).
+    with httpx.Client(transport=StdlibTransport(tls=None), timeout=10, trust_env=False) as http:
         yield http
 
 

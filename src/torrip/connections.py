@@ -1,0 +1,267 @@
+"""HTTP/1.1 connections under torrip's httpx client, made with the standard library's
+``http.client``.
+
+httpx's Client stays (redirects, auth, timeouts, the proxies of the environment); what
+this replaces is its default transport, httpcore with h11 in pure Python. In a cold
+resolve of jupyterlab, 190 requests from 16 threads, that transport took 120-150 ms of
+CPU, under the GIL every resolver thread shares; these connections take a fifth of it
+(docs/benchmarks.md, "HTTP connections").
+
+torrip bounds the requests it has in flight itself (the index client's and the
+fetcher's widths), so there is no limit here on connections open at once; only idle
+ones are capped, per origin.
+"""
+
+from __future__ import annotations
+
+import http.client
+import select
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+
+__all__ = ["StdlibTransport"]
+
+Origin = tuple[str, str, int]
+
+# Requests that can be sent again when a kept-alive connection turns out to have been
+# closed by the server before it read them (RFC 9110, 9.2.2).
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+_CHUNK = 64 * 1024
+# httpcore's schedule for --retries: again at once, then after 0.5 s, 1 s, 2 s...
+_BACKOFF = 0.5
+
+
+class _Stale(Exception):
+    """A reused connection closed before any of the response came."""
+
+
+class StdlibTransport(httpx.BaseTransport):
+    """One pool of kept-alive connections per origin; thread-safe.
+
+    ``tls``: the context for https (None: plain http only). ``retries``: how many more
+    times a connection that cannot be made is tried (pip's and httpx's ``retries``).
+    """
+
+    def __init__(
+        self,
+        *,
+        tls: ssl.SSLContext | None,
+        retries: int = 0,
+        max_idle_per_origin: int = 16,
+        keepalive_expiry: float = 30.0,
+    ) -> None:
+        self._tls = tls
+        self._retries = retries
+        self._max_idle = max_idle_per_origin
+        self._expiry = keepalive_expiry
+        self._idle: dict[Origin, list[tuple[http.client.HTTPConnection, float]]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        if url.scheme not in ("http", "https") or (url.scheme == "https" and self._tls is None):
+            raise httpx.UnsupportedProtocol(f"no transport for {url.scheme!r} URLs")
+        origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        body = request.read()
+        while True:
+            connection = self._take_idle(origin)
+            reused = connection is not None
+            if connection is None:
+                connection = self._connect(origin, timeouts)
+            try:
+                response = _exchange(connection, request, body, timeouts, reused=reused)
+            except _Stale:
+                connection.close()
+                if request.method in _IDEMPOTENT:
+                    continue
+                raise httpx.RemoteProtocolError(
+                    "the server closed the connection before answering", request=request
+                ) from None
+            except BaseException:
+                connection.close()
+                raise
+            return httpx.Response(
+                response.status,
+                headers=response.getheaders(),
+                stream=_Body(self, origin, connection, response, request),
+                extensions={
+                    "http_version": b"HTTP/1.1" if response.version == 11 else b"HTTP/1.0",
+                    "reason_phrase": response.reason.encode("latin-1", errors="replace"),
+                },
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle = [connection for pool in self._idle.values() for connection, _ in pool]
+            self._idle.clear()
+        for connection in idle:
+            connection.close()
+
+    # the pool ---------------------------------------------------------------------------
+
+    def _take_idle(self, origin: Origin) -> http.client.HTTPConnection | None:
+        """The most recently used idle connection that is still open, if any."""
+        now = time.monotonic()
+        while True:
+            with self._lock:
+                pool = self._idle.get(origin)
+                if not pool:
+                    return None
+                connection, since = pool.pop()
+            if now - since < self._expiry and not _closed_by_peer(connection):
+                return connection
+            connection.close()
+
+    def release(self, origin: Origin, connection: http.client.HTTPConnection) -> None:
+        """Keep ``connection`` (its response read to the end) for the next request."""
+        with self._lock:
+            pool = self._idle.setdefault(origin, [])
+            if not self._closed and connection.sock is not None and len(pool) < self._max_idle:
+                pool.append((connection, time.monotonic()))
+                return
+        connection.close()
+
+    def _connect(
+        self, origin: Origin, timeouts: dict[str, float | None]
+    ) -> http.client.HTTPConnection:
+        scheme, host, port = origin
+        attempts = 0
+        while True:
+            connection: http.client.HTTPConnection
+            if scheme == "https":
+                connection = http.client.HTTPSConnection(
+                    host, port, timeout=timeouts.get("connect"), context=self._tls
+                )
+            else:
+                connection = http.client.HTTPConnection(host, port, timeout=timeouts.get("connect"))
+            try:
+                connection.connect()
+                return connection
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                if attempts >= self._retries:
+                    if isinstance(exc, TimeoutError):
+                        raise httpx.ConnectTimeout(str(exc) or "timed out") from exc
+                    raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
+                time.sleep(_BACKOFF * 2 ** (attempts - 1) if attempts else 0)
+                attempts += 1
+
+
+def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
+    """Whether an idle connection has something to read: the server's close (or bytes
+    it should not have sent). Either way it cannot carry another request."""
+    sock = connection.sock
+    if sock is None:
+        return True
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True
+
+
+def _exchange(
+    connection: http.client.HTTPConnection,
+    request: httpx.Request,
+    body: bytes,
+    timeouts: dict[str, float | None],
+    *,
+    reused: bool,
+) -> http.client.HTTPResponse:
+    sock = connection.sock
+    assert sock is not None
+    try:
+        sock.settimeout(timeouts.get("write"))
+        connection.putrequest(
+            request.method,
+            request.url.raw_path.decode("ascii"),
+            skip_host=True,  # httpx's headers carry Host and Accept-Encoding
+            skip_accept_encoding=True,
+        )
+        for name, value in request.headers.raw:
+            connection.putheader(name.decode("latin-1"), value)
+        connection.endheaders(body or None)
+    except TimeoutError as exc:
+        raise httpx.WriteTimeout(str(exc) or "timed out", request=request) from exc
+    except OSError as exc:
+        if reused:
+            raise _Stale from exc
+        raise httpx.WriteError(str(exc), request=request) from exc
+    try:
+        sock.settimeout(timeouts.get("read"))
+        return connection.getresponse()
+    except TimeoutError as exc:
+        raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
+    except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+        if reused:
+            raise _Stale from exc
+        raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+    except http.client.HTTPException as exc:
+        raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from exc
+    except OSError as exc:
+        raise httpx.ReadError(str(exc), request=request) from exc
+
+
+class _Body(httpx.SyncByteStream):
+    """A response's body as it arrives; its connection goes back to the pool once the
+    body is read to the end, and is closed if the response is closed before that."""
+
+    def __init__(
+        self,
+        transport: StdlibTransport,
+        origin: Origin,
+        connection: http.client.HTTPConnection,
+        response: http.client.HTTPResponse,
+        request: httpx.Request,
+    ) -> None:
+        self._transport = transport
+        self._origin = origin
+        self._connection: http.client.HTTPConnection | None = connection
+        self._response = response
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        response = self._response
+        while True:
+            try:
+                chunk = response.read(_CHUNK)
+            except TimeoutError as exc:
+                raise httpx.ReadTimeout(str(exc) or "timed out", request=self._request) from exc
+            except http.client.HTTPException as exc:  # a broken chunked body among them
+                raise httpx.RemoteProtocolError(str(exc), request=self._request) from exc
+            except OSError as exc:
+                raise httpx.ReadError(str(exc), request=self._request) from exc
+            if not chunk:
+                # http.client's read(amt) ends quietly where the server hung up early.
+                missing = response.length
+                self.close()
+                if missing:
+                    raise httpx.RemoteProtocolError(
+                        "the server closed the connection before the whole body came "
+                        f"({missing} bytes missing)",
+                        request=self._request,
+                    )
+                return
+            yield chunk
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        response = self._response
+        # Read to its end (a body cut short leaves ``length`` bytes still to come).
+        if response.isclosed() and not response.length and not response.will_close:
+            self._transport.release(self._origin, connection)
+        else:
+            response.close()
+            connection.close()
