@@ -27,8 +27,8 @@ from torrip.environment import (
 )
 from torrip.errors import ConfigError, TorripError
 from torrip.hashcheck import allowed_hashes, check_resolution_hashed
-from torrip.http import make_client, url_reader
-from torrip.index.client import IndexClient
+from torrip.http import url_reader
+from torrip.index.early import EarlyIndex
 from torrip.index.links import TorrentRef
 from torrip.install.plan import Plan, make_plan
 from torrip.pyproject import is_pyproject, project_requirements
@@ -191,8 +191,10 @@ def plan_install(
     explicit: set[str] | None = None,
     log: Log = lambda _: None,
     probe: Probe | None = None,
+    early: EarlyIndex | None = None,
 ) -> PlannedInstall:
-    """``probe``: of the target, if the caller started it already (``Probe``)."""
+    """``probe``: of the target, if the caller started it already (``Probe``); ``early``:
+    an index client the caller started (``torrip.index.early``), taken over and closed."""
     started = time.perf_counter()
     settings, parsed_files = settings_with_file_options(settings, explicit or set(), request)
     command_line = [_parse_user_requirement(t) for t in request.requirements]
@@ -203,7 +205,12 @@ def plan_install(
         from torrip.groups import group_requirements
 
         user += [_parse_user_requirement(text) for text in group_requirements(request.groups)]
-    with make_client(settings) as http, IndexClient(settings, http, log=log) as index:
+    if early is None or early.index.settings != settings:
+        if early is not None:  # -r or -c files changed the settings after it started
+            early.close()
+        early = EarlyIndex(settings, log)
+    with early:
+        http, index = early.http, early.index
         # The pages of what was asked for load while the target interpreter is probed.
         for pep508 in user:
             if not pep508.url:

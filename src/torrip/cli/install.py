@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
     from torrip.config import Settings
     from torrip.environment import Probe
+    from torrip.index.early import EarlyIndex
     from torrip.planner import PlannedInstall
     from torrip.retarget import Retarget
     from torrip.transport.fetch import FetchResult
@@ -150,9 +152,22 @@ def run(args: argparse.Namespace, output: Output) -> int:
         from torrip.http import prepare_tls
 
         prepare_tls()  # the CA bundle loads on a thread while the resolver is imported
-    # The target describes itself while the rest of torrip is imported (30-40 ms).
-    with Probe(find_target_python(args.python), layout=layout) as probe:
-        return _run(args, output, settings, explicit, probe, retarget)
+    from torrip.index.early import early_index
+
+    # The index is asked for what the command line names, and the target describes
+    # itself, while the rest of torrip is imported (60-90 ms).
+    early = early_index(
+        settings,
+        args.requirements,
+        requirement_files=args.requirement_files,
+        constraint_files=args.constraint_files or (),
+        log=output.detail,
+    )
+    with contextlib.ExitStack() as stack:
+        if early is not None:
+            stack.enter_context(early)
+        probe = stack.enter_context(Probe(find_target_python(args.python), layout=layout))
+        return _run(args, output, settings, explicit, probe, retarget, early)
 
 
 def _run(
@@ -162,6 +177,7 @@ def _run(
     explicit: set[str],
     probe: Probe,
     retarget: Retarget | None,
+    early: EarlyIndex | None,
 ) -> int:
     # Imported here so `torrip --help` and other commands start fast.
     from torrip.planner import InstallRequest, plan_install
@@ -186,7 +202,7 @@ def _run(
     if planned is None:
         with output.status(RESOLVING):
             planned = plan_install(
-                request, settings, explicit=explicit, log=output.detail, probe=probe
+                request, settings, explicit=explicit, log=output.detail, probe=probe, early=early
             )
     for text in planned.ignored:
         output.info(f"Ignoring {text}: markers don't match your environment")

@@ -1,0 +1,101 @@
+"""The index asked for what the command line names before the planner loads
+(``torrip.index.early``), and the planner taking that client over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fixtures.wheels import make_wheel
+from torrip.config import Settings, load_settings
+from torrip.index.early import early_index
+from torrip.planner import InstallRequest, plan_install
+
+
+def _settings(url: str, tmp_path: Path) -> Settings:
+    return load_settings(
+        {"index_url": url, "cache_dir": tmp_path / "cache", "p2p": False},
+        environ={"TORRIP_CONFIG_FILE": str(tmp_path / "none.toml")},
+    )
+
+
+def _ignore(_: str) -> None:
+    pass
+
+
+def test_only_plainly_named_projects_are_asked_for(local_index, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    index = local_index([make_wheel(tmp_path / "dists", "demo", "1.0")])
+    requirements = [
+        "rich[jupyter]>=13",
+        "Django ; python_version > '3'",
+        "demo",
+        "./dist/app-1.0-py3-none-any.whl",
+        "app-1.0-py3-none-any.whl",
+        "tool @ https://example.invalid/tool-1.0-py3-none-any.whl",
+        "C:\\wheels\\x.whl",
+    ]
+    early = early_index(_settings(index.url, tmp_path), requirements, log=_ignore)
+    assert early is not None
+    with early:
+        assert len(early.index.project_links("demo")) == 1
+    index.requests.settle()
+    asked = sorted(r.path for r in index.requests if "/simple/" in r.path)
+    assert asked == ["/simple/demo/", "/simple/django/", "/simple/rich/"]
+
+
+@pytest.mark.parametrize(
+    ("requirements", "files"),
+    [
+        (["demo"], {"requirement_files": ["requirements.txt"]}),  # may change the index
+        (["demo"], {"constraint_files": ["constraints.txt"]}),
+        (["./dist/demo-1.0-py3-none-any.whl"], {}),  # nothing to ask an index for
+        ([], {}),
+    ],
+)
+def test_nothing_starts_early_when_the_settings_may_change_or_nothing_is_named(
+    tmp_path: Path, requirements: list[str], files: dict[str, list[str]]
+) -> None:
+    settings = _settings("http://127.0.0.1:9/simple/", tmp_path)
+    assert early_index(settings, requirements, log=_ignore, **files) is None
+    no_index = settings.replace(index_url="")
+    assert early_index(no_index, ["demo"], log=_ignore) is None
+
+
+def test_the_planner_takes_the_early_client_over(
+    local_index,  # type: ignore[no-untyped-def]
+    make_venv,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    dists = tmp_path / "dists"
+    index = local_index(
+        [make_wheel(dists, "app", "1.0", requires_dist=["lib"]), make_wheel(dists, "lib", "1.0")]
+    )
+    venv = make_venv()
+    settings = _settings(index.url, tmp_path)
+    early = early_index(settings, ["app"], log=_ignore)
+    assert early is not None
+    request = InstallRequest(requirements=("app",), python=str(venv / "bin" / "python"))
+    planned = plan_install(request, settings, early=early)
+    assert [d.candidate.name for d in planned.resolution.distributions] == ["app", "lib"]
+    index.requests.settle()
+    assert index.count("/simple/app/") == 1  # asked once, by the early client
+    # The planner closed it: what it is asked now is cancelled, not sent.
+    assert early.index.prefetch_project("other").cancelled()
+
+
+def test_an_early_client_for_other_settings_is_closed_and_not_used(
+    local_index,  # type: ignore[no-untyped-def]
+    make_venv,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    dists = tmp_path / "dists"
+    wrong = local_index([make_wheel(dists / "old", "app", "1.0")])
+    right = local_index([make_wheel(dists / "new", "app", "2.0")])
+    venv = make_venv()
+    early = early_index(_settings(wrong.url, tmp_path), ["app"], log=_ignore)
+    assert early is not None
+    request = InstallRequest(requirements=("app",), python=str(venv / "bin" / "python"))
+    planned = plan_install(request, _settings(right.url, tmp_path), early=early)
+    assert [str(d.candidate.version) for d in planned.resolution.distributions] == ["2.0"]
+    assert early.index.prefetch_project("other").cancelled()
