@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,47 @@ def test_an_early_client_for_other_settings_is_closed_and_not_used(
     planned = plan_install(request, _settings(right.url, tmp_path), early=early)
     assert [str(d.candidate.version) for d in planned.resolution.distributions] == ["2.0"]
     assert early.index.prefetch_project("other").cancelled()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["install", "--dry-run"],
+        ["lock", "-o", "{tmp}/pylock.toml"],
+        ["download", "-d", "{tmp}/wheels"],
+        ["install", "--dry-run", "-r", "{tmp}/requirements.txt"],  # the planner makes its own
+    ],
+)
+def test_commands_hand_their_early_client_to_the_planner(
+    command: list[str],
+    local_index,  # type: ignore[no-untyped-def]
+    target_venv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torrip.planner
+    from torrip.cli.main import main
+    from torrip.index.early import EarlyIndex
+
+    dists = tmp_path / "dists"
+    index = local_index(
+        [make_wheel(dists, "app", "1.0", requires_dist=["lib"]), make_wheel(dists, "lib", "1.0")]
+    )
+    (tmp_path / "requirements.txt").write_text("app\n")
+    made_by_planner: list[Settings] = []
+
+    class Recorded(EarlyIndex):
+        def __init__(self, settings: Settings, log: Callable[[str], None]) -> None:
+            made_by_planner.append(settings)
+            super().__init__(settings, log)
+
+    monkeypatch.setattr(torrip.planner, "EarlyIndex", Recorded)
+    monkeypatch.setenv("TORRIP_CONFIG_FILE", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("TORRIP_CACHE_DIR", str(tmp_path / "cache"))
+    args = [part.format(tmp=tmp_path) for part in command]
+    if "-r" not in args:
+        args.append("app")
+    assert main([*args, "-q", "--index-url", index.url, "--python", str(target_venv)]) == 0
+    index.requests.settle()
+    assert index.count("/simple/app/") == 1
+    assert len(made_by_planner) == (1 if "-r" in args else 0)

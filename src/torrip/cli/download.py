@@ -29,6 +29,7 @@ from torrip.cli.options import (
     add_pre_option,
     add_python_option,
     add_requirement_options,
+    early_index_from_args,
     requested,
     require_requirements,
     retarget_from_args,
@@ -38,6 +39,8 @@ from torrip.cli.output import RESOLVING, Output, plural
 from torrip.errors import TorripError
 
 if TYPE_CHECKING:
+    from torrip.config import Settings
+    from torrip.index.early import EarlyIndex
     from torrip.transport.fetch import FetchResult
 
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -81,13 +84,28 @@ def register(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace, output: Output) -> int:
+    require_requirements(args, "download", "torrip download -d wheels requests")
+    dest = Path(args.dest).expanduser()
+    settings, explicit = settings_from_args(args)
+    early = early_index_from_args(args, settings, output)
+    with contextlib.ExitStack() as stack:
+        if early is not None:
+            stack.enter_context(early)
+        return _download(args, output, settings, explicit, dest, early)
+
+
+def _download(
+    args: argparse.Namespace,
+    output: Output,
+    settings: Settings,
+    explicit: set[str],
+    dest: Path,
+    early: EarlyIndex | None,
+) -> int:
     from torrip.install.execute import fetched_plan
     from torrip.planner import InstallRequest, plan_install
     from torrip.transport.progress import NullProgress, RichProgress
 
-    require_requirements(args, "download", "torrip download -d wheels requests")
-    dest = Path(args.dest).expanduser()
-    settings, explicit = settings_from_args(args)
     request = InstallRequest(
         **requested(args),
         retarget=retarget_from_args(args),
@@ -96,7 +114,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
         ignore_installed=True,  # what the target holds is no reason to leave a file out
     )
     with output.status(RESOLVING):
-        planned = plan_install(request, settings, explicit=explicit, log=output.detail)
+        planned = plan_install(request, settings, explicit=explicit, log=output.detail, early=early)
     for text in planned.ignored:
         output.warning(f"Ignoring {text}: markers don't match the target environment")
     from torrip.cli.install import warn_wheels_only

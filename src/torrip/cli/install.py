@@ -18,6 +18,7 @@ from torrip.cli.options import (
     add_pre_option,
     add_python_option,
     add_requirement_options,
+    early_index_from_args,
     layout_from_args,
     requested,
     require_requirements,
@@ -152,17 +153,9 @@ def run(args: argparse.Namespace, output: Output) -> int:
         from torrip.http import prepare_tls
 
         prepare_tls()  # the CA bundle loads on a thread while the resolver is imported
-    from torrip.index.early import early_index
-
     # The index is asked for what the command line names, and the target describes
     # itself, while the rest of torrip is imported (60-90 ms).
-    early = early_index(
-        settings,
-        args.requirements,
-        requirement_files=args.requirement_files,
-        constraint_files=args.constraint_files or (),
-        log=output.detail,
-    )
+    early = early_index_from_args(args, settings, output)
     with contextlib.ExitStack() as stack:
         if early is not None:
             stack.enter_context(early)

@@ -13,6 +13,7 @@ install command); ``sync`` is that same install with removal of what the lock do
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ from torrip.cli.options import (
     add_pre_option,
     add_python_option,
     add_requirement_options,
+    early_index_from_args,
     requested,
     require_requirements,
     retarget_from_args,
@@ -139,8 +141,6 @@ LOCK_FORMATS = ("pylock.toml", "requirements.txt")
 def run_lock(args: argparse.Namespace, output: Output) -> int:
     from torrip.fsutil import atomic_write
     from torrip.lockfile import is_lockfile_name
-    from torrip.lockfile.write import lock_requirements
-    from torrip.planner import InstallRequest
 
     require_requirements(args, "lock", "torrip lock requests")
     destination: str = args.output_file
@@ -159,13 +159,22 @@ def run_lock(args: argparse.Namespace, output: Output) -> int:
             hint=f"Install it with torrip install -r {locks[0]}.",
         )
     settings, explicit = settings_from_args(args)
-    request = InstallRequest(
-        **requested(args),
-        retarget=retarget_from_args(args),
-        python=args.python,
-    )
-    with output.status(RESOLVING):
-        result = lock_requirements(request, settings, explicit=explicit, log=output.detail)
+    early = early_index_from_args(args, settings, output)
+    with contextlib.ExitStack() as stack:
+        if early is not None:
+            stack.enter_context(early)
+        from torrip.lockfile.write import lock_requirements
+        from torrip.planner import InstallRequest
+
+        request = InstallRequest(
+            **requested(args),
+            retarget=retarget_from_args(args),
+            python=args.python,
+        )
+        with output.status(RESOLVING):
+            result = lock_requirements(
+                request, settings, explicit=explicit, log=output.detail, early=early
+            )
     for text in result.planned.ignored:
         output.warning(f"Ignoring {text}: markers don't match the target environment")
     from torrip.cli.install import warn_wheels_only

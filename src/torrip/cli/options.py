@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 from torrip.config import INDEX_STRATEGIES, Settings, load_settings, parse_byte_size
 
 if TYPE_CHECKING:
+    from torrip.cli.output import Output
     from torrip.environment import Layout
+    from torrip.index.early import EarlyIndex
     from torrip.retarget import Retarget
 
 __all__ = [
@@ -185,6 +187,22 @@ def requested(args: argparse.Namespace) -> dict[str, Any]:
         "extras": tuple(args.extras or ()),
         "all_extras": args.all_extras,
     }
+
+
+def early_index_from_args(
+    args: argparse.Namespace, settings: Settings, output: Output
+) -> EarlyIndex | None:
+    """The index already asked for the pages of what the command line names, while the
+    planner loads (``torrip.index.early``); None when that cannot start yet."""
+    from torrip.index.early import early_index
+
+    return early_index(
+        settings,
+        args.requirements,
+        requirement_files=args.requirement_files,
+        constraint_files=getattr(args, "constraint_files", None) or (),
+        log=output.detail,
+    )
 
 
 def require_requirements(args: argparse.Namespace, verb: str, example: str) -> None:

@@ -29,6 +29,7 @@ from torrip.config import Settings
 from torrip.credentials import without_credentials
 from torrip.environment import TargetEnvironment
 from torrip.errors import LockfileError
+from torrip.index.early import EarlyIndex
 from torrip.index.links import Link, TorrentRef, parse_upload_time
 from torrip.lockfile.tooldata import tool_table
 from torrip.planner import InstallRequest, PlannedInstall, plan_install
@@ -69,10 +70,12 @@ def lock_requirements(
     *,
     explicit: set[str] | None = None,
     log: Log = lambda _: None,
+    early: EarlyIndex | None = None,
 ) -> LockResult:
-    """Resolve ``request`` for its target as if nothing were installed, and lock the result."""
+    """Resolve ``request`` for its target as if nothing were installed, and lock the result
+    (``early``: as for ``plan_install``)."""
     planned = plan_install(
-        replace(request, ignore_installed=True), settings, explicit=explicit, log=log
+        replace(request, ignore_installed=True), settings, explicit=explicit, log=log, early=early
     )
     facts = _hash_undescribed_files(planned, log)
     lock = lock_from_plan(planned, facts)
