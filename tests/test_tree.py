@@ -33,8 +33,7 @@ def environment(populated_venv: PopulatedVenv) -> TargetEnvironment:
     real = inspect_environment(populated_venv.python)
     model = next(iter(real.installed.values()))
     installed = {
-        canonicalize_name(name): replace(
-            model,
+        canonicalize_name(name): model._replace(
             name=canonicalize_name(name),
             display_name=name,
             version=Version(version),

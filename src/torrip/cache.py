@@ -54,8 +54,8 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from torrip.errors import CacheError
 from torrip.fsutil import atomic_write, flock_is_held
@@ -82,8 +82,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class CacheEntry:
+class CacheEntry(NamedTuple):
     """One cached file. ``atime`` is when it was last added or used (seconds since the epoch)."""
 
     sha256: str
@@ -93,8 +92,7 @@ class CacheEntry:
     atime: float
 
 
-@dataclass(frozen=True)
-class CacheInfo:
+class CacheInfo(NamedTuple):
     root: Path
     files: int  # distinct contents
     names: int  # file names (a content may have several)
@@ -338,8 +336,7 @@ class DistributionCache:
         return flock_is_held(self.store / "locks" / f"{sha256}.lock")
 
 
-@dataclass(frozen=True)
-class UnpackedInfo:
+class UnpackedInfo(NamedTuple):
     root: Path
     wheels: int  # unpacked wheels
     files: int  # files in their trees

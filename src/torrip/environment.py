@@ -356,8 +356,7 @@ _LISTED = (".dist-info", ".egg-info", ".pth", ".egg-link")
 _PROBE = _PROBE.replace("@LISTED@", repr(_LISTED))
 
 
-@dataclass(frozen=True)
-class InstalledDistribution:
+class InstalledDistribution(NamedTuple):
     """One distribution installed in the target, read from its .dist-info (or .egg-info)."""
 
     name: NormalizedName

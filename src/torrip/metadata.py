@@ -5,8 +5,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import textwrap
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
@@ -40,8 +39,7 @@ _MULTIPLE_USE = {
 }
 
 
-@dataclass(frozen=True)
-class DistMetadata:
+class DistMetadata(NamedTuple):
     name: NormalizedName
     display_name: str
     version: Version

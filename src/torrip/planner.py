@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from packaging.requirements import InvalidRequirement
 from packaging.requirements import Requirement as PEP508Requirement
@@ -51,8 +51,7 @@ __all__ = ["InstallRequest", "PlannedInstall", "plan_install", "settings_with_fi
 Log = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class InstallRequest:
+class InstallRequest(NamedTuple):
     requirements: tuple[str, ...] = ()
     requirement_files: tuple[str, ...] = ()
     constraint_files: tuple[str, ...] = ()

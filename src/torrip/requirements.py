@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urljoin
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -53,8 +54,7 @@ __all__ = [
 ReadUrl = Callable[[str], bytes]
 
 
-@dataclass(frozen=True)
-class RequirementLine:
+class RequirementLine(NamedTuple):
     """One requirement and where it came from."""
 
     requirement: Requirement
@@ -66,8 +66,7 @@ class RequirementLine:
     constraint: bool
 
 
-@dataclass(frozen=True)
-class FileOptions:
+class FileOptions(NamedTuple):
     """pip's global options as found in requirements files."""
 
     index_url: str | None = None
@@ -182,8 +181,7 @@ _BOMS = (
 _CODING_RE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
 
-@dataclass(frozen=True)
-class _Context:
+class _Context(NamedTuple):
     """Where a text is being read from and how."""
 
     display: str
@@ -318,8 +316,7 @@ class _Kind(Enum):
     UNSUPPORTED = "unsupported"  # pip accepts it, torrip cannot honour it
 
 
-@dataclass(frozen=True)
-class _Option:
+class _Option(NamedTuple):
     names: tuple[str, ...]
     kind: _Kind
     takes_value: bool

@@ -77,7 +77,7 @@ def test_the_agent_makes_the_announced_torrent_of_a_file_that_came_over_http(
     name = "http-1.0-py3-none-any.whl"
     right, torrent = _without_torrent(home, name, 300_000)
     ref = TorrentRef(btih=torrent.btih, btmh=torrent.btmh)
-    right = replace(right, request=replace(right.request, torrent=ref))
+    right = right._replace(request=replace(right.request, torrent=ref))
     wrong, _ = _without_torrent(home, "x-1.0-py3-none-any.whl", 1000, TorrentRef(btih="00" * 20))
     outcome, _lines = _hand(home, [right, wrong])
     assert outcome.files == 2  # type: ignore[attr-defined]  # both accepted, to be checked

@@ -146,9 +146,9 @@ def test_metadata_that_differs_from_the_resolution_is_refused(
         line for line in app.metadata.raw.splitlines(keepends=True) if b"Requires-Dist" not in line
     )
     assert raw != app.metadata.raw
-    lying = dataclasses.replace(app, metadata=parse_metadata(raw, "a .metadata file"))
+    lying = app._replace(metadata=parse_metadata(raw, "a .metadata file"))
     install = tuple(lying if dist is app else dist for dist in planned.plan.install)
-    planned = dataclasses.replace(planned, plan=dataclasses.replace(planned.plan, install=install))
+    planned = dataclasses.replace(planned, plan=planned.plan._replace(install=install))
     with pytest.raises(MetadataError, match="differs from the metadata the index served"):
         execute_plan(planned)
     assert snapshot(venv) == before

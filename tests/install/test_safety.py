@@ -6,7 +6,6 @@ is unpacked, a RECORD hash mismatch while it is unpacked (into the cache, not th
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 import subprocess
 import sys
@@ -219,7 +218,7 @@ def test_placing_rechecks_every_path(tmp_path: Path) -> None:
     assert place_wheel(layout, scheme).targets[0] == str(tmp_path / "site/good/__init__.py")
     for bad in ("../evil.py", "/etc/evil.py", "good/../../evil.py", "good//evil.py"):
         escaping = layout.files[0]._replace(member=bad, path=bad)
-        tampered = dataclasses.replace(layout, files=(escaping, *layout.files[1:]))
+        tampered = layout._replace(files=(escaping, *layout.files[1:]))
         with pytest.raises(UnsafeWheelError, match="would be written outside"):
             place_wheel(tampered, scheme)
 

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import zipfile
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -337,7 +336,7 @@ def test_same_files_as_pip(
 
 
 def _from_cache(store: UnpackedCache, wheel: Path) -> transaction.WheelToInstall:
-    return replace(to_install(wheel), unpacked=unpack_wheel(store, wheel, sha256_of(wheel)))
+    return to_install(wheel)._replace(unpacked=unpack_wheel(store, wheel, sha256_of(wheel)))
 
 
 def _record_rows(text: str) -> dict[str, tuple[str, str]]:

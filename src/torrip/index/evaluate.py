@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from packaging.tags import Tag
 from packaging.utils import NormalizedName
@@ -19,8 +19,7 @@ __all__ = ["SDIST_REJECTED", "Evaluation", "LinkEvaluator"]
 SDIST_REJECTED = "source distribution (torrip installs wheels only, for now)"
 
 
-@dataclass(frozen=True)
-class Evaluation:
+class Evaluation(NamedTuple):
     link: Link
     version: Version | None
     # Lower is better: the best tag the wheel offers for the target.

@@ -13,9 +13,8 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from torrip.credentials import without_credentials
 from torrip.fsutil import atomic_write
@@ -29,8 +28,7 @@ __all__ = ["CachedResponse", "PageCache"]
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*(\d+)", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class CachedResponse:
+class CachedResponse(NamedTuple):
     url: str  # after redirects
     status: int
     body: bytes

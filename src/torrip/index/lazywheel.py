@@ -25,7 +25,6 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Literal, NamedTuple
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
@@ -61,8 +60,7 @@ _ZIP64_EXTRA_ID = 0x0001
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class WheelMetadataResult:
+class WheelMetadataResult(NamedTuple):
     """The METADATA bytes of a wheel, and what it cost to get them."""
 
     metadata: bytes

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
+from typing import NamedTuple
 from urllib.parse import urldefrag
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -54,8 +55,10 @@ def _parse_requires_python(text: str) -> SpecifierSet | None:
         return None  # pip ignores an invalid requires-python too
 
 
-@dataclass(frozen=True)
-class TorrentRef:
+_NO_HASHES: Mapping[str, str] = MappingProxyType({})
+
+
+class TorrentRef(NamedTuple):
     """Where a file's torrent is announced by the index (the private ``_torrent`` key)."""
 
     btih: str | None = None
@@ -64,17 +67,16 @@ class TorrentRef:
     url: str | None = None  # defaults to <file url>.torrent
 
     def as_dict(self) -> dict[str, str]:
-        return {k: v for k, v in vars(self).items() if v is not None}
+        return {k: v for k, v in self._asdict().items() if v is not None}
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(NamedTuple):
     """A distribution file on an index page (PEP 503/691) or in a --find-links folder."""
 
     filename: str
     url: str
     # algorithm -> hex digest as the index gave it (trusted root); compared lowercased.
-    hashes: Mapping[str, str] = field(default_factory=dict)
+    hashes: Mapping[str, str] = _NO_HASHES
     requires_python: str | None = None
     yanked: str | None = None  # None: not yanked; "" yanked without a reason
     # None: no metadata file; {}: metadata file without hashes; else its hashes.

@@ -13,8 +13,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, NamedTuple
 
 from torrip.cache import DistributionCache, sha256_of
 from torrip.config import Settings
@@ -52,8 +52,7 @@ if TYPE_CHECKING:
 Log = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class Execution:
+class Execution(NamedTuple):
     fetched: tuple[FetchResult, ...]  # in the order of plan.install
     transaction: TransactionResult
     seconds: dict[str, float]

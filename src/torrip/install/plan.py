@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from torrip.environment import InstalledDistribution, TargetEnvironment
 from torrip.resolver.resolve import Resolution, ResolvedDistribution
@@ -13,8 +13,7 @@ from torrip.resolver.resolve import Resolution, ResolvedDistribution
 __all__ = ["Plan", "make_plan"]
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     install: tuple[ResolvedDistribution, ...]
     # Installed versions that an entry of ``install`` replaces (upgrade or downgrade).
     remove: tuple[InstalledDistribution, ...]

@@ -123,8 +123,7 @@ class EntryPointScript(NamedTuple):
     """``console`` or ``gui``."""
 
 
-@dataclass(frozen=True)
-class WheelLayout:
+class WheelLayout(NamedTuple):
     """What a checked wheel holds and where each file goes, whatever the environment."""
 
     path: Path
@@ -143,8 +142,7 @@ class WheelLayout:
     scripts: tuple[EntryPointScript, ...]
 
 
-@dataclass(frozen=True)
-class CheckedWheel:
+class CheckedWheel(NamedTuple):
     """A wheel whose archive passed the checks, still open: what was checked is what is read.
 
     ``read`` inflates a member from where its checked local header says its data starts;

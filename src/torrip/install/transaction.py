@@ -27,9 +27,8 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -65,8 +64,7 @@ _MAX_WORKERS = max(1, min(os.cpu_count() or 1, 8))
 _MIN_AVERAGE_FILE_SIZE_FOR_THREADS = 32 * 1024
 
 
-@dataclass(frozen=True)
-class WheelToInstall:
+class WheelToInstall(NamedTuple):
     """A downloaded, hash-checked wheel and how it is to be recorded."""
 
     path: Path
@@ -81,8 +79,7 @@ class WheelToInstall:
     transaction unpacks it into a temporary folder first."""
 
 
-@dataclass(frozen=True)
-class TransactionResult:
+class TransactionResult(NamedTuple):
     installed: tuple[tuple[str, str], ...]
     """(name, version) of each wheel installed, in the order given."""
     removed: tuple[tuple[str, str], ...]

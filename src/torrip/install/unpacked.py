@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import dataclasses
 import hashlib
 import heapq
 import itertools
@@ -42,7 +41,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from torrip.cache import UnpackedCache
 from torrip.closing import Closing
@@ -92,8 +91,7 @@ _THREADS_END_TIMEOUT = 0.05
 _START_TIMEOUT = 30.0
 
 
-@dataclass(frozen=True)
-class UnpackedWheel:
+class UnpackedWheel(NamedTuple):
     """A wheel unpacked in the cache: its files under ``tree``, each checked against RECORD."""
 
     sha256: str
@@ -210,7 +208,7 @@ class Unpacker(Closing):
         self.submit(wheel, sha256)
         unpacked = self._futures[sha256].result()
         if unpacked.layout.path != wheel:  # the same bytes under another name: name that one
-            layout = dataclasses.replace(unpacked.layout, path=wheel)
+            layout = unpacked.layout._replace(path=wheel)
             unpacked = UnpackedWheel(unpacked.sha256, unpacked.tree, layout)
         return unpacked
 
@@ -504,7 +502,7 @@ def _unpack_into(wheel: Path, tree: Path) -> tuple[WheelLayout, list[int]]:
             files.append(file._replace(digest=f"sha256={digest}"))
             mtimes.append(mtime)
         layout = checked.layout
-    return dataclasses.replace(layout, files=tuple(files)), mtimes
+    return layout._replace(files=tuple(files)), mtimes
 
 
 def _unpack_small(checked: CheckedWheel, file: LayoutFile, target: str) -> tuple[str, int]:

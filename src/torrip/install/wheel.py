@@ -35,9 +35,8 @@ import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from installer.scripts import Script
 from installer.utils import fix_shebang
@@ -299,8 +298,7 @@ def _write_new(target: str, data: bytes, executable: bool) -> None:
         os.chmod(target, mode | (mode & 0o444) >> 2)
 
 
-@dataclass(frozen=True)
-class InstalledWheel:
+class InstalledWheel(NamedTuple):
     """A wheel that ``install_wheel`` wrote."""
 
     verified: VerifiedWheel

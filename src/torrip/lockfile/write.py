@@ -13,7 +13,7 @@ index gives it) and torrents (``[packages.tool.torrip]``, see ``tooldata``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urldefrag
 
@@ -75,7 +75,7 @@ def lock_requirements(
     """Resolve ``request`` for its target as if nothing were installed, and lock the result
     (``early``: as for ``plan_install``)."""
     planned = plan_install(
-        replace(request, ignore_installed=True), settings, explicit=explicit, log=log, early=early
+        request._replace(ignore_installed=True), settings, explicit=explicit, log=log, early=early
     )
     facts = _hash_undescribed_files(planned, log)
     lock = lock_from_plan(planned, facts)

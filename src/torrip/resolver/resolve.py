@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from packaging.specifiers import SpecifierSet
@@ -33,8 +32,7 @@ __all__ = ["NewerSourceOnly", "Resolution", "ResolvedDistribution", "resolve"]
 MAX_ROUNDS = 200_000
 
 
-@dataclass(frozen=True)
-class ResolvedDistribution:
+class ResolvedDistribution(NamedTuple):
     candidate: Candidate
     metadata: DistMetadata
     requested: bool
@@ -51,8 +49,7 @@ class NewerSourceOnly(NamedTuple):
     resolved: Version
 
 
-@dataclass(frozen=True)
-class Resolution:
+class Resolution(NamedTuple):
     distributions: tuple[ResolvedDistribution, ...]  # sorted by name
     newer_source_only: tuple[NewerSourceOnly, ...] = ()
 

@@ -31,7 +31,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
@@ -112,8 +112,7 @@ class FileRequest:
         return urlsplit(self.url).netloc
 
 
-@dataclass(frozen=True)
-class FetchResult:
+class FetchResult(NamedTuple):
     """A fetched file. ``bytes`` counts what each kind of source delivered in this run."""
 
     request: FileRequest
@@ -299,8 +298,7 @@ class Fetcher(Closing):
             results[positions[0]] = first
             for position in positions[1:]:
                 # The same file again: its bytes are those just fetched, no new transfer.
-                again = replace(
-                    first,
+                again = first._replace(
                     request=requests[position],
                     source="cache",
                     bytes=_count({"cache": first.path.stat().st_size}),
