@@ -241,8 +241,9 @@ def test_a_refused_connection_is_tried_again_as_retries_says(
     slept: list[float] = []
     monkeypatch.setattr("torrip.connections.time.sleep", slept.append)
     url = f"http://127.0.0.1:{_closed_port()}/"
-    with _client(retries=3) as client, pytest.raises(httpx.ConnectError, match="refused"):
+    with _client(retries=3) as client, pytest.raises(httpx.ConnectError, match="refused") as raised:
         client.get(url)
+    assert str(raised.value.request.url) == url  # named, as httpx's own errors are
     assert slept == [0, 0.5, 1.0]  # httpcore's schedule, which --retries meant before
     with _client() as client, pytest.raises(httpx.ConnectError):
         client.get(url)

@@ -2,10 +2,11 @@
 ``http.client``.
 
 httpx's Client stays (redirects, auth, timeouts, the proxies of the environment); what
-this replaces is its default transport, httpcore with h11 in pure Python. In a cold
-resolve of jupyterlab, 190 requests from 16 threads, that transport took 120-150 ms of
-CPU, under the GIL every resolver thread shares; these connections take a fifth of it
-(docs/benchmarks.md, "HTTP connections").
+this replaces is its default transport, httpcore with h11 in pure Python, whose pool
+bookkeeping grows with the connections open. A cold resolve of jupyterlab sends 190
+requests from 16 threads under one GIL: sending them took 220-275 ms of CPU through
+httpcore and takes 160-210 ms through these connections; one request after another,
+0.55 ms against 0.42-0.46 ms each (docs/benchmarks.md, resolution, session 8).
 
 torrip bounds the requests it has in flight itself (the index client's and the
 fetcher's widths), so there is no limit here on connections open at once; only idle
@@ -65,7 +66,9 @@ class StdlibTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         if url.scheme not in ("http", "https") or (url.scheme == "https" and self._tls is None):
-            raise httpx.UnsupportedProtocol(f"no transport for {url.scheme!r} URLs")
+            raise httpx.UnsupportedProtocol(
+                f"no transport for {url.scheme!r} URLs", request=request
+            )
         origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         body = request.read()
@@ -73,7 +76,7 @@ class StdlibTransport(httpx.BaseTransport):
             connection = self._take_idle(origin)
             reused = connection is not None
             if connection is None:
-                connection = self._connect(origin, timeouts)
+                connection = self._connect(origin, timeouts, request)
             try:
                 response = _exchange(connection, request, body, timeouts, reused=reused)
             except _Stale:
@@ -129,7 +132,7 @@ class StdlibTransport(httpx.BaseTransport):
         connection.close()
 
     def _connect(
-        self, origin: Origin, timeouts: dict[str, float | None]
+        self, origin: Origin, timeouts: dict[str, float | None], request: httpx.Request
     ) -> http.client.HTTPConnection:
         scheme, host, port = origin
         attempts = 0
@@ -148,8 +151,12 @@ class StdlibTransport(httpx.BaseTransport):
                 connection.close()
                 if attempts >= self._retries:
                     if isinstance(exc, TimeoutError):
-                        raise httpx.ConnectTimeout(str(exc) or "timed out") from exc
-                    raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
+                        raise httpx.ConnectTimeout(
+                            str(exc) or "timed out", request=request
+                        ) from exc
+                    raise httpx.ConnectError(
+                        str(exc) or type(exc).__name__, request=request
+                    ) from exc
                 time.sleep(_BACKOFF * 2 ** (attempts - 1) if attempts else 0)
                 attempts += 1
 

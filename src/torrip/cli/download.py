@@ -88,9 +88,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     dest = Path(args.dest).expanduser()
     settings, explicit = settings_from_args(args)
     early = early_index_from_args(args, settings, output)
-    with contextlib.ExitStack() as stack:
-        if early is not None:
-            stack.enter_context(early)
+    with early or contextlib.nullcontext():
         return _download(args, output, settings, explicit, dest, early)
 
 

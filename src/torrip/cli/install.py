@@ -155,11 +155,9 @@ def run(args: argparse.Namespace, output: Output) -> int:
         prepare_tls()  # the CA bundle loads on a thread while the resolver is imported
     # The index is asked for what the command line names, and the target describes
     # itself, while the rest of torrip is imported (60-90 ms).
+    target = find_target_python(args.python)  # a bad --python fails before any request
     early = early_index_from_args(args, settings, output)
-    with contextlib.ExitStack() as stack:
-        if early is not None:
-            stack.enter_context(early)
-        probe = stack.enter_context(Probe(find_target_python(args.python), layout=layout))
+    with early or contextlib.nullcontext(), Probe(target, layout=layout) as probe:
         return _run(args, output, settings, explicit, probe, retarget, early)
 
 

@@ -160,9 +160,7 @@ def run_lock(args: argparse.Namespace, output: Output) -> int:
         )
     settings, explicit = settings_from_args(args)
     early = early_index_from_args(args, settings, output)
-    with contextlib.ExitStack() as stack:
-        if early is not None:
-            stack.enter_context(early)
+    with early or contextlib.nullcontext():
         from torrip.lockfile.write import lock_requirements
         from torrip.planner import InstallRequest
 
