@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 import threading
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -96,3 +97,46 @@ def test_the_tls_context_is_made_ahead_once_per_ca_setting(
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
     with pytest.raises(OSError):
         _tls_context()
+
+
+class _ForwardProxy(BaseHTTPRequestHandler):
+    """A forward proxy for http:// URLs: takes absolute-form requests, records them, and
+    relays them."""
+
+    seen: list[str]
+
+    def do_GET(self) -> None:
+        type(self).seen.append(self.path)
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # not itself
+        with direct.open(self.path, timeout=10) as answer:
+            body = answer.read()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_environments_proxy_carries_requests(
+    plain_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As pip: HTTP_PROXY applies (trust_env); torrip's own connections serve the rest."""
+    _ForwardProxy.seen = []
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _ForwardProxy)
+    threading.Thread(target=proxy.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        with make_client(Settings(cache_dir=tmp_path)) as client:
+            assert client.get(plain_server).text == "hello"
+        assert _ForwardProxy.seen == [plain_server]
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        with make_client(Settings(cache_dir=tmp_path)) as client:
+            assert client.get(plain_server).text == "hello"
+        assert _ForwardProxy.seen == [plain_server]  # the proxy was not asked again
+    finally:
+        proxy.shutdown()
+        proxy.server_close()

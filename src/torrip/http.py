@@ -50,8 +50,14 @@ def _build_client(settings: Settings) -> httpx.Client:
     import httpx
 
     from torrip.connections import StdlibTransport
-    from torrip.credentials import credentials_by_origin, netrc_entries
-    from torrip.httptransport import HostCredentials, LocalFiles, Offline, TransportPerScheme
+    from torrip.credentials import credentials_by_origin, netrc_entries, without_credentials
+    from torrip.httptransport import (
+        HostCredentials,
+        LocalFiles,
+        Offline,
+        TransportPerScheme,
+        environment_proxies,
+    )
 
     def transport(tls: bool) -> httpx.BaseTransport:
         # Without TLS (http:// URLs only), no CA bundle: nothing is verified on them anyway.
@@ -61,6 +67,15 @@ def _build_client(settings: Settings) -> httpx.Client:
             max_idle_per_origin=settings.max_connections_per_host,
         )
 
+    def proxy_transport(proxy: str) -> httpx.BaseTransport:
+        try:  # httpx's own connections, which speak to proxies (CONNECT for https)
+            return httpx.HTTPTransport(proxy=proxy, verify=_tls_context(), retries=settings.retries)
+        except ImportError as error:  # a SOCKS proxy without socksio
+            raise ConfigError(
+                f"cannot use the proxy {without_credentials(proxy)}: {error}",
+                hint="Unset ALL_PROXY (or HTTP_PROXY/HTTPS_PROXY), or use an HTTP proxy.",
+            ) from None
+
     by_origin = credentials_by_origin(
         (*settings.index_urls, *settings.find_links, *settings.torrent_index)
     )
@@ -69,12 +84,16 @@ def _build_client(settings: Settings) -> httpx.Client:
     return httpx.Client(
         # Without credentials anywhere, no auth step runs for each request.
         auth=HostCredentials(by_origin, netrc, keyring) if by_origin or netrc or keyring else None,
-        transport=Offline() if settings.offline else TransportPerScheme(transport),
+        transport=Offline()
+        if settings.offline
+        else TransportPerScheme(
+            transport, proxies=environment_proxies(), build_proxy=proxy_transport
+        ),
         mounts={"file://": LocalFiles()},
         timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 15.0)),
         headers={"User-Agent": USER_AGENT},
         follow_redirects=True,
-        # The proxy and CA settings of the environment apply, as for pip.
+        # The CA settings of the environment apply, as for pip (its proxies: above).
         trust_env=True,
     )
 

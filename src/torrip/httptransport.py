@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import os
 import threading
+import urllib.request
 from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
 
@@ -18,32 +19,78 @@ from torrip.credentials import Origin, without_credentials
 from torrip.fsutil import file_url_path
 from torrip.ranges import ByteRange, parse_range
 
-__all__ = ["HostCredentials", "LocalFiles", "Offline", "TransportPerScheme"]
+__all__ = [
+    "HostCredentials",
+    "LocalFiles",
+    "Offline",
+    "TransportPerScheme",
+    "environment_proxies",
+]
 
 
 class TransportPerScheme(httpx.BaseTransport):
     """Sends ``http://`` requests through ``build(tls=False)`` and the rest through
-    ``build(tls=True)``, each made at its first request (thread-safe)."""
+    ``build(tls=True)``, each made at its first request (thread-safe).
 
-    def __init__(self, build: Callable[[bool], httpx.BaseTransport]) -> None:
+    ``proxies`` (scheme or ``all`` -> proxy URL, as ``urllib.request.getproxies`` reads
+    them from the environment) send a request through ``build_proxy(proxy URL)`` instead,
+    unless ``no_proxy`` exempts its host: the rules pip follows. (httpx reads the
+    environment's proxies only for a client without a transport of its own.)
+    """
+
+    def __init__(
+        self,
+        build: Callable[[bool], httpx.BaseTransport],
+        *,
+        proxies: Mapping[str, str] | None = None,
+        build_proxy: Callable[[str], httpx.BaseTransport] | None = None,
+    ) -> None:
         self._build = build
-        self._built: dict[bool, httpx.BaseTransport] = {}
+        self._built: dict[bool | str, httpx.BaseTransport] = {}
         self._lock = threading.Lock()
+        self._proxies = dict(proxies or {}) if build_proxy is not None else {}
+        self._build_proxy = build_proxy
+        self._bypassed: dict[str, bool] = {}
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        tls = request.url.scheme != "http"
-        transport = self._built.get(tls)
+        key: bool | str = self._proxy_for(request.url) or request.url.scheme != "http"
+        transport = self._built.get(key)
         if transport is None:
             with self._lock:
-                transport = self._built.get(tls)
+                transport = self._built.get(key)
                 if transport is None:
-                    transport = self._built[tls] = self._build(tls)
+                    transport = self._built[key] = self._make(key)
         return transport.handle_request(request)
+
+    def _proxy_for(self, url: httpx.URL) -> str | None:
+        if not self._proxies:
+            return None
+        proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
+        if proxy is None:
+            return None
+        host = url.host if url.port is None else f"{url.host}:{url.port}"
+        bypassed = self._bypassed.get(host)
+        if bypassed is None:
+            bypassed = self._bypassed[host] = bool(urllib.request.proxy_bypass(host))
+        return None if bypassed else proxy
+
+    def _make(self, key: bool | str) -> httpx.BaseTransport:
+        if isinstance(key, str):
+            assert self._build_proxy is not None
+            return self._build_proxy(key)
+        return self._build(key)
 
     def close(self) -> None:
         with self._lock:
             for transport in self._built.values():
                 transport.close()
+
+
+def environment_proxies() -> dict[str, str]:
+    """The proxies the environment names for http, https and every scheme (HTTP_PROXY,
+    HTTPS_PROXY, ALL_PROXY and their lowercase forms), as pip reads them."""
+    found = urllib.request.getproxies()
+    return {scheme: found[scheme] for scheme in ("http", "https", "all") if found.get(scheme)}
 
 
 class LocalFiles(httpx.BaseTransport):
