@@ -4,6 +4,7 @@ wrong with bad input."""
 from __future__ import annotations
 
 import pytest
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import Version
 
 from torrip.errors import MetadataError
@@ -41,3 +42,63 @@ def test_name_and_version_errors_name_the_origin(data: bytes, message: str) -> N
     with pytest.raises(MetadataError, match=message) as raised:
         name_and_version(data, "demo-1.0-py3-none-any.whl")
     assert "demo-1.0-py3-none-any.whl" in str(raised.value)
+
+
+_FIELDS = ("name", "version", "requires_python", "requires_dist", "provides_extra")
+
+# Header blocks the one-pass reader takes (fast) or leaves to packaging's email-based
+# parse_email (None); either way parse_metadata must give what parse_email gives.
+_BLOCKS = {
+    "plain": b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Python: >=3.8\n"
+    b"Requires-Dist: rich>=13\nRequires-Dist: pytest; extra == 'test'\nProvides-Extra: test\n",
+    "crlf and odd case": b"metadata-version: 2.1\r\nNAME: Demo_Pkg\r\nversion:1.0 \r\n"
+    b"requires-dist:\tattrs\r\n\r\nbody: not a header\n",
+    "non-ascii elsewhere": "Name: demo\nVersion: 1.0\nAuthor: Zoë Ünïcode\n"
+    "Summary: déjà vu\nRequires-Dist: idna\n".encode(),
+    "folded unrelated field": b"Name: demo\nVersion: 1.0\nDescription: a\n  long\n"
+    b"  text\nRequires-Dist: idna\n",
+    "folded requirement": b"Name: demo\nVersion: 1.0\nRequires-Dist: idna\n  >=3\n",
+    "repeated name": b"Name: demo\nName: other\nVersion: 1.0\n",
+    "repeated requires-python": b"Name: demo\nVersion: 1.0\nRequires-Python: >=3\n"
+    b"Requires-Python: >=3.8\n",
+    "encoded word": b"Name: =?utf-8?q?d=C3=A9mo?=\nVersion: 1.0\n",
+    "non-ascii name": "Name: démo\nVersion: 1.0\n".encode(),
+    "a line that ends the headers": b"Name: demo\nnot a header line\nVersion: 1.0\n",
+    "space before the colon": b"Name: demo\nVersion : 1.0\n",
+    "not utf-8": b"Name: demo\nVersion: 1.0\nAuthor: \xff\xfe\n",
+    "empty requires-python": b"Name: demo\nVersion: 1.0\nRequires-Python: \n",
+}
+_FAST = {
+    "plain",
+    "crlf and odd case",
+    "non-ascii elsewhere",
+    "folded unrelated field",
+    "empty requires-python",
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BLOCKS))
+def test_the_one_pass_reader_reads_what_parse_email_reads(case: str) -> None:
+    from packaging.metadata import parse_email
+
+    from torrip.metadata import _resolution_fields
+
+    block = _BLOCKS[case]
+    raw, _unparsed = parse_email(block)
+    expected = {key: raw[key] for key in _FIELDS if key in raw}
+    fast = _resolution_fields(block)
+    assert (fast is not None) == (case in _FAST)
+    if fast is not None:
+        assert fast == expected
+    try:
+        parsed = parse_metadata(block, "demo.whl")
+    except MetadataError:  # so must parse_email's fields be unusable
+        with pytest.raises((KeyError, InvalidRequirement)):
+            [Requirement(text) for text in expected.get("requires_dist", [])]
+            expected["name"], expected["version"]
+        return
+    assert parsed.display_name == expected["name"]
+    assert parsed.version == Version(expected["version"])
+    assert [str(r) for r in parsed.requires_dist] == [
+        str(Requirement(text)) for text in expected.get("requires_dist", [])
+    ]
