@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import re
 import textwrap
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
@@ -58,6 +55,9 @@ class DistMetadata(NamedTuple):
         body is the description. Only the header block goes through the email parser:
         the body (often a long README) is taken as it is, which is what the parser gives.
         """
+        import email.parser  # only here: resolving needs neither it nor parse_email
+        import email.policy
+
         text = self.raw.decode("utf-8", errors="replace")
         head, body = _split_body(text)
         message = email.parser.Parser(policy=email.policy.compat32).parsestr(head, headersonly=True)
@@ -162,6 +162,8 @@ def parse_metadata(data: bytes, origin: str) -> DistMetadata:
     block = data if end < 0 else data[: end + 1]
     raw: Mapping[str, Any] | None = _resolution_fields(block)
     if raw is None:
+        from packaging.metadata import parse_email
+
         raw, _unparsed = parse_email(block)
     name = raw.get("name")
     version_text = raw.get("version")
