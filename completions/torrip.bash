@@ -17,23 +17,23 @@ _torrip_words() {
 _torrip_options() {
     case "$1" in
         "torrip") echo "-h --help -V --version" ;;
-        "torrip install") echo "-h --help -r --requirement -c --constraint --group --extra --all-extras -e --editable --python --user -t --target --prefix --platform --python-version --implementation --abi --break-system-packages --dry-run --report -U --upgrade --upgrade-strategy --force-reinstall --compile --link-mode --no-deps --require-hashes --pre --no-seed -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip install") echo "-h --help -r --requirement -c --constraint --group --extra --all-extras -e --editable --python --user -t --target --prefix --platform --python-version --implementation --abi --break-system-packages --dry-run --report -U --upgrade --upgrade-strategy --force-reinstall --compile --link-mode --no-deps --require-hashes --pre --no-seed -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
         "torrip uninstall") echo "-h --help -r --requirement -y --yes --python --user --break-system-packages -v --verbose -q --quiet" ;;
-        "torrip download") echo "-h --help -r --requirement -c --constraint --group --extra --all-extras -d --dest --python --no-seed --platform --python-version --implementation --abi --no-deps --pre -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip lock") echo "-h --help -r --requirement -c --constraint --group --extra --all-extras -o --output-file --format --python --platform --python-version --implementation --abi --pre -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy --no-index -f --find-links --torrent-index -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip sync") echo "-h --help --python -t --target --prefix --break-system-packages --dry-run --report --force-reinstall --compile --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip download") echo "-h --help -r --requirement -c --constraint --group --extra --all-extras -d --dest --python --no-seed --platform --python-version --implementation --abi --no-deps --pre -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip lock") echo "-h --help -r --requirement -c --constraint --group --extra --all-extras -o --output-file --format --python --platform --python-version --implementation --abi --pre -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy --no-index -f --find-links --torrent-index -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip sync") echo "-h --help --python -t --target --prefix --break-system-packages --dry-run --report --force-reinstall --compile --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
         "torrip list") echo "-h --help --format -o --outdated --pre --not-required --exclude --python -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy --no-index -f --find-links --torrent-index -v --verbose -q --quiet" ;;
         "torrip freeze") echo "-h --help --all --python -v --verbose -q --quiet" ;;
         "torrip show") echo "-h --help -f --files --python -v --verbose -q --quiet" ;;
         "torrip check") echo "-h --help --python -v --verbose -q --quiet" ;;
         "torrip tree") echo "-h --help -d --depth --package --prune --invert --no-dedupe --show-version-specifiers --python -v --verbose -q --quiet" ;;
         "torrip cache") echo "-h --help" ;;
-        "torrip cache dir") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip cache info") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip cache list") echo "-h --help --format -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip cache remove") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip cache clean") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip cache purge") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip cache dir") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip cache info") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip cache list") echo "-h --help --format -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip cache remove") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip cache clean") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip cache purge") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
         "torrip torrent") echo "-h --help" ;;
         "torrip torrent make") echo "-h --help --web-seed --tracker --name -o --output -v --verbose -q --quiet" ;;
         "torrip torrent check") echo "-h --help --name -v --verbose -q --quiet" ;;
@@ -41,15 +41,15 @@ _torrip_options() {
         "torrip index") echo "-h --help" ;;
         "torrip index build") echo "-h --help --base-url --no-torrents -v --verbose -q --quiet" ;;
         "torrip index serve") echo "-h --help --host --port --format -v --verbose -q --quiet" ;;
-        "torrip seed") echo "-h --help -r --requirement --group --extra --all-extras --python --no-deps --publish --no-agent --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip seed") echo "-h --help -r --requirement --group --extra --all-extras --python --no-deps --publish --no-agent --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy --no-index -f --find-links --torrent-index --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
         "torrip agent") echo "-h --help" ;;
-        "torrip agent start") echo "-h --help --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip agent stop") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip agent status") echo "-h --help --json -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip agent run") echo "-h --help --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip agent add") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip agent remove") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
-        "torrip agent list") echo "-h --help --json -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries" ;;
+        "torrip agent start") echo "-h --help --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip agent stop") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip agent status") echo "-h --help --json -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip agent run") echo "-h --help --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --no-p2p --p2p --dht-bootstrap --trackers --listen --lan-discovery --upload-rate --download-rate -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip agent add") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip agent remove") echo "-h --help -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip agent list") echo "-h --help --json -v --verbose -q --quiet --offline --isolated --cache-dir --no-cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
         "torrip agent service") echo "-h --help" ;;
         "torrip completion") echo "-h --help" ;;
     esac
@@ -57,34 +57,34 @@ _torrip_options() {
 
 _torrip_value_options() {
     case "$1" in
-        "torrip install") echo "-r --requirement -c --constraint --group --extra -e --editable --python -t --target --prefix --platform --python-version --implementation --abi --report --upgrade-strategy --link-mode -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
+        "torrip install") echo "-r --requirement -c --constraint --group --extra -e --editable --python -t --target --prefix --platform --python-version --implementation --abi --report --upgrade-strategy --link-mode -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
         "torrip uninstall") echo "-r --requirement --python" ;;
-        "torrip download") echo "-r --requirement -c --constraint --group --extra -d --dest --python --platform --python-version --implementation --abi -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
-        "torrip lock") echo "-r --requirement -c --constraint --group --extra -o --output-file --format --python --platform --python-version --implementation --abi -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy -f --find-links --torrent-index --cache-dir --timeout --retries" ;;
-        "torrip sync") echo "--python -t --target --prefix --report --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
+        "torrip download") echo "-r --requirement -c --constraint --group --extra -d --dest --python --platform --python-version --implementation --abi -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip lock") echo "-r --requirement -c --constraint --group --extra -o --output-file --format --python --platform --python-version --implementation --abi -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy -f --find-links --torrent-index --cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip sync") echo "--python -t --target --prefix --report --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
         "torrip list") echo "--format --exclude --python -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy -f --find-links --torrent-index" ;;
         "torrip freeze") echo "--python" ;;
         "torrip show") echo "--python" ;;
         "torrip check") echo "--python" ;;
         "torrip tree") echo "-d --depth --package --prune --python" ;;
-        "torrip cache dir") echo "--cache-dir --timeout --retries" ;;
-        "torrip cache info") echo "--cache-dir --timeout --retries" ;;
-        "torrip cache list") echo "--format --cache-dir --timeout --retries" ;;
-        "torrip cache remove") echo "--cache-dir --timeout --retries" ;;
-        "torrip cache clean") echo "--cache-dir --timeout --retries" ;;
-        "torrip cache purge") echo "--cache-dir --timeout --retries" ;;
+        "torrip cache dir") echo "--cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip cache info") echo "--cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip cache list") echo "--format --cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip cache remove") echo "--cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip cache clean") echo "--cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip cache purge") echo "--cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
         "torrip torrent make") echo "--web-seed --tracker --name -o --output" ;;
         "torrip torrent check") echo "--name" ;;
         "torrip index build") echo "--base-url" ;;
         "torrip index serve") echo "--host --port --format" ;;
-        "torrip seed") echo "-r --requirement --group --extra --python --publish --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
-        "torrip agent start") echo "--seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
-        "torrip agent stop") echo "--cache-dir --timeout --retries" ;;
-        "torrip agent status") echo "--cache-dir --timeout --retries" ;;
-        "torrip agent run") echo "--seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries" ;;
-        "torrip agent add") echo "--cache-dir --timeout --retries" ;;
-        "torrip agent remove") echo "--cache-dir --timeout --retries" ;;
-        "torrip agent list") echo "--cache-dir --timeout --retries" ;;
+        "torrip seed") echo "-r --requirement --group --extra --python --publish --seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days -i --index-url --uploaded-prior-to --keyring-provider --extra-index-url --index-strategy -f --find-links --torrent-index --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip agent start") echo "--seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip agent stop") echo "--cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip agent status") echo "--cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip agent run") echo "--seed-connections --seed-torrents --seed-quota --seed-ratio --seed-days --dht-bootstrap --trackers --listen --upload-rate --download-rate --cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip agent add") echo "--cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip agent remove") echo "--cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
+        "torrip agent list") echo "--cache-dir --timeout --retries --proxy --cert --trusted-host" ;;
     esac
 }
 

@@ -282,13 +282,41 @@ def tls_server(server: _Server, certificate: tuple[Path, Path]) -> _Server:
 
 
 def test_https_verifies_the_server_and_keeps_the_connection(
-    tls_server: _Server, certificate: tuple[Path, Path]
+    tls_server: _Server, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     base = _base(tls_server, "https")
     with _client(tls=ssl.create_default_context(cafile=str(certificate[0]))) as client:
         assert client.get(f"{base}/hello").text == "hello"
         assert client.get(f"{base}/big").content == bytes(range(256)) * 4096
     assert tls_server.connections == 1
-    untrusting = _client(tls=ssl.create_default_context())
+    slept: list[float] = []
+    monkeypatch.setattr("torrip.connections.time.sleep", slept.append)
+    untrusting = _client(tls=ssl.create_default_context(), retries=3)
     with untrusting, pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         untrusting.get(f"{base}/hello")
+    assert slept == []  # a certificate refused once is refused again: not retried
+
+
+def test_trusted_hosts_and_the_cert_setting(
+    tls_server: _Server, certificate: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """pip's --trusted-host (no verification for that host) and --cert (the CA bundle),
+    through torrip's client."""
+    from torrip.config import Settings
+    from torrip.errors import ConfigError
+    from torrip.http import make_client
+
+    port = tls_server.server_address[1]
+    url = f"{_base(tls_server, 'https')}/hello"
+    for trusted in (("127.0.0.1",), (f"127.0.0.1:{port}",)):
+        with make_client(Settings(cache_dir=tmp_path, trusted_host=trusted)) as client:
+            assert client.get(url).text == "hello"
+    for untrusted in ((), ("127.0.0.1:1",), ("localhost",)):
+        settings = Settings(cache_dir=tmp_path, trusted_host=untrusted)
+        with make_client(settings) as client, pytest.raises(httpx.ConnectError):
+            client.get(url)
+    with make_client(Settings(cache_dir=tmp_path, cert=str(certificate[0]))) as client:
+        assert client.get(url).text == "hello"
+    missing = Settings(cache_dir=tmp_path, cert=str(tmp_path / "nope.pem"))
+    with make_client(missing) as client, pytest.raises(ConfigError, match="is not a file"):
+        client.get(url)

@@ -83,7 +83,7 @@ def test_the_tls_context_is_made_ahead_once_per_ca_setting(
 
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-    prepare_tls()
+    prepare_tls(Settings(cache_dir=tmp_path))
     default = _tls_context()
     assert default is _tls_context()
     assert default.verify_mode == ssl.CERT_REQUIRED and default.check_hostname
@@ -137,6 +137,13 @@ def test_the_environments_proxy_carries_requests(
         with make_client(Settings(cache_dir=tmp_path)) as client:
             assert client.get(plain_server).text == "hello"
         assert _ForwardProxy.seen == [plain_server]  # the proxy was not asked again
+        # The proxy setting (--proxy) is used without the environment's; NO_PROXY holds.
+        monkeypatch.delenv("HTTP_PROXY")
+        monkeypatch.delenv("NO_PROXY")
+        explicit = Settings(cache_dir=tmp_path, proxy=f"http://127.0.0.1:{proxy.server_address[1]}")
+        with make_client(explicit) as client:
+            assert client.get(plain_server).text == "hello"
+        assert _ForwardProxy.seen == [plain_server, plain_server]
     finally:
         proxy.shutdown()
         proxy.server_close()

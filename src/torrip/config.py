@@ -73,6 +73,16 @@ class Settings:
     index_strategy: str = "unsafe-best-match"
     timeout: float = 30.0
     retries: int = 3
+    # Every request through this proxy (scheme://[user:password@]host:port), as pip's
+    # --proxy; "" takes the environment's (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY). NO_PROXY
+    # applies to either.
+    proxy: str = ""
+    # The CA bundle (a PEM file) that https is verified with, as pip's --cert; "" takes
+    # SSL_CERT_FILE or SSL_CERT_DIR, else certifi's bundle.
+    cert: str = ""
+    # Hosts (host, or host:port) whose https certificate is not verified, as pip's
+    # --trusted-host and uv's --allow-insecure-host: an index behind a self-signed one.
+    trusted_host: tuple[str, ...] = ()
     # Concurrent requests to one host; PyPI's CDN serves many in parallel.
     max_connections_per_host: int = 16
     # Distribution files downloaded at once from one far host (the rest wait their turn); a

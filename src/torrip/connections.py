@@ -20,7 +20,7 @@ import select
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 import httpx
 
@@ -45,6 +45,8 @@ class StdlibTransport(httpx.BaseTransport):
 
     ``tls``: the context for https (None: plain http only). ``retries``: how many more
     times a connection that cannot be made is tried (pip's and httpx's ``retries``).
+    ``unverified_hosts``: hosts (``host`` for any port, or ``host:port``) whose https
+    certificate is not checked (the ``trusted-host`` setting).
     """
 
     def __init__(
@@ -54,8 +56,11 @@ class StdlibTransport(httpx.BaseTransport):
         retries: int = 0,
         max_idle_per_origin: int = 16,
         keepalive_expiry: float = 30.0,
+        unverified_hosts: Collection[str] = (),
     ) -> None:
         self._tls = tls
+        self._unverified = frozenset(host.lower() for host in unverified_hosts)
+        self._unverified_tls: ssl.SSLContext | None = None
         self._retries = retries
         self._max_idle = max_idle_per_origin
         self._expiry = keepalive_expiry
@@ -131,6 +136,15 @@ class StdlibTransport(httpx.BaseTransport):
                 return
         connection.close()
 
+    def _context_for(self, host: str, port: int) -> ssl.SSLContext | None:
+        if self._unverified and (
+            host.lower() in self._unverified or f"{host.lower()}:{port}" in self._unverified
+        ):
+            if self._unverified_tls is None:
+                self._unverified_tls = _unverified_context()
+            return self._unverified_tls
+        return self._tls
+
     def _connect(
         self, origin: Origin, timeouts: dict[str, float | None], request: httpx.Request
     ) -> http.client.HTTPConnection:
@@ -140,7 +154,10 @@ class StdlibTransport(httpx.BaseTransport):
             connection: http.client.HTTPConnection
             if scheme == "https":
                 connection = http.client.HTTPSConnection(
-                    host, port, timeout=timeouts.get("connect"), context=self._tls
+                    host,
+                    port,
+                    timeout=timeouts.get("connect"),
+                    context=self._context_for(host, port),
                 )
             else:
                 connection = http.client.HTTPConnection(host, port, timeout=timeouts.get("connect"))
@@ -149,7 +166,8 @@ class StdlibTransport(httpx.BaseTransport):
                 return connection
             except (OSError, http.client.HTTPException) as exc:
                 connection.close()
-                if attempts >= self._retries:
+                # A certificate that fails verification will fail again: no retry.
+                if attempts >= self._retries or isinstance(exc, ssl.SSLCertVerificationError):
                     if isinstance(exc, TimeoutError):
                         raise httpx.ConnectTimeout(
                             str(exc) or "timed out", request=request
@@ -159,6 +177,13 @@ class StdlibTransport(httpx.BaseTransport):
                     ) from exc
                 time.sleep(_BACKOFF * 2 ** (attempts - 1) if attempts else 0)
                 attempts += 1
+
+
+def _unverified_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:

@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from torrip import __version__
@@ -59,17 +60,22 @@ def _build_client(settings: Settings) -> httpx.Client:
         environment_proxies,
     )
 
+    cert = _cert_file(settings)
+
     def transport(tls: bool) -> httpx.BaseTransport:
         # Without TLS (http:// URLs only), no CA bundle: nothing is verified on them anyway.
         return StdlibTransport(
-            tls=_tls_context() if tls else None,
+            tls=_tls_context(cert) if tls else None,
             retries=settings.retries,
             max_idle_per_origin=settings.max_connections_per_host,
+            unverified_hosts=settings.trusted_host,
         )
 
     def proxy_transport(proxy: str) -> httpx.BaseTransport:
         try:  # httpx's own connections, which speak to proxies (CONNECT for https)
-            return httpx.HTTPTransport(proxy=proxy, verify=_tls_context(), retries=settings.retries)
+            return httpx.HTTPTransport(
+                proxy=proxy, verify=_tls_context(cert), retries=settings.retries
+            )
         except ImportError as error:  # a SOCKS proxy without socksio
             raise ConfigError(
                 f"cannot use the proxy {without_credentials(proxy)}: {error}",
@@ -87,7 +93,9 @@ def _build_client(settings: Settings) -> httpx.Client:
         transport=Offline()
         if settings.offline
         else TransportPerScheme(
-            transport, proxies=environment_proxies(), build_proxy=proxy_transport
+            transport,
+            proxies={"all": settings.proxy} if settings.proxy else environment_proxies(),
+            build_proxy=proxy_transport,
         ),
         mounts={"file://": LocalFiles()},
         timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 15.0)),
@@ -117,21 +125,39 @@ _tls_contexts: dict[tuple[str | None, str | None], Future[ssl.SSLContext]] = {}
 _tls_lock = threading.Lock()
 
 
-def prepare_tls() -> None:
+def prepare_tls(settings: Settings) -> None:
     """Start making the TLS context of https requests now, on a thread.
 
     Loading the CA bundle is 30 ms of C code that lets Python threads run: started before
     torrip imports its resolver, it is ready by the first request to an https index.
     """
-    _tls_context_future()
+    _tls_context_future(_cert_file(settings))
 
 
-def _tls_context() -> ssl.SSLContext:
-    return _tls_context_future().result()
+def _cert_file(settings: Settings) -> str | None:
+    """The ``cert`` setting's CA bundle, made absolute; ConfigError if it is no file."""
+    if not settings.cert:
+        return None
+    path = Path(settings.cert).expanduser().absolute()
+    if not path.is_file():
+        raise ConfigError(
+            f"the CA bundle {settings.cert} (cert) is not a file",
+            hint="Give the path of a PEM file of certificates, or leave cert unset.",
+        )
+    return str(path)
 
 
-def _tls_context_future() -> Future[ssl.SSLContext]:
-    key = (os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
+def _tls_context(cert: str | None = None) -> ssl.SSLContext:
+    return _tls_context_future(cert).result()
+
+
+def _tls_context_future(cert: str | None = None) -> Future[ssl.SSLContext]:
+    """The context for ``cert`` (a CA bundle given by the ``cert`` setting), else for the
+    environment's SSL_CERT_FILE and SSL_CERT_DIR."""
+    if cert is not None:
+        key: tuple[str | None, str | None] = (cert, None)
+    else:
+        key = (os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
     with _tls_lock:
         future = _tls_contexts.get(key)
         if future is None:

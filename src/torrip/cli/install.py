@@ -152,7 +152,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     if any(url.startswith("https://") for url in settings.index_urls):
         from torrip.http import prepare_tls
 
-        prepare_tls()  # the CA bundle loads on a thread while the resolver is imported
+        prepare_tls(settings)  # the CA bundle loads on a thread while the resolver is imported
     # The index is asked for what the command line names, and the target describes
     # itself, while the rest of torrip is imported (60-90 ms).
     target = find_target_python(args.python)  # a bad --python fails before any request

@@ -45,6 +45,9 @@ _SETTING_DESTS = {
     "offline": "offline",
     "timeout": "timeout",
     "retries": "retries",
+    "proxy": "proxy",
+    "cert": "cert",
+    "trusted_host": "trusted_host",
     "pre": "pre",
     "uploaded_prior_to": "uploaded_prior_to",
     "keyring_provider": "keyring_provider",
@@ -99,6 +102,26 @@ def add_general_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--retries", type=int, metavar="N", help="Retry each connection up to N times (default 3)."
+    )
+    group.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="Send every request through this proxy, scheme://[user:passwd@]host:port "
+        "(default: HTTP_PROXY, HTTPS_PROXY and ALL_PROXY; NO_PROXY applies to both).",
+    )
+    group.add_argument(
+        "--cert",
+        metavar="PATH",
+        help="Verify https with this CA bundle, a PEM file (default: SSL_CERT_FILE or "
+        "SSL_CERT_DIR, else certifi's).",
+    )
+    group.add_argument(
+        "--trusted-host",
+        action="extend",
+        type=_comma_list,
+        metavar="HOST",
+        help="Do not verify the https certificate of this host or host:port (repeatable, "
+        "or comma-separated).",
     )
 
 
