@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import threading
 import urllib.request
@@ -17,9 +18,8 @@ from torrip.http import make_client
 from torrip.httptransport import TransportPerScheme
 
 
-class _Hello(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"hello"
+class _Handler(BaseHTTPRequestHandler):
+    def answer(self, body: bytes) -> None:
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -29,14 +29,27 @@ class _Hello(BaseHTTPRequestHandler):
         pass
 
 
+class _Hello(_Handler):
+    def do_GET(self) -> None:
+        self.answer(b"hello")
+
+
+@contextlib.contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """``handler`` served on loopback; its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def plain_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    with _serving(_Hello) as url:
+        yield url
 
 
 def test_each_scheme_gets_a_transport_made_at_its_first_request() -> None:
@@ -99,7 +112,7 @@ def test_the_tls_context_is_made_ahead_once_per_ca_setting(
         _tls_context()
 
 
-class _ForwardProxy(BaseHTTPRequestHandler):
+class _ForwardProxy(_Handler):
     """A forward proxy for http:// URLs: takes absolute-form requests, records them, and
     relays them."""
 
@@ -109,41 +122,33 @@ class _ForwardProxy(BaseHTTPRequestHandler):
         type(self).seen.append(self.path)
         direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # not itself
         with direct.open(self.path, timeout=10) as answer:
-            body = answer.read()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+            self.answer(answer.read())
 
 
-def test_the_environments_proxy_carries_requests(
+def test_the_environments_proxy_and_the_proxy_setting_carry_requests(
     plain_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """As pip: HTTP_PROXY applies (trust_env); torrip's own connections serve the rest."""
+    """As pip: HTTP_PROXY applies, or the proxy setting (--proxy) instead; NO_PROXY exempts
+    hosts from either. (torrip's own connections serve what goes direct.)"""
     _ForwardProxy.seen = []
-    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _ForwardProxy)
-    threading.Thread(target=proxy.serve_forever, args=(0.05,), daemon=True).start()
-    try:
-        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
-        with make_client(Settings(cache_dir=tmp_path)) as client:
-            assert client.get(plain_server).text == "hello"
-        assert _ForwardProxy.seen == [plain_server]
-        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-        with make_client(Settings(cache_dir=tmp_path)) as client:
-            assert client.get(plain_server).text == "hello"
-        assert _ForwardProxy.seen == [plain_server]  # the proxy was not asked again
-        # The proxy setting (--proxy) is used without the environment's; NO_PROXY holds.
-        monkeypatch.delenv("HTTP_PROXY")
-        monkeypatch.delenv("NO_PROXY")
-        explicit = Settings(cache_dir=tmp_path, proxy=f"http://127.0.0.1:{proxy.server_address[1]}")
-        with make_client(explicit) as client:
-            assert client.get(plain_server).text == "hello"
-        assert _ForwardProxy.seen == [plain_server, plain_server]
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with _serving(_ForwardProxy) as proxy:
+        from_environment = Settings(cache_dir=tmp_path)
+        from_setting = Settings(cache_dir=tmp_path, proxy=proxy)
+        for settings, environment in (
+            (from_environment, {"HTTP_PROXY": proxy}),
+            (from_setting, {}),
+        ):
+            for name, value in environment.items():
+                monkeypatch.setenv(name, value)
+            _ForwardProxy.seen = []
+            with make_client(settings) as client:
+                assert client.get(plain_server).text == "hello"
+            assert _ForwardProxy.seen == [plain_server]
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+            with make_client(settings) as client:
+                assert client.get(plain_server).text == "hello"
+            assert _ForwardProxy.seen == [plain_server]  # not asked again
+            for name in ("NO_PROXY", *environment):
+                monkeypatch.delenv(name)
