@@ -67,3 +67,21 @@ def test_a_stopwatch_counts_waiting_not_this_processs_work() -> None:
     while time.perf_counter() < deadline:
         sum(range(1000))
     assert busy.waited() < 0.01
+
+
+def test_requests_timed_before_arming_do_not_decide() -> None:
+    """An unarmed width (torrip's early index requests, which run beside the planner's
+    imports) decides on the first request timed after ``arm``."""
+    width = Width(2, 6, armed=False)
+    early = Stopwatch()
+    width.observe_since(early)
+    assert not width.measured
+    width.arm()
+    time.sleep(FAR_WAIT * 2)
+    width.observe_since(early)  # started before arming: its wait says nothing
+    assert not width.measured
+    after = Stopwatch()
+    time.sleep(FAR_WAIT * 2)  # off the CPU, as a far server's answer
+    width.observe_since(after)
+    assert width.measured
+    assert _most_at_once(width, 8) == 6

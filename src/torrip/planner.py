@@ -210,6 +210,7 @@ def plan_install(
         early = EarlyIndex(settings, log)
     with early:
         http, index = early.http, early.index
+        index.start_measuring()  # the imports are done: this process's CPU is the requests'
         # The pages of what was asked for load while the target interpreter is probed.
         for pep508 in user:
             if not pep508.url:

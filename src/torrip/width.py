@@ -17,6 +17,7 @@ finishes its measurement (``Stopwatch``) decides, once, whether to open it wide.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -28,22 +29,24 @@ __all__ = ["FAR_WAIT", "Stopwatch", "Width"]
 # network, the server) means a far server, where overlapping requests pays. Measured against
 # the whole process's CPU time, not the request thread's: the time a thread waits for the
 # GIL (while other threads parse pages or the target's tags are computed) is no distance.
-# Counted as one, it put a loopback mirror's first request at 6-56 ms (a third of runs
-# widened), and a loopback relay's either side of a 15 ms bar (its resolution took 0.27 or
-# 0.55 s by the side). Against the process's CPU: under 1 ms from loopback, 3-8 ms from a
-# PyPI proxy in the same data centre, 150 ms or more over a 50 ms link.
-FAR_WAIT = 0.002
+# The first request to a host opens its connection, so the wait is about three round trips
+# (TCP, TLS 1.3, the request) and the server's time: under 1 ms from loopback, 2 ms from a
+# Python relay on loopback, 5-9 ms from the PyPI proxy here (in the same data centre, where
+# 16 requests at once resolved jupyterlab in 0.61 s against 0.55 s with 3: their TLS
+# handshakes cost more than the overlap saves), 15 ms or more from 5 ms away, 150 ms or
+# more over a 50 ms link.
+FAR_WAIT = 0.015
 
 
 class Stopwatch:
     """Time since it was made that this process did not spend on its CPU."""
 
     def __init__(self) -> None:
-        self._started = time.perf_counter()
+        self.started = time.perf_counter()
         self._cpu = time.process_time()
 
     def waited(self) -> float:
-        return (time.perf_counter() - self._started) - (time.process_time() - self._cpu)
+        return (time.perf_counter() - self.started) - (time.process_time() - self._cpu)
 
 
 class Width:
@@ -51,7 +54,12 @@ class Width:
     ``waited`` time said the server is far. Use it as a context manager, one per request."""
 
     def __init__(
-        self, near: int, far: int, *, on_widen: Callable[[float, int], None] | None = None
+        self,
+        near: int,
+        far: int,
+        *,
+        on_widen: Callable[[float, int], None] | None = None,
+        armed: bool = True,
     ) -> None:
         self.near = max(1, min(near, far))
         self.far = max(1, far)
@@ -59,6 +67,16 @@ class Width:
         self._lock = threading.Lock()
         self._measured = False
         self._on_widen = on_widen
+        # Requests timed from before this are not measured (``arm``).
+        self._armed_at = 0.0 if armed else math.inf
+
+    def arm(self) -> None:
+        """Measure from now on. A request timed while this process did other work on its
+        other core (importing, say) reads as nearer than it is, even below zero: the
+        process's CPU then outruns the clock. (torrip's early index requests run beside
+        the planner's imports, and arm their width once those are done.)"""
+        with self._lock:
+            self._armed_at = time.perf_counter()
 
     @property
     def measured(self) -> bool:
@@ -79,8 +97,9 @@ class Width:
             self._gate.release(extra)
 
     def observe_since(self, watch: Stopwatch) -> None:
-        """``observe`` the time ``watch`` has waited."""
-        self.observe(watch.waited())
+        """``observe`` the time ``watch`` has waited, if it was started once armed."""
+        if watch.started >= self._armed_at:
+            self.observe(watch.waited())
 
     def __enter__(self) -> None:
         self._gate.acquire()

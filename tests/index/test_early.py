@@ -10,6 +10,7 @@ import pytest
 
 from fixtures.wheels import make_wheel
 from torrip.config import Settings, load_settings
+from torrip.index.client import IndexClient
 from torrip.index.early import early_index
 from torrip.planner import InstallRequest, plan_install
 
@@ -67,6 +68,7 @@ def test_the_planner_takes_the_early_client_over(
     local_index,  # type: ignore[no-untyped-def]
     make_venv,  # type: ignore[no-untyped-def]
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     dists = tmp_path / "dists"
     index = local_index(
@@ -76,9 +78,12 @@ def test_the_planner_takes_the_early_client_over(
     settings = _settings(index.url, tmp_path)
     early = early_index(settings, ["app"], log=_ignore)
     assert early is not None
+    armed: list[IndexClient] = []
+    monkeypatch.setattr(IndexClient, "start_measuring", lambda self: armed.append(self))
     request = InstallRequest(requirements=("app",), python=str(venv / "bin" / "python"))
     planned = plan_install(request, settings, early=early)
     assert [d.candidate.name for d in planned.resolution.distributions] == ["app", "lib"]
+    assert armed == [early.index]  # its width is measured from the planner on
     index.requests.settle()
     assert index.count("/simple/app/") == 1  # asked once, by the early client
     # The planner closed it: what it is asked now is cancelled, not sent.

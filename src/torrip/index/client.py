@@ -57,7 +57,16 @@ def _ignore(_: str) -> None:
 
 
 class IndexClient(Closing):
-    def __init__(self, settings: Settings, http: httpx.Client, *, log: Log = _ignore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        http: httpx.Client,
+        *,
+        log: Log = _ignore,
+        measure_now: bool = True,
+    ) -> None:
+        """``measure_now``: whether the first request decides how many go at once; if not,
+        the first after ``start_measuring``."""
         self.settings = settings
         self.http = http
         self.log = log
@@ -70,7 +79,12 @@ class IndexClient(Closing):
         )
         # Requests at once: few while the index is near, all the pool's once the first
         # request shows network latency worth overlapping.
-        self._width = Width(NEAR_WIDTH, settings.max_connections_per_host, on_widen=self._widened)
+        self._width = Width(
+            NEAR_WIDTH,
+            settings.max_connections_per_host,
+            on_widen=self._widened,
+            armed=measure_now,
+        )
         self._closed = False
         self._lock = threading.Lock()
         self._pages: dict[str, Future[Any]] = {}
@@ -78,6 +92,10 @@ class IndexClient(Closing):
         self._skipped: dict[str, list[str]] = {}
         # Set once the target is known (see restrict_platforms).
         self.platforms: frozenset[str] | None = None
+
+    def start_measuring(self) -> None:
+        """Let the next request decide how many go at once (``Width.arm``)."""
+        self._width.arm()
 
     def restrict_platforms(self, platforms: frozenset[str]) -> None:
         """Leave wheels for other platforms out of pages parsed from now on; they are

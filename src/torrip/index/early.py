@@ -34,7 +34,9 @@ class EarlyIndex(Closing):
 
     def __init__(self, settings: Settings, log: Callable[[str], None]) -> None:
         self.http: httpx.Client = make_client(settings)
-        self.index = IndexClient(settings, self.http, log=log)
+        # Its first requests run beside the planner's imports, which would make the index
+        # look nearer than it is: the planner starts the measuring (``Width.arm``).
+        self.index = IndexClient(settings, self.http, log=log, measure_now=False)
 
     def close(self) -> None:
         self.index.close()
