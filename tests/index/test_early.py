@@ -26,6 +26,15 @@ def _ignore(_: str) -> None:
     pass
 
 
+@pytest.fixture
+def app_index(local_index, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """An index of app 1.0, which needs lib 1.0."""
+    dists = tmp_path / "dists"
+    return local_index(
+        [make_wheel(dists, "app", "1.0", requires_dist=["lib"]), make_wheel(dists, "lib", "1.0")]
+    )
+
+
 def test_only_plainly_named_projects_are_asked_for(local_index, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     index = local_index([make_wheel(tmp_path / "dists", "demo", "1.0")])
     requirements = [
@@ -65,17 +74,13 @@ def test_nothing_starts_early_when_the_settings_may_change_or_nothing_is_named(
 
 
 def test_the_planner_takes_the_early_client_over(
-    local_index,  # type: ignore[no-untyped-def]
+    app_index,  # type: ignore[no-untyped-def]
     make_venv,  # type: ignore[no-untyped-def]
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    dists = tmp_path / "dists"
-    index = local_index(
-        [make_wheel(dists, "app", "1.0", requires_dist=["lib"]), make_wheel(dists, "lib", "1.0")]
-    )
     venv = make_venv()
-    settings = _settings(index.url, tmp_path)
+    settings = _settings(app_index.url, tmp_path)
     early = early_index(settings, ["app"], log=_ignore)
     assert early is not None
     armed: list[IndexClient] = []
@@ -84,8 +89,8 @@ def test_the_planner_takes_the_early_client_over(
     planned = plan_install(request, settings, early=early)
     assert [d.candidate.name for d in planned.resolution.distributions] == ["app", "lib"]
     assert armed == [early.index]  # its width is measured from the planner on
-    index.requests.settle()
-    assert index.count("/simple/app/") == 1  # asked once, by the early client
+    app_index.requests.settle()
+    assert app_index.count("/simple/app/") == 1  # asked once, by the early client
     # The planner closed it: what it is asked now is cancelled, not sent.
     assert early.index.prefetch_project("other").cancelled()
 
@@ -118,7 +123,7 @@ def test_an_early_client_for_other_settings_is_closed_and_not_used(
 )
 def test_commands_hand_their_early_client_to_the_planner(
     command: list[str],
-    local_index,  # type: ignore[no-untyped-def]
+    app_index,  # type: ignore[no-untyped-def]
     target_venv: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -127,10 +132,6 @@ def test_commands_hand_their_early_client_to_the_planner(
     from torrip.cli.main import main
     from torrip.index.early import EarlyIndex
 
-    dists = tmp_path / "dists"
-    index = local_index(
-        [make_wheel(dists, "app", "1.0", requires_dist=["lib"]), make_wheel(dists, "lib", "1.0")]
-    )
     (tmp_path / "requirements.txt").write_text("app\n")
     made_by_planner: list[Settings] = []
 
@@ -145,7 +146,7 @@ def test_commands_hand_their_early_client_to_the_planner(
     args = [part.format(tmp=tmp_path) for part in command]
     if "-r" not in args:
         args.append("app")
-    assert main([*args, "-q", "--index-url", index.url, "--python", str(target_venv)]) == 0
-    index.requests.settle()
-    assert index.count("/simple/app/") == 1
+    assert main([*args, "-q", "--index-url", app_index.url, "--python", str(target_venv)]) == 0
+    app_index.requests.settle()
+    assert app_index.count("/simple/app/") == 1
     assert len(made_by_planner) == (1 if "-r" in args else 0)
