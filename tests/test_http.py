@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import re
+import socket
 import ssl
 import threading
 import urllib.request
@@ -152,3 +154,20 @@ def test_the_environments_proxy_and_the_proxy_setting_carry_requests(
             assert _ForwardProxy.seen == [plain_server]  # not asked again
             for name in ("NO_PROXY", *environment):
                 monkeypatch.delenv(name)
+
+
+def test_a_proxy_that_cannot_be_reached_is_named(
+    plain_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        closed = f"http://user:secret@127.0.0.1:{unused.getsockname()[1]}"
+    monkeypatch.setenv("HTTP_PROXY", closed)
+    proxy = closed.replace("user:secret@", "")  # named without its credentials
+    with (
+        make_client(Settings(cache_dir=tmp_path, retries=0)) as client,
+        pytest.raises(httpx.ConnectError, match=f"through the proxy {re.escape(proxy)}: "),
+    ):
+        client.get(plain_server)

@@ -53,14 +53,22 @@ class TransportPerScheme(httpx.BaseTransport):
         self._bypassed: dict[str, bool] = {}
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        key: bool | str = self._proxy_for(request.url) or request.url.scheme != "http"
+        proxy = self._proxy_for(request.url)
+        key: bool | str = proxy or request.url.scheme != "http"
         transport = self._built.get(key)
         if transport is None:
             with self._lock:
                 transport = self._built.get(key)
                 if transport is None:
                     transport = self._built[key] = self._make(key)
-        return transport.handle_request(request)
+        if proxy is None:
+            return transport.handle_request(request)
+        try:
+            return transport.handle_request(request)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:  # say which way it went
+            raise type(error)(
+                f"through the proxy {without_credentials(proxy)}: {error}", request=request
+            ) from error
 
     def _proxy_for(self, url: httpx.URL) -> str | None:
         if not self._proxies:
