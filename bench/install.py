@@ -498,6 +498,9 @@ def speed(args: argparse.Namespace, paths: Paths, index: str, work: Path) -> int
     deadline = time.monotonic() + args.max_minutes * 60
     runs: list[Run] = []
     garbage: list[Path] = []  # deleted between sets, not between runs
+    warm = {} if args.warm_start else {"TORRIP_WARM_START": "0"}
+    if args.warm_start and not c.warm_start_torrip(paths.torrip, c.clean_env("torrip")):
+        log("torrip's warm-start server did not start: torrip runs in-process")
 
     def timed(name: str, tool: str, mode: str, cache: Path, i: int) -> None:
         if time.monotonic() > deadline:
@@ -510,7 +513,7 @@ def speed(args: argparse.Namespace, paths: Paths, index: str, work: Path) -> int
         os.sync()
         _wait_for_quiet(args.max_cpu_pressure, args.quiet_wait)
         load, pressure = os.getloadavg()[0], _pressure()
-        res = c.run(cmd, c.clean_env(tool, extra), args.timeout)
+        res = c.run(cmd, c.clean_env(tool, {**extra, **warm}), args.timeout)
         run = Run(name, tool, mode, res.seconds, res.ok, len(dist_infos(venv)), load, pressure)
         if res.ok and tool == "torrip":
             data = json.loads(report.read_text(encoding="utf-8"))
@@ -703,6 +706,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--quiet-wait", type=float, default=120, help="seconds (default 120)")
     ap.add_argument("--serve-minutes", type=float, default=30, help="serve: stop after this")
+    ap.add_argument(
+        "--no-warm-start",
+        dest="warm_start",
+        action="store_false",
+        help="speed: every torrip command in its own process (docs/warm-start.md)",
+    )
     ap.add_argument("--torrip", type=Path, default=c.DEFAULT_TORRIP)
     ap.add_argument("--pip", type=Path, default=c.DEFAULT_PIP)
     ap.add_argument("--uv", type=Path, default=c.DEFAULT_UV)

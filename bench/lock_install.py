@@ -114,6 +114,9 @@ def speed(args: argparse.Namespace, paths: mirror.Paths, index: str, work: Path)
     lockfile, lock_seconds = write_lock(paths, index, work, args.timeout)
     pins = locked_pins(lockfile)
     log(f"torrip lock: {len(pins)} packages in {lock_seconds:.2f} s -> {lockfile}")
+    warm = {} if args.warm_start else {"TORRIP_WARM_START": "0"}
+    if args.warm_start and not c.warm_start_torrip(paths.torrip, c.clean_env("torrip")):
+        log("torrip's warm-start server did not start: torrip runs in-process")
     runs: list[Run] = []
     # Deleted once, at the end: deleting venvs of 11,000 files between runs made the next
     # installs on this disk (mounted with discard) up to three times slower.
@@ -129,7 +132,7 @@ def speed(args: argparse.Namespace, paths: mirror.Paths, index: str, work: Path)
         cmd, extra = install_command(tool, paths, index, lockfile, venv, cache, report)
         os.sync()
         load = os.getloadavg()[0]
-        res = c.run(cmd, c.clean_env(tool, extra), args.timeout)
+        res = c.run(cmd, c.clean_env(tool, {**extra, **warm}), args.timeout)
         installed = mirror.installed_dists(venv)
         run = Run(tool, mode, res.seconds, res.ok and installed == pins, len(installed), load)
         if not res.ok:
@@ -251,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work-dir", type=Path, help="venvs and caches (default: system temp)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per command")
     ap.add_argument("--max-minutes", type=float, default=45, help="stop after this")
+    ap.add_argument(
+        "--no-warm-start",
+        dest="warm_start",
+        action="store_false",
+        help="every torrip command in its own process (docs/warm-start.md)",
+    )
     ap.add_argument("--torrip", type=Path, default=c.DEFAULT_TORRIP)
     ap.add_argument("--pip", type=Path, default=c.DEFAULT_PIP)
     ap.add_argument("--uv", type=Path, default=c.DEFAULT_UV)

@@ -1,8 +1,11 @@
 """Shared pytest configuration: the fixture plugins every test package can use."""
 
+import contextlib
 import ipaddress
 import os
+import signal
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +27,10 @@ os.environ["TORRIP_LAN_DISCOVERY"] = "0"
 # A seeding agent running on this machine must not join the tests' installs: runtime
 # files (the agent's socket) live in a folder of the test run's own.
 os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="torrip-tests-run-")
+
+# Commands in tests run in their own processes, not in forks of a warm-start server left
+# behind by an earlier test; tests/test_warmstart.py turns it on.
+os.environ["TORRIP_WARM_START"] = "0"
 
 pytest_plugins = [
     "fixtures.wheels",
@@ -63,3 +70,10 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop any warm-start server a test left in the run's own folder (none should)."""
+    for lock in (Path(os.environ["XDG_RUNTIME_DIR"]) / "torrip").glob("warm-*.lock"):
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(lock.read_text().strip()), signal.SIGTERM)

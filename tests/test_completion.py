@@ -122,7 +122,19 @@ def test_bash_skips_options_and_their_values_to_find_the_command() -> None:
         ["--format"],
         ["html"],
         ["--json"],
-        ["-h", "--help", "-f", "--files", "--python", "-v", "--verbose", "-q", "--quiet"],
+        [
+            "-h",
+            "--help",
+            "-f",
+            "--files",
+            "--python",
+            "-v",
+            "--verbose",
+            "-q",
+            "--quiet",
+            "--warm-start",
+            "--no-warm-start",
+        ],
     ]
 
 

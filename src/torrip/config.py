@@ -124,6 +124,9 @@ class Settings:
     seed_ratio: float = 0.0
     # Seed a file for this many days after it was last used; 0: no limit.
     seed_days: int = 30
+    # Commands run in a fork of a server that has torrip imported already (Linux): 0.1 s
+    # less for each (docs/warm-start.md). Read by torrip.warmstart.identity.enabled.
+    warm_start: bool = True
     verbose: int = 0
     quiet: int = 0
 

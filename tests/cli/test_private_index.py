@@ -69,7 +69,10 @@ def private_index(tmp_path: Path) -> Iterator[_PrivateIndex]:
 def _torrip(*args: str, home: Path, cache: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TORRIP_", "NETRC"))}
     env.update(
-        HOME=str(home), TORRIP_CACHE_DIR=str(cache), TORRIP_CONFIG_FILE=str(home / "none.toml")
+        HOME=str(home),
+        TORRIP_CACHE_DIR=str(cache),
+        TORRIP_CONFIG_FILE=str(home / "none.toml"),
+        TORRIP_WARM_START="0",
     )
     return subprocess.run(
         [sys.executable, "-m", "torrip", *args],

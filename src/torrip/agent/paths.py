@@ -22,13 +22,13 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from torrip.config import Settings
 from torrip.errors import TorripError
+from torrip.rundir import run_dir as run_dir_of_user
 
 __all__ = [
     "MAX_SOCKET_PATH",
@@ -84,14 +84,7 @@ def run_dir(environ: Mapping[str, str] | None = None) -> Path:
             "the seeding agent needs Unix sockets, which torrip does not use on Windows",
             hint="Installs work without it; files are not seeded after an install.",
         )
-    runtime = env.get("XDG_RUNTIME_DIR", "")
-    if runtime and os.path.isabs(runtime) and os.path.isdir(runtime):
-        return Path(runtime) / "torrip"
-    uid = os.getuid()
-    systemd = Path(f"/run/user/{uid}")
-    if sys.platform.startswith("linux") and _owned_dir(systemd, uid):
-        return systemd / "torrip"
-    return Path(tempfile.gettempdir()) / f"torrip-{uid}"
+    return Path(run_dir_of_user(env))
 
 
 def agent_paths(settings: Settings, environ: Mapping[str, str] | None = None) -> AgentPaths:
@@ -130,11 +123,3 @@ def check_socket_path(path: Path) -> None:
             f"the agent's socket path is too long for a Unix socket: {path}",
             hint="Set XDG_RUNTIME_DIR to a shorter folder.",
         )
-
-
-def _owned_dir(path: Path, uid: int) -> bool:
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == uid and os.access(path, os.W_OK)

@@ -61,6 +61,7 @@ _SETTING_DESTS = {
     "lan_discovery": "lan_discovery",
     "upload_rate": "upload_rate",
     "download_rate": "download_rate",
+    "warm_start": "warm_start",
 }
 
 
@@ -72,6 +73,21 @@ def add_verbosity_options(parser: argparse.ArgumentParser) -> argparse._Argument
     )
     group.add_argument(
         "-q", "--quiet", action="count", default=0, help="Give less output. Option is additive."
+    )
+    warm = group.add_mutually_exclusive_group()
+    warm.add_argument(
+        "--warm-start",
+        dest="warm_start",
+        action="store_true",
+        default=None,
+        help="Run in a fork of a background server that has torrip loaded (default, Linux).",
+    )
+    warm.add_argument(
+        "--no-warm-start",
+        dest="warm_start",
+        action="store_false",
+        default=None,
+        help="Run in this process, and leave no server behind.",
     )
     return group
 

@@ -1,0 +1,342 @@
+"""Warm start: commands run in forks of a server that has torrip imported.
+
+Real processes throughout: the ``torrip`` command (``python -m torrip``), the server it
+leaves behind, and its forks, in a private run folder per test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fixtures.wheels import make_wheel
+from torrip.warmstart.identity import enabled, private_run_dir
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="warm start is Linux only")
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+class Warm:
+    """A run folder of this test's, the environment that points torrip at it, and the
+    server (if any) that commands left there."""
+
+    def __init__(self, run: Path) -> None:
+        self.run = run
+        self.env = {**os.environ, "XDG_RUNTIME_DIR": str(run)}
+        del self.env["TORRIP_WARM_START"]
+
+    @property
+    def folder(self) -> Path:
+        return self.run / "torrip"
+
+    def torrip(
+        self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "torrip", *args],
+            capture_output=True,
+            text=True,
+            env={**self.env, **(env or {})},
+            cwd=cwd,
+            timeout=120,
+        )
+
+    def sockets(self) -> list[Path]:
+        return sorted(self.folder.glob("warm-*.sock")) if self.folder.is_dir() else []
+
+    def wait_for_server(self, count: int = 1) -> Path:
+        deadline = time.monotonic() + 20
+        while len(self.sockets()) < count:
+            assert time.monotonic() < deadline, f"no server in {self.folder}: {self.logs()}"
+            time.sleep(0.05)
+        return self.sockets()[-1]
+
+    def logs(self) -> str:
+        return "".join(log.read_text() for log in sorted(self.folder.glob("warm-*.log")))
+
+    def served(self) -> list[str]:
+        """The commands the servers ran, from their logs."""
+        return [line.split(": ", 1)[1] for line in self.logs().splitlines() if ": torrip " in line]
+
+    def server_pids(self) -> list[int]:
+        pids = []
+        for lock in self.folder.glob("warm-*.lock"):
+            text = lock.read_text().strip()
+            if text:
+                pids.append(int(text))
+        return pids
+
+    def stop(self) -> None:
+        for pid in self.server_pids():
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and _alive(pid):
+                time.sleep(0.02)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            return file.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def warm() -> Iterator[Warm]:
+    # Short: a Unix socket's path holds 107 bytes, and pytest's tmp_path can be longer.
+    run = Path(tempfile.mkdtemp(prefix="tw-", dir="/tmp"))
+    state = Warm(run)
+    yield state
+    state.stop()
+    shutil.rmtree(run, ignore_errors=True)
+
+
+def test_a_command_leaves_a_server_and_the_next_runs_in_it(warm: Warm, tmp_path: Path) -> None:
+    first = warm.torrip("cache", "dir", env={"TORRIP_CACHE_DIR": str(tmp_path / "one")})
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == str(tmp_path / "one")
+    warm.wait_for_server()
+    assert warm.served() == []  # the first ran in its own process
+
+    # The fork takes the command's environment, not the server's.
+    second = warm.torrip("cache", "dir", env={"TORRIP_CACHE_DIR": str(tmp_path / "two")})
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == str(tmp_path / "two")
+    assert warm.served() == ["torrip cache dir"]
+    folder = warm.folder
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(warm.sockets()[0].stat().st_mode) == 0o600
+
+
+def test_exit_status_and_both_streams_come_back(warm: Warm, tmp_path: Path) -> None:
+    warm.torrip("cache", "dir")
+    warm.wait_for_server()
+    missing = warm.torrip("show", "no-such-project", "--python", sys.executable)
+    usage = warm.torrip("install", "--no-such-option")
+    helped = warm.torrip("list", "--help")
+    assert warm.served() == [
+        f"torrip show no-such-project --python {sys.executable}",
+        "torrip install --no-such-option",
+        "torrip list --help",
+    ]
+    assert missing.returncode == 1
+    assert "not found: no-such-project" in missing.stderr
+    assert usage.returncode == 2
+    assert "unrecognized arguments: --no-such-option" in usage.stderr
+    assert helped.returncode == 0
+    assert helped.stdout.startswith("usage: torrip list")
+    assert "exit status 2" in warm.logs()
+
+
+def test_an_install_in_a_fork_is_the_install_in_a_process(
+    warm: Warm, tmp_path: Path, local_index, make_venv
+) -> None:
+    """Working folder (a relative -r file), umask and environment all reach the fork."""
+    dists = tmp_path / "dists"
+    index = local_index(
+        [
+            make_wheel(
+                dists,
+                "app",
+                "1.0",
+                requires_dist=["lib"],
+                entry_points="[console_scripts]\napp = app:main\n",
+            ),
+            make_wheel(dists, "lib", "2.0"),
+        ]
+    )
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "requirements.txt").write_text("app\n")
+    warm.torrip("cache", "dir")
+    warm.wait_for_server()
+    trees = {}
+    for mode in ("--warm-start", "--no-warm-start"):
+        venv = make_venv()
+        command = [
+            "install",
+            mode,
+            "-q",
+            "--index-url",
+            index.url,
+            "--python",
+            str(venv),
+            "-r",
+            "requirements.txt",
+        ]
+        # umask 077: what the install writes is the user's alone, as in a process of its own.
+        result = subprocess.run(
+            ["sh", "-c", 'umask 077 && exec "$@"', "sh", sys.executable, "-m", "torrip", *command],
+            capture_output=True,
+            text=True,
+            env={**warm.env, "TORRIP_CACHE_DIR": str(tmp_path / f"cache{mode}")},
+            cwd=project,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        site = next((venv / "lib").glob("python*/site-packages"))
+        trees[mode] = {
+            str(path.relative_to(venv)): stat.S_IMODE(path.stat().st_mode)
+            for path in site.rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pth"
+        }
+        script = venv / "bin" / "app"
+        assert script.read_text().startswith(f"#!{venv}/bin/python")
+    assert trees["--warm-start"] == trees["--no-warm-start"]
+    assert any(name.endswith("app-1.0.dist-info/INSTALLER") for name in trees["--warm-start"])
+    assert all(mode & 0o077 == 0 for mode in trees["--warm-start"].values())
+    assert len(warm.served()) == 1 and " -r requirements.txt" in warm.served()[0]
+
+
+def test_ctrl_c_reaches_the_fork(warm: Warm) -> None:
+    warm.torrip("cache", "dir")
+    warm.wait_for_server()
+    silent = socket.socket()  # an index that accepts connections and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/simple/"
+    argv = ["install", "--index-url", url, "--timeout", "60", "--dry-run", "anything"]
+    try:
+        command = subprocess.Popen(
+            [sys.executable, "-m", "torrip", *argv, "--python", sys.executable],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=warm.env,
+        )
+        deadline = time.monotonic() + 20
+        while not warm.served():
+            assert time.monotonic() < deadline, warm.logs()
+            time.sleep(0.05)
+        fork = int(warm.logs().split(": torrip install", 1)[0].rsplit("\n", 1)[-1])
+        silent.accept()  # the fork's request is on its way
+        command.send_signal(signal.SIGINT)
+        _, stderr = command.communicate(timeout=20)
+    finally:
+        silent.close()
+    assert command.returncode == 130, stderr
+    assert "interrupted" in stderr
+    assert not _alive(fork)
+
+
+def test_a_changed_module_retires_the_server(warm: Warm, tmp_path: Path) -> None:
+    """An upgrade of torrip (or of what it imports) while a server runs: the next command
+    runs in its own process, with the new code, and leaves a new server."""
+    copy = tmp_path / "src"
+    shutil.copytree(SRC, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {"PYTHONPATH": str(copy)}
+    assert warm.torrip("cache", "dir", env=env).returncode == 0
+    warm.wait_for_server()
+    old = warm.server_pids()
+    output = copy / "torrip" / "cli" / "cache.py"
+    time.sleep(0.01)
+    output.write_text(output.read_text() + "\n# upgraded\n")
+
+    after = warm.torrip("cache", "dir", env=env)
+    assert after.returncode == 0, after.stderr
+    assert "a module changed since it was imported" in warm.logs()
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in old) or warm.server_pids() == old:
+        assert time.monotonic() < deadline, warm.logs()
+        time.sleep(0.05)
+    warm.wait_for_server()
+    assert warm.torrip("cache", "dir", env=env).returncode == 0
+    assert warm.served() == ["torrip cache dir"]  # in the new server
+
+
+def test_off_by_flag_or_variable_leaves_no_server(warm: Warm) -> None:
+    assert warm.torrip("cache", "dir", "--no-warm-start").returncode == 0
+    assert warm.torrip("cache", "dir", env={"TORRIP_WARM_START": "0"}).returncode == 0
+    assert warm.torrip("index", "--help").returncode == 0  # not a served command
+    time.sleep(0.5)
+    assert warm.sockets() == []
+
+
+def test_another_interpreter_gets_a_server_of_its_own(warm: Warm) -> None:
+    warm.torrip("cache", "dir")
+    warm.wait_for_server()
+    warm.torrip("cache", "dir", env={"PYTHONPATH": str(SRC)})  # another import path
+    warm.wait_for_server(count=2)
+    assert len(warm.sockets()) == 2
+    assert warm.served() == []
+
+
+def test_the_server_leaves_on_sigterm_and_takes_its_socket(warm: Warm) -> None:
+    warm.torrip("cache", "dir")
+    socket_path = warm.wait_for_server()
+    warm.stop()
+    assert not socket_path.exists()
+    assert warm.torrip("cache", "dir").returncode == 0  # in-process again
+    warm.wait_for_server()  # and a new one, for the fixture to stop
+
+
+# -- when it applies
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "expected"),
+    [
+        (["install", "x"], {}, True),
+        (["list"], {"TORRIP_WARM_START": "0"}, False),
+        (["list"], {"TORRIP_WARM_START": "off"}, False),
+        (["list"], {"TORRIP_WARM_START": "1"}, True),
+        (["list", "--no-warm-start"], {}, False),
+        (["list", "--no-warm-start", "--warm-start"], {"TORRIP_WARM_START": "0"}, True),
+        (["list", "--isolated"], {}, False),
+        (["agent", "run"], {}, False),
+        (["index", "serve"], {}, False),
+        ([], {}, False),
+    ],
+)
+def test_which_commands_are_served(
+    argv: list[str], environ: dict[str, str], expected: bool, tmp_path: Path
+) -> None:
+    environ = {**environ, "TORRIP_CONFIG_FILE": str(tmp_path / "none.toml")}
+    assert enabled(argv, environ) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("warm-start = false\n", False),
+        ("[torrip]\nwarm-start = false\n", False),
+        ("warm-start = true\n", True),
+        ("index-url = 'https://example.org/simple/'\n", True),
+        ("warm-start = 'maybe'\n", False),  # the command itself says what is wrong
+        ("warm-start = [\n", False),
+    ],
+)
+def test_the_config_file_can_turn_it_off(text: str, expected: bool, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    assert enabled(["list"], {"TORRIP_CONFIG_FILE": str(config)}) is expected
+
+
+def test_only_a_private_run_folder_of_ours_is_trusted(tmp_path: Path) -> None:
+    environ = {"XDG_RUNTIME_DIR": str(tmp_path)}
+    assert private_run_dir(environ) is None  # not there yet
+    folder = tmp_path / "torrip"
+    folder.mkdir(mode=0o700)
+    assert private_run_dir(environ) == str(folder)
+    folder.chmod(0o755)  # others could have put a socket of theirs in it
+    assert private_run_dir(environ) is None
+    folder.chmod(0o700)
+    if os.getuid() == 0:
+        os.chown(folder, 65534, 65534)
+        assert private_run_dir(environ) is None
