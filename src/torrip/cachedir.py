@@ -7,7 +7,9 @@ Areas under ``Settings.cache_dir``:
 - ``unpacked-v1``: wheels unpacked once, linked into environments by installs
   (``torrip.cache.UnpackedCache``);
 - ``metadata-v1``: core metadata files (PEP 658) by the sha256 of their wheel;
-- ``http-v1``: index pages, with their validators (``torrip.index.httpcache``).
+- ``http-v1``: index pages, with their validators (``torrip.index.httpcache``);
+- ``interpreters-v1``: what target interpreters said of themselves
+  (``torrip.interpreters``).
 
 Usage::
 
@@ -35,12 +37,13 @@ AREAS: tuple[tuple[str, str], ...] = (
     ("unpacked-v1", "Unpacked wheels"),
     ("metadata-v1", "Package metadata"),
     ("http-v1", "Index pages"),
+    ("interpreters-v1", "Interpreters"),
 )
 """(folder, what it holds), in the order ``torrip cache info`` lists them."""
 
 _BOOKKEEPING_DIRS = frozenset({"locks"})
 # Areas without downloads or unpacking in progress: every file goes.
-_PLAIN_AREAS = ("metadata-v1", "http-v1")
+_PLAIN_AREAS = ("metadata-v1", "http-v1", "interpreters-v1")
 
 
 @dataclass(frozen=True)

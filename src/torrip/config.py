@@ -155,6 +155,11 @@ class Settings:
     def http_cache_dir(self) -> Path:
         return self.cache_dir / "http-v1"
 
+    @property
+    def kept_cache_dir(self) -> Path | None:
+        """The cache for what may be kept between commands; None with no-cache."""
+        return None if self.no_cache else self.cache_dir
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 

@@ -15,6 +15,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -43,6 +44,7 @@ from packaging.version import InvalidVersion, Version
 
 from torrip.closing import Closing
 from torrip.errors import ExternallyManagedError, InterpreterError
+from torrip.interpreters import InterpreterCache
 
 if TYPE_CHECKING:
     from torrip.config import Settings
@@ -354,6 +356,16 @@ sys.stdout.write("\n@@torrip-probe@@" + json.dumps(result) + "\n")
 # What the probe lists in each sys.path folder; refresh_installed lists the same.
 _LISTED = (".dist-info", ".egg-info", ".pth", ".egg-link")
 _PROBE = _PROBE.replace("@LISTED@", repr(_LISTED))
+# The probe's functions without its run: distributions() reads what is installed in this
+# process too, for an interpreter whose description is kept (torrip.interpreters).
+_PROBE_FUNCTIONS = _PROBE[: _PROBE.index("\nlayout = sys.argv")]
+
+
+@functools.cache
+def _probe_namespace() -> dict[str, Any]:
+    namespace: dict[str, Any] = {"__name__": "torrip_probe"}
+    exec(compile(_PROBE_FUNCTIONS, "<torrip probe>", "exec"), namespace)
+    return namespace
 
 
 class InstalledDistribution(NamedTuple):
@@ -523,17 +535,30 @@ class Probe(Closing):
     """
 
     def __init__(
-        self, python: Path, *, installed_only: bool = False, layout: Layout | None = None
+        self,
+        python: Path,
+        *,
+        installed_only: bool = False,
+        layout: Layout | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         self.python = python
         self.layout = layout
-        command = [str(python), "-I", "-c", _PROBE]
-        if installed_only:
-            command.append("--installed-only")
+        arguments = ["--installed-only"] if installed_only else []
         if layout is not None:
-            command += ["--layout", layout.kind, str(layout.folder)]
+            arguments += ["--layout", layout.kind, str(layout.folder)]
         self._process: subprocess.Popen[bytes] | None = None
         self._error: OSError | None = None
+        self._facts: dict[str, Any] | None = None
+        # With a cache, what the interpreter said last time, if it still holds.
+        self._kept: InterpreterCache | None = None
+        if cache_dir is not None and not installed_only:
+            self._kept = InterpreterCache(cache_dir, python, arguments, _PROBE)
+            self._facts = self._kept.load(_probe_namespace()["distributions"])
+            if self._facts is not None:
+                self._kept = None
+                return
+        command = [str(python), "-I", "-c", _PROBE, *arguments]
         try:
             self._process = subprocess.Popen(
                 command,
@@ -543,12 +568,13 @@ class Probe(Closing):
             )
         except OSError as error:  # reported when the facts are asked for
             self._error = error
-        self._facts: dict[str, Any] | None = None
 
     def facts(self) -> dict[str, Any]:
         """What the probe printed (InterpreterError if it failed)."""
         if self._facts is None:
             self._facts = self._finish()
+            if self._kept is not None:
+                self._kept.store(self._facts)
         return self._facts
 
     def environment(self) -> TargetEnvironment:
@@ -615,10 +641,13 @@ def _run_probe(
         return probe.facts()
 
 
-def inspect_environment(python: Path, *, layout: Layout | None = None) -> TargetEnvironment:
+def inspect_environment(
+    python: Path, *, layout: Layout | None = None, cache_dir: Path | None = None
+) -> TargetEnvironment:
     """Run ``python`` once and describe the environment it installs into (``layout``: a
-    --target or --prefix folder instead of its own)."""
-    with Probe(python, layout=layout) as probe:
+    --target or --prefix folder instead of its own); with ``cache_dir``, what it said last
+    time while that still holds (torrip.interpreters)."""
+    with Probe(python, layout=layout, cache_dir=cache_dir) as probe:
         return probe.environment()
 
 

@@ -157,7 +157,8 @@ def run(args: argparse.Namespace, output: Output) -> int:
     # itself, while the rest of torrip is imported (60-90 ms).
     target = find_target_python(args.python)  # a bad --python fails before any request
     early = early_index_from_args(args, settings, output)
-    with early or contextlib.nullcontext(), Probe(target, layout=layout) as probe:
+    probe = Probe(target, layout=layout, cache_dir=settings.kept_cache_dir)
+    with early or contextlib.nullcontext(), probe:
         return _run(args, output, settings, explicit, probe, retarget, early)
 
 

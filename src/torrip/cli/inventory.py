@@ -227,7 +227,8 @@ def _normalized(name: str) -> str:
 def _environment(args: argparse.Namespace) -> TargetEnvironment:
     from torrip.environment import find_target_python, inspect_environment
 
-    return inspect_environment(find_target_python(args.python))
+    settings, _ = settings_from_args(args)
+    return inspect_environment(find_target_python(args.python), cache_dir=settings.kept_cache_dir)
 
 
 def run_list(args: argparse.Namespace, output: Output) -> int:

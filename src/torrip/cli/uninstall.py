@@ -89,8 +89,11 @@ def run(args: argparse.Namespace, output: Output) -> int:
             hint="For example: torrip uninstall requests, or torrip uninstall -r requirements.txt.",
         )
     layout = Layout("user", Path()) if args.user else None
-    environment = inspect_environment(find_target_python(args.python), layout=layout)
-    refuse_externally_managed(environment, settings_from_args(args)[0])
+    settings = settings_from_args(args)[0]
+    environment = inspect_environment(
+        find_target_python(args.python), layout=layout, cache_dir=settings.kept_cache_dir
+    )
+    refuse_externally_managed(environment, settings)
     plan = plan_uninstall(environment, names)
     for name in plan.missing:
         output.warning(f"Skipping {name} as it is not installed.")
