@@ -141,3 +141,23 @@ def test_the_installed_only_probe_is_never_kept(counted: Counted) -> None:
         assert "tag_facts" not in probe.facts()
     assert not (counted.cache / "interpreters-v1").exists()
     assert os.listdir(counted.venv)  # the venv is untouched
+
+
+def test_a_user_site_made_since_joins_the_path(
+    make_system_python, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside a venv the user site is on the path once it exists: a first --user install
+    makes it, and what it installed there must be seen."""
+    python = make_system_python()
+    base = tmp_path / "userbase"
+    monkeypatch.setenv("PYTHONUSERBASE", str(base))
+    cache = tmp_path / "cache"
+    before = inspect_environment(python, cache_dir=cache)
+    assert before.installed == {}
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    dist_info = base / "lib" / version / "site-packages" / "demo-1.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n")
+    after = inspect_environment(python, cache_dir=cache)
+    assert "demo" in after.installed
+    assert after == inspect_environment(python)

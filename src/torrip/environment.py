@@ -263,6 +263,7 @@ def main(installed_only, layout):
     prefix = sys.prefix
     base_prefix = getattr(sys, "base_prefix", prefix)
     in_venv = prefix != base_prefix or hasattr(sys, "real_prefix")
+    absent = []  # folders that would be on the path if they existed
     if layout_paths and not user:  # only what is installed there counts
         entries = list(dict.fromkeys([layout_paths["purelib"], layout_paths["platlib"]]))
     else:
@@ -274,11 +275,12 @@ def main(installed_only, layout):
             user_paths = layout_paths or layout_scheme("user", None)
             path = [user_paths["purelib"], user_paths["platlib"]]
         for entry in path + sys.path:
-            if entry and entry != cwd and entry not in entries and os.path.isdir(entry):
-                entries.append(entry)
+            if entry and entry != cwd and entry not in entries:
+                (entries if os.path.isdir(entry) else absent).append(entry)
     listing = {}
     result = {
         "site_packages": entries,
+        "absent": absent,
         "distributions": distributions(entries, listing),
         "listing": listing,
     }

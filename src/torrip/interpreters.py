@@ -9,8 +9,9 @@ reads, and valid while the executable is the same file (inode, size, mtime) and 
 ``pyvenv.cfg`` says the same (a virtual environment made again in the same place is the
 same). At each use, the ``.pth`` files, ``sitecustomize.py`` and ``EXTERNALLY-MANAGED``
 in the folders on its path must also be the ones it saw (``.pth`` files and sitecustomize
-can add folders to sys.path). The installed distributions are never kept: they are read
-afresh, in this process, by the probe's own function.
+can add folders to sys.path), and the folders it would have put on the path had they
+existed (a user site) must still be missing. The installed distributions are never
+kept: they are read afresh, in this process, by the probe's own function.
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ class InterpreterCache:
             facts: dict[str, Any] = kept["facts"]
             entries = [str(entry) for entry in facts["site_packages"]]
             if kept["guards"] != _guards(entries):
+                return None
+            # A folder made since (the user site, by a first --user install) joins the path.
+            if any(os.path.isdir(entry) for entry in facts.get("absent", ())):
                 return None
         except (OSError, ValueError, KeyError, TypeError):
             return None

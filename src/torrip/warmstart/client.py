@@ -109,7 +109,7 @@ def _hand_over(
         ended = b""
     if ended.startswith(b"X"):
         return int(ended[1:]), None
-    sys.stderr.write("error: torrip's warm-start server ended before the command did\n")
+    sys.stderr.write("error: the command ended without an exit status (killed?)\n")
     return 1, None
 
 
