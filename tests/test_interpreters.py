@@ -5,14 +5,18 @@ changed. A wrapper script around a real venv's interpreter counts how often it r
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fixtures.environments import _create
+from torrip import environment
 from torrip.environment import Probe, inspect_environment
+from torrip.interpreters import _generic_text
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="shell scripts as interpreters")
 
@@ -161,3 +165,50 @@ def test_a_user_site_made_since_joins_the_path(
     after = inspect_environment(python, cache_dir=cache)
     assert "demo" in after.installed
     assert after == inspect_environment(python)
+
+
+class _Spy:
+    """Counts the interpreters torrip runs (the real ones run)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.runs = 0
+        real = subprocess.Popen
+
+        def counted(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+            self.runs += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(environment.subprocess, "Popen", counted)
+
+
+def test_a_venv_made_the_same_way_elsewhere_is_described_without_running_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each CI job, tox env or benchmark run makes a fresh venv in a new folder."""
+    first = _create(tmp_path / "one" / "venv", sys.executable)
+    second = _create(tmp_path / "two" / "env", sys.executable)
+    third = tmp_path / "three"  # made another way: it sees the system's site-packages
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", third],
+        check=True,
+    )
+    fresh = {venv: inspect_environment(venv / "bin" / "python") for venv in (second, third)}
+    spy = _Spy(monkeypatch)  # from here on, counts the interpreters run
+    cache = tmp_path / "cache"
+    inspect_environment(first / "bin" / "python", cache_dir=cache)
+    assert spy.runs == 1
+    kept = inspect_environment(second / "bin" / "python", cache_dir=cache)
+    assert spy.runs == 1
+    assert kept == fresh[second]
+    assert kept.prefix == second and kept.scheme == fresh[second].scheme
+    assert str(first) not in repr(kept)
+    other = inspect_environment(third / "bin" / "python", cache_dir=cache)
+    assert spy.runs == 2
+    assert other == fresh[third]
+
+
+def test_a_folder_that_shows_inside_other_text_cannot_be_a_template() -> None:
+    assert _generic_text('{"a": "/x/venv", "b": "/x/venv/bin"}', "/x/venv") == (
+        '{"a": "@torrip-venv@", "b": "@torrip-venv@/bin"}'
+    )
+    assert _generic_text('{"a": "/x/venv/bin", "b": "/x/venv2"}', "/x/venv") is None
