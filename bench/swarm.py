@@ -148,6 +148,8 @@ def main() -> int:
         seeders.append(seeder)
     payload, files = payload_bytes(index, work, args.timeout)
     log(f"payload: {len(files)} files, {payload / 1e6:.1f} MB")
+    if not c.warm_start_torrip(c.DEFAULT_TORRIP, c.clean_env("torrip")):
+        log("torrip's warm-start server did not start: torrip runs in-process")
     p2p = ["--listen", "127.0.0.1:0", "--dht-bootstrap", "", "--trackers", tracker.url]
     rows: list[dict[str, object]] = []
     log(f"capped origin ({args.origin_rate / 1e6:g} MB/s), {args.seeders} seeders:")

@@ -216,7 +216,9 @@ def plan_install(
             if not pep508.url:
                 index.prefetch_project(pep508.name)
         if probe is None:
-            environment = inspect_environment(find_target_python(request.python))
+            environment = inspect_environment(
+                find_target_python(request.python), cache_dir=settings.kept_cache_dir
+            )
         else:
             environment = probe.environment()
         if request.refuse_externally_managed:

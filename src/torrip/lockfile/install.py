@@ -69,7 +69,9 @@ def plan_lock_install(
     started = time.perf_counter()
     lock = load_lockfile(request.lockfile, warn=warn)
     if probe is None:
-        environment = inspect_environment(find_target_python(request.python))
+        environment = inspect_environment(
+            find_target_python(request.python), cache_dir=settings.kept_cache_dir
+        )
     else:
         environment = probe.environment()
     if request.refuse_externally_managed:
