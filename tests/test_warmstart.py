@@ -280,6 +280,29 @@ def test_a_changed_module_retires_the_server(warm: Warm, tmp_path: Path) -> None
     assert warm.served() == ["torrip cache dir"]  # in the new server
 
 
+def test_a_server_that_does_not_answer_is_not_waited_for(warm: Warm, tmp_path: Path) -> None:
+    """Something else on the socket (a server that died half-way, say): the command runs
+    in its own process, once."""
+    warm.torrip("cache", "dir")
+    path = warm.wait_for_server()
+    warm.stop()
+    impostor = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    impostor.bind(str(path))
+    impostor.listen()
+    with impostor:
+        command = subprocess.Popen(
+            [sys.executable, "-m", "torrip", "cache", "dir"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**warm.env, "TORRIP_CACHE_DIR": str(tmp_path / "here")},
+        )
+        connection, _ = impostor.accept()
+        connection.close()  # not a word
+        out, _ = command.communicate(timeout=30)
+    assert command.returncode == 0
+    assert out.strip() == str(tmp_path / "here")
+
+
 def test_off_by_flag_or_variable_leaves_no_server(warm: Warm) -> None:
     assert warm.torrip("cache", "dir", "--no-warm-start").returncode == 0
     assert warm.torrip("cache", "dir", env={"TORRIP_WARM_START": "0"}).returncode == 0
@@ -346,6 +369,15 @@ def test_the_config_file_can_turn_it_off(text: str, expected: bool, tmp_path: Pa
     config = tmp_path / "config.toml"
     config.write_text(text)
     assert enabled(["list"], {"TORRIP_CONFIG_FILE": str(config)}) is expected
+
+
+def test_served_commands_are_commands() -> None:
+    """A command renamed or removed must not stay in the list in name only."""
+    from torrip.cli.commands import COMMANDS
+    from torrip.warmstart.identity import SERVED_COMMANDS
+
+    assert set(COMMANDS) >= SERVED_COMMANDS
+    assert {"agent", "index"}.isdisjoint(SERVED_COMMANDS)
 
 
 def test_only_a_private_run_folder_of_ours_is_trusted(tmp_path: Path) -> None:

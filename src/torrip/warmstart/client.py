@@ -25,6 +25,7 @@ __all__ = ["run_in_server", "start_server"]
 
 # Signals a terminal sends the command's process; the fork that runs the command gets them.
 _FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT)
+_HANDSHAKE_SECONDS = 10.0
 
 
 def run_in_server(argv: Sequence[str]) -> tuple[int | None, str | None]:
@@ -46,6 +47,9 @@ def run_in_server(argv: Sequence[str]) -> tuple[int | None, str | None]:
     # the command, delivered here as usual).
     _signal.pthread_sigmask(_signal.SIG_BLOCK, _FORWARDED)
     try:
+        # A server that does not answer at once (stopped, swapped out) is not waited for:
+        # the command runs here. The go-ahead below makes sure it does not run there too.
+        connection.settimeout(_HANDSHAKE_SECONDS)
         try:
             connection.connect(path)
         except OSError:
@@ -93,6 +97,11 @@ def _hand_over(
     if not started.startswith(b"P"):  # refused (it imported files that changed since)
         return None, path
     pid = int(started[1:])
+    try:
+        connection.sendall(b"G")  # go ahead: this process waits for you
+        connection.settimeout(None)
+    except OSError:
+        return None, None
 
     def forward(signum: int, _frame: object) -> None:
         try:  # noqa: SIM105 - contextlib is one more import before the command runs

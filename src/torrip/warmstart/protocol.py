@@ -1,10 +1,11 @@
 """The few bytes a command and a warm-start server exchange over their Unix socket.
 
 The command sends ``MAGIC``, a 4-byte big-endian length and a marshalled request, with
-its standard streams' file descriptors (SCM_RIGHTS) on the first bytes. The server
-answers ``P<pid>\\n`` once a fork runs the command (``R<reason>\\n`` if it will not run
-it), then ``X<status>\\n`` when that fork has ended. marshal, not JSON: both ends are the
-same interpreter (the request's identity says so), and it costs no import.
+its standard streams' file descriptors (SCM_RIGHTS) on the first bytes. The fork that
+will run it answers ``P<pid>\\n`` (``R<reason>\\n`` if it will not run it); the command
+says ``G`` (go ahead: it did not give up waiting), and the fork answers ``X<status>\\n``
+when the command has ended. marshal, not JSON: both ends are the same interpreter (the
+request's identity says so), and it costs no import.
 """
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ threaded, because only a process with one thread can be forked safely (a fork co
 threads' locks in whatever state they are): after importing it checks that no thread has
 started, and refuses to serve otherwise.
 
-A fork takes over the command's standard streams, working folder, environment, umask,
-``sys.argv`` and ``sys.path``, then runs ``torrip.cli.main.main`` as the command's own
-process would have; the server reports its exit status to the command.
+It keeps one spare fork ahead of the next command (``Server``). The spare that takes a
+command takes over its standard streams, working folder, environment, umask, ``sys.argv``
+and ``sys.path``, runs ``torrip.cli.main.main`` as the command's own process would have,
+and tells the command its exit status.
 """
 
 from __future__ import annotations
@@ -282,8 +283,12 @@ class Server:
             os.write(self.news_write, b"S\n")
             return
         print(f"{os.getpid()}: torrip {' '.join(request['argv'])}", file=sys.stderr, flush=True)
-        connection.settimeout(None)
         connection.sendall(b"P%d\n" % os.getpid())
+        # The command's go-ahead: one that gave up waiting for the answer runs in its own
+        # process, and this one must not run it as well.
+        if connection.recv(1) != b"G":
+            return
+        connection.settimeout(None)
         self.listener.close()
         os.close(self.news_write)
         self._run_command(connection, descriptors, request)
