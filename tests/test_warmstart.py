@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.wheels import make_wheel
-from torrip.warmstart.identity import enabled, private_run_dir
+from torrip.warmstart.identity import could_serve, enabled, failure_path, private_run_dir
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="warm start is Linux only")
 
@@ -309,6 +309,60 @@ def test_off_by_flag_or_variable_leaves_no_server(warm: Warm) -> None:
     assert warm.torrip("index", "--help").returncode == 0  # not a served command
     time.sleep(0.5)
     assert warm.sockets() == []
+
+
+def _servers_for(run: Path) -> list[int]:
+    """Processes of servers started for sockets under ``run`` (from their command lines)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"torrip.warmstart.server" in command and str(run).encode() in command:
+                found.append(int(entry.name))
+    return found
+
+
+def test_where_a_server_failed_none_is_started_for_an_hour(warm: Warm) -> None:
+    warm.torrip("cache", "dir")
+    path = warm.wait_for_server()
+    warm.stop()
+    marker = path.with_suffix(".failed")
+    marker.write_text("RuntimeError('a thread started while importing')\n")
+    assert warm.torrip("cache", "dir").returncode == 0
+    time.sleep(1)
+    assert warm.sockets() == [] and _servers_for(warm.run) == []
+    old = time.time() - 2 * 3600
+    os.utime(marker, (old, old))
+    assert warm.torrip("cache", "dir").returncode == 0
+    warm.wait_for_server()
+    assert not marker.exists()  # a server that starts clears it
+
+
+def test_no_server_is_started_where_its_socket_path_is_too_long(tmp_path: Path) -> None:
+    long = Warm(tmp_path / ("x" * 90))
+    long.run.mkdir()
+    assert long.torrip("cache", "dir").returncode == 0
+    time.sleep(1)
+    assert _servers_for(long.run) == []
+    assert not any(long.run.rglob("warm-*"))  # no lock, log or failure: none started
+
+
+def test_could_serve(tmp_path: Path) -> None:
+    environ = {"XDG_RUNTIME_DIR": str(tmp_path)}
+    socket_at = str(tmp_path / "torrip" / "warm-00000000.sock")
+    assert could_serve(environ, socket_at)  # no folder yet: the server makes it
+    (tmp_path / "torrip").mkdir(mode=0o755)  # loose: the server tightens it
+    assert could_serve(environ, socket_at)
+    assert not could_serve(environ, str(tmp_path / "torrip" / ("x" * 100)))
+    Path(failure_path(socket_at)).write_text("failed\n")
+    assert not could_serve(environ, socket_at)
+    if os.getuid() == 0:
+        os.unlink(failure_path(socket_at))
+        os.chown(tmp_path / "torrip", 65534, 65534)
+        assert not could_serve(environ, socket_at)  # another user's
 
 
 def test_another_interpreter_gets_a_server_of_its_own(warm: Warm) -> None:

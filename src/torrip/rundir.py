@@ -14,7 +14,10 @@ TYPE_CHECKING = False  # not typing's: importing typing costs 2-3 ms of every co
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["run_dir"]
+__all__ = ["MAX_SOCKET_PATH", "run_dir"]
+
+# sun_path holds 108 bytes on Linux (104 on macOS), with the terminating NUL.
+MAX_SOCKET_PATH = 103
 
 
 def run_dir(environ: Mapping[str, str]) -> str:

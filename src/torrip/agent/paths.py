@@ -28,6 +28,7 @@ from pathlib import Path
 
 from torrip.config import Settings
 from torrip.errors import TorripError
+from torrip.rundir import MAX_SOCKET_PATH
 from torrip.rundir import run_dir as run_dir_of_user
 
 __all__ = [
@@ -40,8 +41,6 @@ __all__ = [
     "run_dir",
 ]
 
-# sun_path holds 108 bytes on Linux (104 on macOS), with the terminating NUL.
-MAX_SOCKET_PATH = 103
 STATE_AREA = "agent-v1"
 
 

@@ -14,7 +14,13 @@ import marshal
 import os
 import sys
 
-from torrip.warmstart.identity import enabled, identity, private_run_dir, socket_path
+from torrip.warmstart.identity import (
+    could_serve,
+    enabled,
+    identity,
+    private_run_dir,
+    socket_path,
+)
 from torrip.warmstart.protocol import MAGIC, peer_uid
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 2-3 ms of every command
@@ -37,10 +43,11 @@ def run_in_server(argv: Sequence[str]) -> tuple[int | None, str | None]:
         return None, None
     ident = identity()
     folder = private_run_dir(environ)
-    if folder is None:  # no run folder yet: the server makes it
+    if folder is None:  # no run folder yet (the server makes it), or not one to trust
         from torrip.rundir import run_dir
 
-        return None, socket_path(run_dir(environ), ident)
+        path = socket_path(run_dir(environ), ident)
+        return None, (path if could_serve(environ, path) else None)
     path = socket_path(folder, ident)
     connection = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     # Held back until the fork's pid is known, then forwarded to it (or, if no server runs
@@ -53,7 +60,7 @@ def run_in_server(argv: Sequence[str]) -> tuple[int | None, str | None]:
         try:
             connection.connect(path)
         except OSError:
-            return None, path
+            return None, (path if could_serve(environ, path) else None)
         if peer_uid(connection) != os.getuid():
             return None, None
         return _hand_over(connection, argv, ident, path)

@@ -10,17 +10,21 @@ import marshal
 import os
 import stat
 import sys
+import time
 import zlib
 
-from torrip.rundir import run_dir
+from torrip.rundir import MAX_SOCKET_PATH, run_dir
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 2-3 ms of every command
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 __all__ = [
+    "FAILURE_SECONDS",
     "SERVED_COMMANDS",
+    "could_serve",
     "enabled",
+    "failure_path",
     "identity",
     "private_run_dir",
     "socket_path",
@@ -43,6 +47,8 @@ SERVED_COMMANDS = frozenset(
         "cache",
     }
 )
+# A server that failed to start is not started again for this long.
+FAILURE_SECONDS = 3600.0
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -91,8 +97,34 @@ def private_run_dir(environ: Mapping[str, str]) -> str | None:
     return folder
 
 
+def could_serve(environ: Mapping[str, str], path: str) -> bool:
+    """Whether a server started for ``path`` could serve: not where its socket path is too
+    long, its run folder is in the way (another user's, or not a folder), or a server
+    failed there within the hour. Each command would otherwise start one in vain."""
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+        return False
+    try:
+        info = os.lstat(run_dir(environ))
+    except FileNotFoundError:
+        return True  # the server makes it
+    except OSError:
+        return False
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        return False
+    try:
+        failed = os.stat(failure_path(path)).st_mtime
+    except OSError:
+        return True
+    return time.time() - failed > FAILURE_SECONDS
+
+
 def socket_path(folder: str, ident: bytes) -> str:
     return os.path.join(folder, f"warm-{zlib.crc32(ident):08x}.sock")
+
+
+def failure_path(socket: str) -> str:
+    """Where a server that could not serve says why, beside its socket."""
+    return socket.removesuffix(".sock") + ".failed"
 
 
 def enabled(argv: Sequence[str], environ: Mapping[str, str]) -> bool:

@@ -31,7 +31,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-from torrip.warmstart.identity import identity, socket_path
+from torrip.warmstart.identity import failure_path, identity, socket_path
 from torrip.warmstart.protocol import MAGIC, peer_uid
 
 __all__ = ["IDLE_SECONDS", "main"]
@@ -106,15 +106,22 @@ def main() -> None:
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
-    _preload()
-    if threading.active_count() != 1:
-        print("warm start: a thread started while importing; not serving", file=sys.stderr)
-        return
-    imported = _imported_files()
-    # Every object so far lives as long as the server: out of the collector's sight, so
-    # that no fork's collection writes to (and copies) the pages they are on.
-    gc.freeze()
-    Server(path, imported).serve()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(failure_path(path))
+    try:
+        _preload()
+        if threading.active_count() != 1:
+            raise RuntimeError("a thread started while importing; not serving")
+        imported = _imported_files()
+        # Every object so far lives as long as the server: out of the collector's sight,
+        # so that no fork's collection writes to (and copies) the pages they are on.
+        gc.freeze()
+        Server(path, imported).serve()
+    except Exception as error:
+        # Said beside the socket: commands start no other server here for an hour.
+        traceback.print_exc()
+        with open(failure_path(path), "w") as marker:
+            marker.write(f"{error!r}\n")
 
 
 def _preload() -> None:
