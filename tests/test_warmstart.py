@@ -203,8 +203,12 @@ def test_an_install_in_a_fork_is_the_install_in_a_process(
     assert len(warm.served()) == 1 and " -r requirements.txt" in warm.served()[0]
 
 
-def _hanging_install(warm: Warm) -> tuple[subprocess.Popen[str], int, socket.socket]:
-    """A served install that waits on an index which never answers; and its fork's pid."""
+def _hanging_install(
+    warm: Warm,
+) -> tuple[subprocess.Popen[str], int, socket.socket, socket.socket]:
+    """A served install that waits on an index which never answers; its fork's pid; and
+    that index's listening socket and the fork's connection to it, held open (closed, it
+    would end the fork's wait with an error of its own)."""
     warm.torrip("cache", "dir")
     warm.wait_for_server()
     silent = socket.socket()  # an index that accepts connections and never answers
@@ -224,13 +228,13 @@ def _hanging_install(warm: Warm) -> tuple[subprocess.Popen[str], int, socket.soc
         assert time.monotonic() < deadline, warm.logs()
         time.sleep(0.05)
     fork = int(warm.logs().split(": torrip install", 1)[0].rsplit("\n", 1)[-1])
-    silent.accept()  # the fork's request is on its way
-    return command, fork, silent
+    held, _ = silent.accept()  # the fork's request is on its way, and waits
+    return command, fork, silent, held
 
 
 def test_ctrl_c_reaches_the_fork(warm: Warm) -> None:
-    command, fork, silent = _hanging_install(warm)
-    with silent:
+    command, fork, silent, held = _hanging_install(warm)
+    with silent, held:
         command.send_signal(signal.SIGINT)
         _, stderr = command.communicate(timeout=20)
     assert command.returncode == 130, stderr
@@ -242,8 +246,8 @@ def test_ctrl_c_reaches_the_fork(warm: Warm) -> None:
 
 
 def test_a_fork_killed_outright_fails_the_command(warm: Warm) -> None:
-    command, fork, silent = _hanging_install(warm)
-    with silent:
+    command, fork, silent, held = _hanging_install(warm)
+    with silent, held:
         os.kill(fork, signal.SIGKILL)
         _, stderr = command.communicate(timeout=20)
     assert command.returncode == 1
@@ -253,6 +257,20 @@ def test_a_fork_killed_outright_fails_the_command(warm: Warm) -> None:
     while f"{fork}: killed by signal 9" not in warm.logs():
         assert time.monotonic() < deadline, warm.logs()
         time.sleep(0.05)
+
+
+def test_a_command_killed_outright_takes_its_fork_along(warm: Warm) -> None:
+    """As a process of its own would end with it: the caller of ``torrip install`` that
+    kills it on a timeout must not find the install going on without it."""
+    command, fork, silent, held = _hanging_install(warm)
+    with silent, held:
+        command.kill()
+        command.communicate(timeout=20)
+        deadline = time.monotonic() + 10
+        while _alive(fork):
+            assert time.monotonic() < deadline, "the fork outlived its command"
+            time.sleep(0.02)
+    assert "Traceback" not in warm.logs()
 
 
 def test_a_changed_module_retires_the_server(warm: Warm, tmp_path: Path) -> None:

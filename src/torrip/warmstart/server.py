@@ -315,6 +315,7 @@ class Server:
         code = 1
         try:
             _take_over(descriptors, request)
+            _end_with_the_command(connection)
             from torrip.cli.main import main as run_command
 
             code = run_command(request["argv"])
@@ -329,10 +330,34 @@ class Server:
                 with contextlib.suppress(Exception):
                     stream.flush()
             # Said before the exit, whose unmapping of this process's memory (3 ms) the
-            # command need not wait for.
+            # command need not wait for; and the command leaves as soon as it hears it.
+            signal.signal(signal.SIGIO, signal.SIG_IGN)
             with contextlib.suppress(OSError):
                 connection.sendall(b"X%d\n" % code)
             os._exit(code)
+
+
+def _end_with_the_command(connection: socket.socket) -> None:
+    """Interrupted, as a hangup interrupts a process, if the command's process goes away
+    (killed: by a timeout of its caller, say) and so stops waiting for this one. The
+    kernel signals the connection's end (SIGIO); the command writes nothing after its
+    go-ahead, so anything readable is the end."""
+
+    def hung_up(_signum: int, _frame: object) -> None:
+        try:
+            data = connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            signal.signal(signal.SIGIO, signal.SIG_IGN)
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGIO, hung_up)
+    descriptor = connection.fileno()
+    fcntl.fcntl(descriptor, fcntl.F_SETOWN, os.getpid())
+    fcntl.fcntl(descriptor, fcntl.F_SETFL, fcntl.fcntl(descriptor, fcntl.F_GETFL) | os.O_ASYNC)
 
 
 def _on_parent_death(signum: int) -> None:
