@@ -124,6 +124,27 @@ def test_a_command_leaves_a_server_and_the_next_runs_in_it(warm: Warm, tmp_path:
     assert stat.S_IMODE(warm.sockets()[0].stat().st_mode) == 0o600
 
 
+def test_commands_at_once_are_each_served_with_their_own_environment(
+    warm: Warm, tmp_path: Path
+) -> None:
+    """One spare at a time: the others wait for the next, and none is mixed up."""
+    warm.torrip("cache", "dir")
+    warm.wait_for_server()
+    commands = [
+        subprocess.Popen(
+            [sys.executable, "-m", "torrip", "cache", "dir"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**warm.env, "TORRIP_CACHE_DIR": str(tmp_path / f"cache-{n}")},
+        )
+        for n in range(6)
+    ]
+    outputs = [command.communicate(timeout=60)[0].strip() for command in commands]
+    assert [command.returncode for command in commands] == [0] * 6
+    assert outputs == [str(tmp_path / f"cache-{n}") for n in range(6)]
+    assert warm.served().count("torrip cache dir") == 6
+
+
 def test_exit_status_and_both_streams_come_back(warm: Warm, tmp_path: Path) -> None:
     warm.torrip("cache", "dir")
     warm.wait_for_server()
