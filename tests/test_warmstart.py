@@ -266,6 +266,33 @@ def test_ctrl_c_reaches_the_fork(warm: Warm) -> None:
         time.sleep(0.02)
 
 
+def test_signals_the_command_ignores_the_fork_ignores(warm: Warm) -> None:
+    """``nohup torrip install ...``: a hangup ends neither; Ctrl-C still does."""
+    warm.torrip("cache", "dir")
+    warm.wait_for_server()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/simple/"
+    argv = ["install", "--index-url", url, "--timeout", "60", "--dry-run", "anything"]
+    command = subprocess.Popen(
+        ["sh", "-c", 'trap "" HUP; exec "$@"', "sh", sys.executable, "-m", "torrip", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=warm.env,
+    )
+    held, _ = silent.accept()
+    with silent, held:
+        fork = int(warm.logs().split(": torrip install", 1)[0].rsplit("\n", 1)[-1])
+        command.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert command.poll() is None and _alive(fork)
+        command.send_signal(signal.SIGINT)
+        _, stderr = command.communicate(timeout=20)
+    assert command.returncode == 130, stderr
+
+
 def test_a_fork_killed_outright_fails_the_command(warm: Warm) -> None:
     command, fork, silent, held = _hanging_install(warm)
     with silent, held:

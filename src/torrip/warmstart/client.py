@@ -79,6 +79,9 @@ def _hand_over(
     except OSError:  # a deleted working folder: the command says so in-process
         return None, None
     streams = (sys.stdin, sys.stdout, sys.stderr)
+    # What this process ignores (nohup's SIGHUP, a background job's SIGINT), the fork
+    # ignores too; the rest is passed on.
+    ignored = [signum for signum in _FORWARDED if _signal.getsignal(signum) == _signal.SIG_IGN]
     request = marshal.dumps(
         {
             "identity": ident,
@@ -89,6 +92,7 @@ def _hand_over(
             "env": dict(os.environ),
             "umask": umask,
             "stdio": [(stream.encoding, stream.errors) for stream in streams],
+            "ignored": [int(signum) for signum in ignored],
         }
     )
     data = MAGIC + len(request).to_bytes(4, "big") + request
@@ -117,7 +121,8 @@ def _hand_over(
             pass
 
     for signum in _FORWARDED:
-        _signal.signal(signum, forward)
+        if signum not in ignored:
+            _signal.signal(signum, forward)
     _signal.pthread_sigmask(_signal.SIG_UNBLOCK, _FORWARDED)
     try:
         ended = answers.readline()

@@ -417,6 +417,8 @@ def _take_over(descriptors: list[int], request: dict[str, Any]) -> None:
     descriptors.clear()
     os.chdir(request["cwd"])
     os.umask(request["umask"])
+    for signum in request.get("ignored", ()):
+        signal.signal(signum, signal.SIG_IGN)
     os.environ.clear()
     os.environ.update(request["env"])
     # What the interpreter took from its environment at start: the time zone and the
