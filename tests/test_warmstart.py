@@ -407,6 +407,26 @@ def test_where_a_server_failed_none_is_started_for_an_hour(warm: Warm) -> None:
     assert not marker.exists()  # a server that starts clears it
 
 
+def test_a_server_whose_spares_keep_dying_leaves_and_says_why(warm: Warm) -> None:
+    warm.torrip("cache", "dir")
+    path = warm.wait_for_server()
+    (server,) = warm.server_pids()
+    for _ in range(3):
+        deadline = time.monotonic() + 20
+        while not (spares := [pid for pid in _servers_for(warm.run) if pid != server]):
+            assert _alive(server) and time.monotonic() < deadline, warm.logs()
+            time.sleep(0.02)
+        os.kill(spares[0], signal.SIGKILL)
+        while _alive(spares[0]):
+            time.sleep(0.01)
+    deadline = time.monotonic() + 20
+    while _alive(server):
+        assert time.monotonic() < deadline, warm.logs()
+        time.sleep(0.02)
+    assert "three spares in a row" in path.with_suffix(".failed").read_text()
+    assert not path.exists()
+
+
 def test_no_server_is_started_where_its_socket_path_is_too_long(tmp_path: Path) -> None:
     long = Warm(tmp_path / ("x" * 90))
     long.run.mkdir()

@@ -240,8 +240,8 @@ class Server:
                 print(f"{pid}: a spare ended ({code})", file=sys.stderr, flush=True)
                 self.spare = 0
                 self.failed_spares += 1
-                if self.failed_spares >= 3:
-                    self.stopping = True
+                if self.failed_spares >= 3:  # said in warm-<id>.failed (``main``)
+                    raise RuntimeError("three spares in a row ended before taking a command")
             elif code < 0:  # the command's own exit status went to the command
                 print(f"{pid}: killed by signal {-code}", file=sys.stderr, flush=True)
 
