@@ -102,3 +102,64 @@ def test_the_one_pass_reader_reads_what_parse_email_reads(case: str) -> None:
     assert [str(r) for r in parsed.requires_dist] == [
         str(Requirement(text)) for text in expected.get("requires_dist", [])
     ]
+
+
+# Header blocks for the report's JSON form: the one-pass reader must give what the email
+# parser (compat32) gives, or leave the block to it.
+_REPORT_HEADS = {
+    "plain": "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Dist: idna\n",
+    "folded": "Name: demo\nLicense: BSD\n        All rights reserved.\n        \n        Use it.\n"
+    "Version: 1.0\n",
+    "empty first line, folded": "Name: demo\nDescription:\n  first\n\tsecond\nVersion: 1.0\n",
+    "blanks around the value": "Name:    demo  \nVersion:\t1.0\n",
+    "no blank after the colon": "Name:demo\nKeywords:a,b\n",
+    "non-ascii": "Name: demo\nAuthor: Zoë Ünïcode\nSummary: déjà vu\n",
+    "encoded word, kept as it is": "Name: =?utf-8?q?d=C3=A9mo?=\nVersion: 1.0\n",
+    "repeated": "Name: demo\nClassifier: A\nClassifier: B\nName: other\n",
+    "crlf": "Name: demo\r\nVersion: 1.0\r\n",
+    "a line that ends the headers": "Name: demo\nnot a header line\nVersion: 1.0\n",
+    "continuation first": "  indented\nName: demo\n",
+}
+_REPORT_FALLBACK = {"crlf", "a line that ends the headers", "continuation first"}
+
+
+@pytest.mark.parametrize("case", sorted(_REPORT_HEADS))
+def test_the_reports_header_reader_reads_what_the_email_parser_reads(case: str) -> None:
+    import email.parser
+    import email.policy
+
+    from torrip.metadata import _header_items
+
+    head = _REPORT_HEADS[case]
+    message = email.parser.Parser(policy=email.policy.compat32).parsestr(head, headersonly=True)
+    fast = _header_items(head)
+    assert (fast is None) == (case in _REPORT_FALLBACK)
+    if fast is not None:
+        assert fast == [(key, str(value)) for key, value in message.items()]
+
+
+def test_the_report_form_of_real_metadata_is_unchanged(tmp_path) -> None:
+    """as_json over a wheel's METADATA: the one pass and the email parser agree."""
+    import zipfile
+    from unittest import mock
+
+    from fixtures.wheels import make_wheel
+    from torrip import metadata
+
+    wheel = make_wheel(
+        tmp_path,
+        "demo",
+        "1.0",
+        requires_dist=["idna>=3", "rich; extra == 'cli'"],
+        provides_extra=["cli"],
+        more_metadata="License: MIT\n    with a second line\nKeywords: a b\n\n# Demo\n\nText.\n",
+    )
+    with zipfile.ZipFile(wheel) as archive:
+        raw = archive.read("demo-1.0.dist-info/METADATA")
+    parsed = parse_metadata(raw, wheel.name)
+    fast = parsed.as_json()
+    with mock.patch.object(metadata, "_header_items", lambda _head: None):
+        slow = parsed.as_json()
+    assert fast == slow
+    assert "second line" in fast["license"] and fast["keywords"] == ["a", "b"]
+    assert fast["description"] == "# Demo\n\nText.\n"
