@@ -225,11 +225,12 @@ def test_an_install_in_a_fork_is_the_install_in_a_process(
 
 
 def _hanging_install(
-    warm: Warm,
+    warm: Warm, *, shell: str | None = None
 ) -> tuple[subprocess.Popen[str], int, socket.socket, socket.socket]:
     """A served install that waits on an index which never answers; its fork's pid; and
     that index's listening socket and the fork's connection to it, held open (closed, it
-    would end the fork's wait with an error of its own)."""
+    would end the fork's wait with an error of its own). ``shell``: a ``sh -c`` script
+    that runs the command as ``exec "$@"``."""
     warm.torrip("cache", "dir")
     warm.wait_for_server()
     silent = socket.socket()  # an index that accepts connections and never answers
@@ -237,12 +238,11 @@ def _hanging_install(
     silent.listen()
     url = f"http://127.0.0.1:{silent.getsockname()[1]}/simple/"
     argv = ["install", "--index-url", url, "--timeout", "60", "--dry-run", "anything"]
+    command_line = [sys.executable, "-m", "torrip", *argv, "--python", sys.executable]
+    if shell is not None:
+        command_line = ["sh", "-c", shell, "sh", *command_line]
     command = subprocess.Popen(
-        [sys.executable, "-m", "torrip", *argv, "--python", sys.executable],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=warm.env,
+        command_line, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=warm.env
     )
     deadline = time.monotonic() + 20
     while not warm.served():
@@ -268,23 +268,8 @@ def test_ctrl_c_reaches_the_fork(warm: Warm) -> None:
 
 def test_signals_the_command_ignores_the_fork_ignores(warm: Warm) -> None:
     """``nohup torrip install ...``: a hangup ends neither; Ctrl-C still does."""
-    warm.torrip("cache", "dir")
-    warm.wait_for_server()
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen()
-    url = f"http://127.0.0.1:{silent.getsockname()[1]}/simple/"
-    argv = ["install", "--index-url", url, "--timeout", "60", "--dry-run", "anything"]
-    command = subprocess.Popen(
-        ["sh", "-c", 'trap "" HUP; exec "$@"', "sh", sys.executable, "-m", "torrip", *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=warm.env,
-    )
-    held, _ = silent.accept()
+    command, fork, silent, held = _hanging_install(warm, shell='trap "" HUP; exec "$@"')
     with silent, held:
-        fork = int(warm.logs().split(": torrip install", 1)[0].rsplit("\n", 1)[-1])
         command.send_signal(signal.SIGHUP)
         time.sleep(0.5)
         assert command.poll() is None and _alive(fork)
@@ -437,18 +422,17 @@ def test_no_server_is_started_where_its_socket_path_is_too_long(tmp_path: Path) 
 
 
 def test_could_serve(tmp_path: Path) -> None:
-    environ = {"XDG_RUNTIME_DIR": str(tmp_path)}
     socket_at = str(tmp_path / "torrip" / "warm-00000000.sock")
-    assert could_serve(environ, socket_at)  # no folder yet: the server makes it
+    assert could_serve(socket_at)  # no folder yet: the server makes it
     (tmp_path / "torrip").mkdir(mode=0o755)  # loose: the server tightens it
-    assert could_serve(environ, socket_at)
-    assert not could_serve(environ, str(tmp_path / "torrip" / ("x" * 100)))
+    assert could_serve(socket_at)
+    assert not could_serve(str(tmp_path / "torrip" / ("x" * 100)))
     Path(failure_path(socket_at)).write_text("failed\n")
-    assert not could_serve(environ, socket_at)
+    assert not could_serve(socket_at)
     if os.getuid() == 0:
         os.unlink(failure_path(socket_at))
         os.chown(tmp_path / "torrip", 65534, 65534)
-        assert not could_serve(environ, socket_at)  # another user's
+        assert not could_serve(socket_at)  # another user's
 
 
 def test_another_interpreter_gets_a_server_of_its_own(warm: Warm) -> None:

@@ -14,6 +14,7 @@ import marshal
 import os
 import sys
 
+from torrip.rundir import run_dir
 from torrip.warmstart.identity import (
     could_serve,
     enabled,
@@ -43,12 +44,9 @@ def run_in_server(argv: Sequence[str]) -> tuple[int | None, str | None]:
         return None, None
     ident = identity()
     folder = private_run_dir(environ)
+    path = socket_path(folder or run_dir(environ), ident)
     if folder is None:  # no run folder yet (the server makes it), or not one to trust
-        from torrip.rundir import run_dir
-
-        path = socket_path(run_dir(environ), ident)
-        return None, (path if could_serve(environ, path) else None)
-    path = socket_path(folder, ident)
+        return None, (path if could_serve(path) else None)
     connection = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     # Held back until the fork's pid is known, then forwarded to it (or, if no server runs
     # the command, delivered here as usual).
@@ -60,7 +58,7 @@ def run_in_server(argv: Sequence[str]) -> tuple[int | None, str | None]:
         try:
             connection.connect(path)
         except OSError:
-            return None, (path if could_serve(environ, path) else None)
+            return None, (path if could_serve(path) else None)
         if peer_uid(connection) != os.getuid():
             return None, None
         return _hand_over(connection, argv, ident, path)

@@ -97,14 +97,14 @@ def private_run_dir(environ: Mapping[str, str]) -> str | None:
     return folder
 
 
-def could_serve(environ: Mapping[str, str], path: str) -> bool:
-    """Whether a server started for ``path`` could serve: not where its socket path is too
-    long, its run folder is in the way (another user's, or not a folder), or a server
+def could_serve(path: str) -> bool:
+    """Whether a server started for the socket ``path`` could serve: not where the path is
+    too long, its run folder is in the way (another user's, or not a folder), or a server
     failed there within the hour. Each command would otherwise start one in vain."""
     if len(os.fsencode(path)) > MAX_SOCKET_PATH:
         return False
     try:
-        info = os.lstat(run_dir(environ))
+        info = os.lstat(os.path.dirname(path))
     except FileNotFoundError:
         return True  # the server makes it
     except OSError:
