@@ -185,6 +185,7 @@ def test_an_install_seeds_and_another_home_downloads_from_it_with_the_origin_sto
         report_path = tmp_path / "second.json"
         done = second.torrip(
             "install",
+            "-v",  # what the swarm did, in the message of a failure
             "--index-url",
             index.url,
             "--python",

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -109,6 +111,65 @@ def test_no_peers_the_origin_serves_it_all(
     _assert_installed(venv, wheels[0])
 
 
+def test_peers_that_come_late_serve_a_file_the_origin_lost(
+    swarm: Swarm, wheels: list[Path], make_venv, tmp_path: Path, capsys
+) -> None:
+    # Nobody seeds at first, so the swarm hands the file to HTTP; the origin has lost it
+    # (404), so torrip waits for peers, and a seeder that turns up later serves it.
+    net = swarm(wheels, seeders=1, tracker=True, seeded=[])
+    assert net.tracker is not None
+    net.origin.missing.add(wheels[0].name)
+    seeder = net.seeders[0]
+    shutil.copyfile(wheels[0], seeder.folder / wheels[0].name)
+    torrent = (net.root / "files" / f"{wheels[0].name}.torrent").read_bytes()
+    tracker_url = net.tracker.url
+
+    def arrive_late() -> None:
+        time.sleep(1.0)
+        seeder.seed(torrent, [tracker_url])
+
+    late = threading.Thread(target=arrive_late)
+    late.start()
+    try:
+        venv = make_venv()
+        report = _install(net.client_flags(), venv, tmp_path, "-v")
+    finally:
+        late.join()
+    err = capsys.readouterr().err
+    assert "no peer serves it (" in err
+    assert "the origin failed (" in err and "waiting for peers" in err
+    blob = _items(report)["blob"]["torrip"]
+    assert blob["source"] == "swarm", err
+    assert blob["bytes"]["peers"] == wheels[0].stat().st_size
+    assert net.origin.bytes_sent("/" + wheels[0].name) == 0  # the .torrent only
+    _assert_installed(venv, wheels[0])
+
+
+def test_an_origin_that_lost_the_file_with_nobody_seeding_fails_clearly(
+    swarm: Swarm, wheels: list[Path], make_venv, tmp_path: Path, capsys
+) -> None:
+    net = swarm(wheels, tracker=True)  # torrents and a tracker, but nobody seeds them
+    net.origin.missing.add(wheels[0].name)
+    venv = make_venv()
+    flags = [*net.client_flags(), "--timeout", "2"]
+    code = main(
+        [
+            "install",
+            "--isolated",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            *flags,
+            "--python",
+            str(venv),
+            "blob",
+        ]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"{wheels[0].name} answered HTTP 404" in err
+    assert not list((venv / "lib").glob("python*/site-packages/blob*"))
+
+
 def test_corrupt_origin_with_good_peers_still_installs(
     swarm: Swarm, wheels: list[Path], make_venv, tmp_path: Path
 ) -> None:
@@ -143,8 +204,8 @@ def test_a_peer_sending_corrupt_pieces_is_banned(
     report = _install(net.client_flags(), venv, tmp_path, "-v")
     _assert_installed(venv, wheels[0])
     blob = _items(report)["blob"]["torrip"]
-    assert blob["source"] == "swarm"
     err = capsys.readouterr().err
+    assert blob["source"] == "swarm", err
     assert f"peer {net.seeders[1].address}:{net.seeders[1].port} banned peer" in err
     assert f"{net.seeders[0].address}:{net.seeders[0].port} banned" not in err
 

@@ -130,6 +130,10 @@ class Received(NamedTuple):
     sha256: str  # of the whole file at dest: the fetcher need not read it again
 
 
+# What a source's fetch gives: None (it cannot serve the file), or the bytes received.
+FetchedBytes = int | Mapping[str, int] | Received | None
+
+
 class Source(Protocol):
     """Something that can put a file's bytes at ``dest``.
 
@@ -144,9 +148,7 @@ class Source(Protocol):
 
     name: str
 
-    def fetch(
-        self, request: FileRequest, dest: Path, progress: SourceProgress
-    ) -> int | Mapping[str, int] | Received | None: ...
+    def fetch(self, request: FileRequest, dest: Path, progress: SourceProgress) -> FetchedBytes: ...
 
 
 class SourceProgress:
@@ -415,49 +417,87 @@ class Fetcher(Closing):
     ) -> FetchResult:
         progress.start(request, request.size)
         received: dict[str, int] = {}
+        declined: list[Source] = []  # sources that found no peers (yet)
         for source in self.sources:
-            is_origin = source.name == "origin"
-            with self._partial(request, source) as dest:
-                resumed = dest.stat().st_size if dest.exists() else 0
-                if resumed:
-                    progress.advance(request, resumed, "partial")
-
-                on_bytes = SourceProgress(request, progress, cancel, source.name)
-                try:
-                    # The per-host bound is about HTTP connections; other sources pace themselves.
-                    with slot if is_origin else contextlib.nullcontext():
-                        if is_origin and not slot.measured:  # until the first byte: how far
-                            on_bytes.on_first = partial(slot.observe_since, Stopwatch())
-                        got = source.fetch(request, dest, on_bytes)
-                    if got is None:
-                        continue
-                    streamed = None
-                    if isinstance(got, Received):
-                        got, streamed = got
-                    _add_counts(received, source.name, got)
-                    sha256 = self._verify(request, dest, streamed)
-                except TorripError as error:
-                    if isinstance(error, HashMismatchError):
-                        discard_partial(dest)  # never keep bytes that failed the check
-                        distrust = getattr(source, "distrust", None)
-                        if distrust is not None:
-                            distrust(request)
-                    if is_origin:
-                        raise
-                    self.log(f"{request.filename}: {source.name} failed ({error}); trying the next")
-                    discard_partial(dest)
-                    continue
-                path = self._keep(dest, sha256, request.filename)
-                keep_torrent = getattr(source, "keep_torrent", None)
-                if keep_torrent is not None and self.cache is not None:
-                    keep_torrent(request, sha256)
-                kind: SourceName = "origin" if is_origin else "swarm"
-                verified = request.sha256 is not None
-                return FetchResult(request, path, kind, _count(received), sha256, verified)
+            try:
+                result = self._attempt(
+                    request, source, source.fetch, slot, cancel, progress, received
+                )
+            except TorripError as error:
+                if source.name != "origin":
+                    continue  # logged; the next source
+                if isinstance(error, (HashMismatchError, SizeMismatchError)) or not declined:
+                    raise
+                # The origin cannot serve the file (stopped, gone from the index): peers
+                # that were slow to show up are its only hope, given all the time they need.
+                self.log(f"{request.filename}: the origin failed ({error}); waiting for peers")
+                for waiting in declined:
+                    fetch = waiting.fetch_waiting_for_peers  # type: ignore[attr-defined]
+                    with contextlib.suppress(TorripError):  # logged: the origin's error is raised
+                        result = self._attempt(
+                            request, waiting, fetch, slot, cancel, progress, received
+                        )
+                        if result is not None:
+                            return result
+                raise
+            if result is not None:
+                return result
+            if getattr(source, "fetch_waiting_for_peers", None) is not None:
+                declined.append(source)
         raise TorripError(
             f"no source can fetch {request.url}",
             hint="Use an http(s) or file URL, or a --find-links folder.",
         )
+
+    def _attempt(
+        self,
+        request: FileRequest,
+        source: Source,
+        fetch: Callable[[FileRequest, Path, SourceProgress], FetchedBytes],
+        slot: Width,
+        cancel: threading.Event,
+        progress: FetchProgress,
+        received: dict[str, int],
+    ) -> FetchResult | None:
+        """The file from ``source`` (by its ``fetch``), verified; None if it has no way
+        to serve it. Errors of the origin are raised; those of others, logged and raised
+        too, after their bytes are dropped."""
+        is_origin = source.name == "origin"
+        with self._partial(request, source) as dest:
+            resumed = dest.stat().st_size if dest.exists() else 0
+            if resumed:
+                progress.advance(request, resumed, "partial")
+            on_bytes = SourceProgress(request, progress, cancel, source.name)
+            try:
+                # The per-host bound is about HTTP connections; other sources pace themselves.
+                with slot if is_origin else contextlib.nullcontext():
+                    if is_origin and not slot.measured:  # until the first byte: how far
+                        on_bytes.on_first = partial(slot.observe_since, Stopwatch())
+                    got = fetch(request, dest, on_bytes)
+                if got is None:
+                    return None
+                streamed = None
+                if isinstance(got, Received):
+                    got, streamed = got
+                _add_counts(received, source.name, got)
+                sha256 = self._verify(request, dest, streamed)
+            except TorripError as error:
+                if isinstance(error, HashMismatchError):
+                    discard_partial(dest)  # never keep bytes that failed the check
+                    distrust = getattr(source, "distrust", None)
+                    if distrust is not None:
+                        distrust(request)
+                if not is_origin:
+                    self.log(f"{request.filename}: {source.name} failed ({error}); trying the next")
+                    discard_partial(dest)
+                raise
+            path = self._keep(dest, sha256, request.filename)
+        keep_torrent = getattr(source, "keep_torrent", None)
+        if keep_torrent is not None and self.cache is not None:
+            keep_torrent(request, sha256)
+        kind: SourceName = "origin" if is_origin else "swarm"
+        verified = request.sha256 is not None
+        return FetchResult(request, path, kind, _count(received), sha256, verified)
 
     @contextlib.contextmanager
     def _partial(self, request: FileRequest, source: Source) -> Iterator[Path]:

@@ -117,6 +117,14 @@ _LOGGED_ALERTS = frozenset(
 )
 
 
+def _peer_left(alert: Any) -> bool:
+    """Whether a disconnection leaves us without that peer: not when it was one of two
+    connections to it (each side dialled the other, and libtorrent kept one)."""
+    lt = load_libtorrent()
+    reason = getattr(alert, "reason", None)
+    return lt is None or reason != lt.close_reason_t.duplicate_peer_id
+
+
 def _ignore(_: str) -> None:
     pass
 
@@ -185,6 +193,18 @@ class SwarmSource:
     def fetch(
         self, request: FileRequest, dest: Path, progress: SourceProgress
     ) -> Mapping[str, int] | None:
+        return self._fetch(request, dest, progress, patient=False)
+
+    def fetch_waiting_for_peers(
+        self, request: FileRequest, dest: Path, progress: SourceProgress
+    ) -> Mapping[str, int] | None:
+        """``fetch``, but never handing the file to HTTP for want of peers: for when the
+        origin failed. Gives up only when nothing arrives for the stall limit."""
+        return self._fetch(request, dest, progress, patient=True)
+
+    def _fetch(
+        self, request: FileRequest, dest: Path, progress: SourceProgress, *, patient: bool
+    ) -> Mapping[str, int] | None:
         ref = request.torrent
         if ref is None or not self.settings.p2p or request.size is None:
             return None
@@ -224,15 +244,15 @@ class SwarmSource:
                 with self._lock:
                     self._active.append(download)
             try:
-                self._run(download, progress)
+                self._run(download, progress, patient=patient)
                 self._flush(download)
             finally:
                 session.remove_torrent(handle)
                 with self._lock:
                     self._active.remove(download)
             (work / request.filename).replace(dest)
-        except _NoPeers:
-            self.log(f"{request.filename}: no peer serves it; over HTTP instead")
+        except _NoPeers as why:
+            self.log(f"{request.filename}: no peer serves it ({why}); over HTTP instead")
             return None
         except (TorripError, OSError) as error:
             self._distrusted.add(_ref_key(ref))
@@ -385,7 +405,7 @@ class SwarmSource:
 
     # -- the download loop ------------------------------------------------------------
 
-    def _run(self, download: _Download, progress: SourceProgress) -> None:
+    def _run(self, download: _Download, progress: SourceProgress, *, patient: bool) -> None:
         handle = download.handle
         stall_limit = max(5.0, self.settings.timeout)
         last_progress = time.monotonic()
@@ -420,14 +440,19 @@ class SwarmSource:
             while now - window[0][0] > RATE_WINDOW:
                 window.popleft()
             if (
-                not download.origin_on
+                not patient
+                and not download.origin_on
                 and download.size < HANDOVER_MAX_SIZE
                 and done == 0
                 and status.num_peers == 0
                 and self._nobody_serves(download, status, now)
             ):
-                raise _NoPeers  # plain HTTP is faster than the origin as a web seed
-            if not download.origin_on and _origin_needed(download, now, window):
+                # Plain HTTP is faster than the origin as a web seed.
+                raise _NoPeers(
+                    f"{now - download.started:.1f} s, {status.list_peers} peers known, "
+                    f"gone: {', '.join(sorted(download.gone)) or 'none'}"
+                )
+            if not (patient or download.origin_on) and _origin_needed(download, now, window):
                 handle.add_url_seed(download.route.url)
                 download.origin_on = True
                 self.log(f"{download.filename}: the origin joins the swarm download")
@@ -490,7 +515,8 @@ class SwarmSource:
                     if kind == "cache_flushed_alert":
                         download.flushed.set()
                     elif kind in _PEER_GONE_ALERTS:
-                        download.gone.add(str(alert.endpoint))
+                        if _peer_left(alert):
+                            download.gone.add(str(alert.endpoint))
                     else:
                         download.answered.add(alert.tracker_url())
         finally:
