@@ -14,7 +14,7 @@ from packaging.version import InvalidVersion, Version
 
 from torrip.errors import MetadataError
 
-__all__ = ["DistMetadata", "name_and_version", "parse_metadata"]
+__all__ = ["DistMetadata", "header_items", "name_and_version", "parse_metadata"]
 
 # Core metadata fields that may appear more than once (PEP 566 JSON: lists).
 _MULTIPLE_USE = {
@@ -57,14 +57,7 @@ class DistMetadata(NamedTuple):
         """
         text = self.raw.decode("utf-8", errors="replace")
         head, body = _split_body(text)
-        items = _header_items(head)
-        if items is None:  # anything unusual: the email parser decides
-            import email.parser  # only here: resolving needs neither it nor parse_email
-            import email.policy
-
-            parser = email.parser.Parser(policy=email.policy.compat32)
-            message = parser.parsestr(head, headersonly=True)
-            items = [(key, str(value)) for key, value in message.items()]
+        items = header_items(head)
         result: dict[str, Any] = {}
         for key, value in items:
             field = key.lower().replace("-", "_")
@@ -82,6 +75,22 @@ class DistMetadata(NamedTuple):
         if body:
             result["description"] = body
         return result
+
+
+def header_items(text: str) -> list[tuple[str, str]]:
+    """The (name, value) headers of an RFC 822 style file (METADATA, WHEEL) as the email
+    parser (compat32) reads them, up to the first empty line; in one pass where the text
+    is plain (``_header_items``), else by that parser."""
+    head, _ = _split_body(text)
+    items = _header_items(head)
+    if items is None:  # anything unusual: the email parser decides
+        import email.parser  # only here: resolving needs neither it nor parse_email
+        import email.policy
+
+        parser = email.parser.Parser(policy=email.policy.compat32)
+        message = parser.parsestr(head, headersonly=True)
+        items = [(key, str(value)) for key, value in message.items()]
+    return items
 
 
 def _header_items(head: str) -> list[tuple[str, str]] | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import torrip.install.inflate as inflate_module
+import torrip.install.safety as safety_module
 import torrip.install.unpacked as unpacked_module
 from fixtures.wheels import make_wheel
 from install.support import make_executable, package_wheel, rewrite_wheel, snapshot
@@ -130,9 +131,24 @@ def inflater(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     return str(request.param)
 
 
+@pytest.fixture(params=["whole", "pread", "zipfile"])
+def wheel_reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test runs with the wheel read whole into memory (the default for wheels up to
+    64 MiB), read by pread member by member (larger ones), and read by zipfile (no pread)."""
+    if request.param != "whole":
+        monkeypatch.setattr(safety_module, "_IN_MEMORY_LIMIT", -1)
+    if request.param == "zipfile":
+        monkeypatch.setattr(safety_module, "_pread", None)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("whole_read_limit", [8 << 20, 1024], ids=["in-memory", "streamed"])
 def test_members_inflate_exactly_by_either_path(
-    whole_read_limit: int, inflater: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    whole_read_limit: int,
+    inflater: str,
+    wheel_reading: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(unpacked_module, "_WHOLE_READ_LIMIT", whole_read_limit)
     files = {
@@ -150,7 +166,11 @@ def test_members_inflate_exactly_by_either_path(
 
 @pytest.mark.parametrize("whole_read_limit", [8 << 20, 1024], ids=["in-memory", "streamed"])
 def test_a_corrupt_member_is_refused(
-    whole_read_limit: int, inflater: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    whole_read_limit: int,
+    inflater: str,
+    wheel_reading: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(unpacked_module, "_WHOLE_READ_LIMIT", whole_read_limit)
     wheel = make_wheel(tmp_path, "broken", "1.0", files={"broken/data.bin": os.urandom(4096)})
@@ -169,28 +189,46 @@ def test_a_corrupt_member_is_refused(
     assert not store.entry_dir(sha256_of(wheel)).exists()
 
 
-def test_the_wheel_rewritten_while_unpacking_is_refused(
+def _rewritten_after_the_check(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Checked, then changed in place: the bytes read are compared with the RECORD checked."""
+) -> tuple[Path, bytes, UnpackedCache]:
+    """A wheel that is changed in place (same inode) right after its checks pass."""
     # Larger than any read buffer, so what is read after the check comes from the disk.
-    blob = {"toctou/blob.bin": os.urandom(1 << 18)}
-    wheel = package_wheel(tmp_path, "toctou", "1.0", extra_files=blob)
-    sha256 = sha256_of(wheel)
+    original = os.urandom(1 << 18)
+    wheel = package_wheel(tmp_path, "toctou", "1.0", extra_files={"toctou/blob.bin": original})
     real_open = unpacked_module.open_checked_wheel
 
     def open_then_swap(path: Path):  # type: ignore[no-untyped-def]
         context = real_open(path)
         checked = context.__enter__()
-        # Rewritten in place (same inode), so the open zip reads the new bytes.
         rewrite_wheel(path, {"toctou/blob.bin": os.urandom(1 << 18)})
         return _Entered(context, checked)
 
     monkeypatch.setattr(unpacked_module, "open_checked_wheel", open_then_swap)
-    store = UnpackedCache(tmp_path / "cache")
+    return wheel, original, UnpackedCache(tmp_path / "cache")
+
+
+def test_the_wheel_rewritten_while_unpacking_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wheel read member by member (a large one): the bytes read after the check are
+    compared with the RECORD checked."""
+    monkeypatch.setattr(safety_module, "_IN_MEMORY_LIMIT", -1)
+    wheel, _, store = _rewritten_after_the_check(tmp_path, monkeypatch)
+    sha256 = sha256_of(wheel)
     with pytest.raises(UnsafeWheelError, match="toctou"):
         unpack_wheel(store, wheel, sha256)
     assert not store.entry_dir(sha256).exists()
+
+
+def test_a_wheel_read_whole_unpacks_the_bytes_it_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wheel read into memory once: a change on disk after the check is never read."""
+    wheel, original, store = _rewritten_after_the_check(tmp_path, monkeypatch)
+    sha256 = sha256_of(wheel)
+    unpacked = unpack_wheel(store, wheel, sha256)
+    assert (unpacked.tree / "toctou" / "blob.bin").read_bytes() == original
 
 
 def test_threads_unpack_a_wheel_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

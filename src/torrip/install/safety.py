@@ -30,6 +30,7 @@ import configparser
 import contextlib
 import csv
 import hashlib
+import io
 import os
 import posixpath
 import re
@@ -39,7 +40,6 @@ import zipfile
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from email.parser import HeaderParser
 from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
@@ -49,6 +49,7 @@ from packaging.utils import canonicalize_name
 
 from torrip.errors import UnsafeWheelError
 from torrip.install.inflate import INFLATE_ERRORS, raw_inflater
+from torrip.metadata import header_items
 
 __all__ = [
     "CheckedWheel",
@@ -76,9 +77,14 @@ _FLAG_ENCRYPTED = 0x1
 _FLAG_UTF8 = 0x800
 _CHUNK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# A path component that is empty, "." or "..": one search instead of a split per name.
+_BAD_COMPONENT = re.compile(r"(?:^|/)\.{0,2}(?:/|$)")
 # Read and inflated directly (``CheckedWheel.read``); others (bzip2, lzma) through zipfile.
 _SIMPLE_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
 _pread = getattr(os, "pread", None)  # not on Windows: zipfile's reader there
+# Wheels up to this size are read whole, once: their headers and members come from memory
+# (no system call per member), and what was checked is exactly what is inflated.
+_IN_MEMORY_LIMIT = 64 << 20
 _READ_ERRORS: tuple[type[Exception], ...] = (
     zipfile.BadZipFile,
     EOFError,
@@ -152,7 +158,7 @@ class CheckedWheel(NamedTuple):
     layout: WheelLayout
     archive: zipfile.ZipFile
     path: Path
-    fileno: int
+    source: _WheelBytes
     data_offsets: Mapping[str, int]
     """Member -> where its (compressed) data starts, past the local header checked."""
 
@@ -164,13 +170,13 @@ class CheckedWheel(NamedTuple):
         """
         info = self.archive.NameToInfo[member]
         try:
-            if _pread is None or info.compress_type not in _SIMPLE_METHODS:
+            if not self.source.direct or info.compress_type not in _SIMPLE_METHODS:
                 with self.archive.open(info) as stream:
                     data = stream.read(info.file_size + 1)
             else:
-                compressed = _pread(self.fileno, info.compress_size, self.data_offsets[member])
+                compressed = self.source.at(self.data_offsets[member], info.compress_size)
                 if info.compress_type == zipfile.ZIP_STORED:
-                    data = compressed
+                    data = bytes(compressed)
                 else:
                     data = raw_inflater().decompress(compressed, info.file_size + 1)
         except _READ_ERRORS as error:
@@ -201,7 +207,7 @@ class CheckedWheel(NamedTuple):
             raise UnsafeWheelError(self.path, member, f"corrupt zip member: {error}") from None
 
     def _chunks(self, info: zipfile.ZipInfo) -> Iterator[bytes]:
-        if _pread is None or info.compress_type not in _SIMPLE_METHODS:
+        if not self.source.direct or info.compress_type not in _SIMPLE_METHODS:
             with self.archive.open(info) as stream:
                 while chunk := stream.read(_CHUNK):
                     yield chunk
@@ -209,13 +215,13 @@ class CheckedWheel(NamedTuple):
         inflater = None if info.compress_type == zipfile.ZIP_STORED else raw_inflater()
         offset, remaining = self.data_offsets[info.filename], info.compress_size
         while remaining:
-            data = _pread(self.fileno, min(_CHUNK, remaining), offset)
+            data = self.source.at(offset, min(_CHUNK, remaining))
             if not data:
                 raise EOFError("the wheel ends inside this member")
             offset += len(data)
             remaining -= len(data)
             if inflater is None:
-                yield data
+                yield bytes(data)
                 continue
             while data:  # bounded output: whatever does not fit waits in unconsumed_tail
                 if out := inflater.decompress(data, _CHUNK):
@@ -303,15 +309,42 @@ def open_checked_wheel(path: Path) -> Iterator[CheckedWheel]:
     with contextlib.ExitStack() as stack:
         try:
             raw = stack.enter_context(path.open("rb"))
-            archive = stack.enter_context(zipfile.ZipFile(raw))
-            verifier = _Verifier(path, archive, raw)
+            source = _WheelBytes(raw)
+            archive = stack.enter_context(zipfile.ZipFile(source.file))
+            verifier = _Verifier(path, archive, source)
             layout = verifier.run()
         except UnsafeWheelError:
             raise
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
             raise UnsafeWheelError(path, None, f"unreadable wheel: {error}") from None
         # Errors of the block are the caller's.
-        yield CheckedWheel(layout, archive, path, raw.fileno(), verifier.data_offsets)
+        yield CheckedWheel(layout, archive, path, source, verifier.data_offsets)
+
+
+class _WheelBytes:
+    """Byte ranges of an open wheel: from memory for a wheel read whole (up to
+    ``_IN_MEMORY_LIMIT``), else by ``pread``. ``direct`` is False where neither can be
+    done (no pread: zipfile reads the members then)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._fileno = raw.fileno()
+        self._view: memoryview | None = None
+        self.file: BinaryIO = raw
+        if os.fstat(self._fileno).st_size <= _IN_MEMORY_LIMIT:
+            data = raw.read()
+            self._view = memoryview(data)
+            self.file = io.BytesIO(data)  # shares the bytes: zipfile reads them from here
+        self.direct = self._view is not None or _pread is not None
+
+    def at(self, offset: int, size: int) -> bytes | memoryview:
+        """Up to ``size`` bytes from ``offset`` (fewer at the end of the file)."""
+        if self._view is not None:
+            return self._view[offset : offset + size]
+        if _pread is not None:  # one system call, not a seek and a buffered read
+            data: bytes = _pread(self._fileno, size, offset)
+            return data
+        self.file.seek(offset)
+        return self.file.read(size)
 
 
 def place_wheel(
@@ -355,10 +388,10 @@ def member_scheme(member: str, data_dir: str, root_scheme: str) -> tuple[str, st
 
 
 class _Verifier:
-    def __init__(self, path: Path, archive: zipfile.ZipFile, raw: BinaryIO) -> None:
+    def __init__(self, path: Path, archive: zipfile.ZipFile, source: _WheelBytes) -> None:
         self.path = path
         self.archive = archive
-        self.raw = raw
+        self.source = source
         self.data_offsets: dict[str, int] = {}
 
     def refuse(self, entry: str | None, reason: str) -> UnsafeWheelError:
@@ -385,7 +418,7 @@ class _Verifier:
                 continue
             member = info.filename
             expected = self.check_against_record(info, dist_info, records)
-            if "__pycache__" in member.split("/")[:-1]:
+            if "__pycache__/" in member and "__pycache__" in member.split("/")[:-1]:
                 continue  # installer skips these; they are still checked against RECORD
             placed = member_scheme(member, data_dir, root_scheme)
             if placed is None:
@@ -422,10 +455,13 @@ class _Verifier:
         for info in sorted(infos, key=lambda i: i.header_offset):
             if info.header_offset < end_of_previous:
                 raise self.refuse(info.filename, f"zip member overlaps {previous!r}")
-            encoding = "utf-8" if info.flag_bits & _FLAG_UTF8 else "cp437"
-            expected_name = info.orig_filename.encode(encoding)
+            name = info.orig_filename
+            if name.isascii():  # nearly always; the same bytes in either encoding
+                expected_name = name.encode("ascii")
+            else:
+                expected_name = name.encode("utf-8" if info.flag_bits & _FLAG_UTF8 else "cp437")
             # The header and the name it should hold, in one read.
-            block = self._read_at(info.header_offset, _LOCAL_HEADER.size + len(expected_name))
+            block = self.source.at(info.header_offset, _LOCAL_HEADER.size + len(expected_name))
             header = block[: _LOCAL_HEADER.size]
             if len(header) != _LOCAL_HEADER.size:
                 raise self.refuse(info.filename, "zip member's local header is truncated")
@@ -438,9 +474,10 @@ class _Verifier:
                 raise self.refuse(info.filename, "zip member is encrypted")
             local_name = block[_LOCAL_HEADER.size :]
             if name_length != len(expected_name):
-                local_name = self._read_at(info.header_offset + _LOCAL_HEADER.size, name_length)
+                local_name = self.source.at(info.header_offset + _LOCAL_HEADER.size, name_length)
             if local_name != expected_name:
-                shown = local_name.decode("utf-8" if flags & _FLAG_UTF8 else "cp437", "replace")
+                encoding = "utf-8" if flags & _FLAG_UTF8 else "cp437"
+                shown = bytes(local_name).decode(encoding, "replace")
                 raise self.refuse(
                     info.filename,
                     f"zip member's local header names it {shown!r}, the central directory "
@@ -455,22 +492,12 @@ class _Verifier:
             end_of_previous = data_offset + info.compress_size
             previous = info.filename
 
-    def _read_at(self, offset: int, size: int) -> bytes:
-        data: bytes
-        if _pread is not None:  # one system call, not a seek and a buffered read
-            data = _pread(self.raw.fileno(), size, offset)
-        else:
-            self.raw.seek(offset)
-            data = self.raw.read(size)
-        return data
-
     def check_name(self, member: str) -> None:
         if "\\" in member or "\x00" in member:
             raise self.refuse(member, "member name contains a backslash or NUL")
         if member.startswith("/") or _DRIVE.match(member):
             raise self.refuse(member, "member has an absolute path")
-        parts = member[:-1].split("/") if member.endswith("/") else member.split("/")
-        if any(part in ("", ".", "..") for part in parts):
+        if _BAD_COMPONENT.search(member[:-1] if member.endswith("/") else member):
             raise self.refuse(member, "member path has an empty, '.' or '..' component")
 
     # -- .dist-info --------------------------------------------------------
@@ -492,19 +519,25 @@ class _Verifier:
             raise self.refuse(member, "missing from the wheel") from None
 
     def read_wheel_file(self, dist_info: str) -> str:
-        text = self.read_member(f"{dist_info}/WHEEL").decode("utf-8", "replace")
-        headers = HeaderParser().parsestr(text)
-        version = headers.get("Wheel-Version") or ""
+        headers = self.read_headers(f"{dist_info}/WHEEL")
+        version = headers.get("wheel-version") or ""
         if not version.startswith("1."):
             raise self.refuse(f"{dist_info}/WHEEL", f"unsupported Wheel-Version {version!r}")
-        return "purelib" if headers.get("Root-Is-Purelib") == "true" else "platlib"
+        return "purelib" if headers.get("root-is-purelib") == "true" else "platlib"
 
     def read_metadata_name(self, dist_info: str) -> str:
-        text = self.read_member(f"{dist_info}/METADATA").decode("utf-8", "replace")
-        name = HeaderParser().parsestr(text).get("Name")
+        name = self.read_headers(f"{dist_info}/METADATA").get("name")
         if not name:
             raise self.refuse(f"{dist_info}/METADATA", "METADATA has no Name")
         return str(name).strip()
+
+    def read_headers(self, member: str) -> dict[str, str]:
+        """The first value of each header of ``member`` (WHEEL, METADATA), by lowercased
+        name, as the email parser reads them."""
+        headers: dict[str, str] = {}
+        for name, value in header_items(self.read_member(member).decode("utf-8", "replace")):
+            headers.setdefault(name.lower(), value)
+        return headers
 
     def read_record(self, dist_info: str) -> dict[str, tuple[str, str, str]]:
         member = f"{dist_info}/RECORD"

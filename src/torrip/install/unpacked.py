@@ -487,10 +487,11 @@ def _unpack_into(wheel: Path, tree: Path) -> tuple[WheelLayout, list[int]]:
     files = []
     mtimes = []
     made: set[str] = set()
-    root = os.fspath(tree)
+    root = os.fspath(tree) + os.sep
     with open_checked_wheel(wheel) as checked:
         for file in checked.layout.files:
-            target = os.path.join(root, file.member)
+            # Members are relative, '/'-separated, with no empty, '.' or '..' part (checked).
+            target = root + file.member if os.sep == "/" else os.path.join(root, file.member)
             parent = os.path.dirname(target)
             if parent not in made:
                 _make_dirs(parent)
@@ -499,7 +500,9 @@ def _unpack_into(wheel: Path, tree: Path) -> tuple[WheelLayout, list[int]]:
                 digest, mtime = _unpack_small(checked, file, target)
             else:
                 digest, mtime = _unpack_large(checked, file, target)
-            files.append(file._replace(digest=f"sha256={digest}"))
+            digest = f"sha256={digest}"
+            # RECORD's own sha256 string, nearly always: the same file, not a new tuple.
+            files.append(file if file.digest == digest else file._replace(digest=digest))
             mtimes.append(mtime)
         layout = checked.layout
     return layout._replace(files=tuple(files)), mtimes
