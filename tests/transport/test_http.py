@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+import torrip.transport.http as http_module
 from torrip.connections import StdlibTransport
 from torrip.errors import HTTPStatusError, NetworkError, SizeMismatchError
 from torrip.transport.http import download, resume_sidecar
@@ -228,6 +229,33 @@ def test_whole_file(server: FaultServer, client: httpx.Client, tmp_path: Path) -
     assert dest.read_bytes() == DATA
     assert sha256 == hashlib.sha256(DATA).hexdigest()  # hashed as written
     assert received == sum(seen) == len(DATA) == server.bytes_sent()
+    assert not resume_sidecar(dest).exists()  # small and complete: never needed
+
+
+def test_a_large_download_is_resumable_from_its_first_byte(
+    server: FaultServer, client: httpx.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even if the process is killed (nothing runs then), the record is already there."""
+    monkeypatch.setattr(http_module, "_SIDECAR_AT_ONCE", len(DATA))
+    dest = tmp_path / "f.part"
+    sidecars: list[bool] = []
+
+    def on_bytes(n: int) -> None:
+        sidecars.append(resume_sidecar(dest).exists())
+
+    download(client, server.add("f.whl", DATA), dest, expected_size=len(DATA), on_bytes=on_bytes)
+    assert sidecars and all(sidecars)
+    assert json.loads(resume_sidecar(dest).read_text())["validator"] == '"v1"'
+
+
+def test_a_small_download_cut_short_leaves_its_resume_record(
+    server: FaultServer, client: httpx.Client, tmp_path: Path
+) -> None:
+    dest = tmp_path / "f.part"
+    with pytest.raises(NetworkError):
+        url = server.add("f.whl", DATA, cuts=[50_000])
+        download(client, url, dest, expected_size=len(DATA), retries=0)
+    assert dest.stat().st_size == 50_000
     assert json.loads(resume_sidecar(dest).read_text())["validator"] == '"v1"'
 
 
@@ -383,8 +411,10 @@ def test_length_not_as_promised(server: FaultServer, client: httpx.Client, tmp_p
 
 
 def test_complete_partial_needs_no_request(
-    server: FaultServer, client: httpx.Client, tmp_path: Path
+    server: FaultServer, client: httpx.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A large file (its resume record written at once) whose process died before using it.
+    monkeypatch.setattr(http_module, "_SIDECAR_AT_ONCE", 0)
     url = server.add("f.whl", DATA)
     dest = tmp_path / "f.part"
     download(client, url, dest, expected_size=len(DATA))

@@ -77,10 +77,12 @@ _MAX_WORKERS = 64
 LARGE_DOWNLOAD = 32 << 20
 LARGE_AT_ONCE = 2
 # Downloads at once from a near host (torrip.width); a far one gets
-# max_downloads_per_host. Cold installs from a loopback mirror, against 8 at once: the web
-# set 0.57 s against 0.59 s, jupyterlab 1.51 s against 1.56 s, the scientific set 1.23 s
-# against 1.27 s (docs/benchmarks.md).
-NEAR_DOWNLOADS = 4
+# max_downloads_per_host. From a near host more threads only contend for the one GIL:
+# jupyterlab's 91 wheels from a loopback mirror took 0.16 s and 0.16 s of CPU one at a
+# time, 0.18 s and 0.25 s four at a time (36,000 futex calls against 670), CPU the
+# unpacking needs. Cold installs, two against four at once: web 0.40 s against 0.42 s,
+# jupyterlab 1.18 s against 1.19 s (docs/benchmarks.md).
+NEAR_DOWNLOADS = 2
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 

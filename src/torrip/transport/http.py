@@ -7,9 +7,11 @@
 
 A download continues from the length ``dest`` already has. The validator of the
 bytes it holds (a strong ETag, else Last-Modified) is kept next to it in
-``<dest>.resume``; the continuation asks ``Range: bytes=N-`` with ``If-Range:
-<validator>``, so a file that changed on the server comes back whole (200) and the
-old bytes are dropped. A server that ignores ranges is handled the same way.
+``<dest>.resume`` (before the first byte from 8 MiB, else when the download stops
+short: a small file killed midway starts over); the continuation asks ``Range:
+bytes=N-`` with ``If-Range: <validator>``, so a file that changed on the server comes
+back whole (200) and the old bytes are dropped. A server that ignores ranges is handled
+the same way.
 
 Connection errors, timeouts, cut connections, 408/429/5xx are retried with
 exponential backoff (``Retry-After`` honoured, capped); an attempt that made the
@@ -53,6 +55,9 @@ MAX_RETRY_AFTER = 30.0
 # Bytes arrive in TLS records of 16 KiB: written one by one, a 540 MB wheel took 33,000
 # write calls and a third of its download's time.
 _WRITE_BUFFER = 1 << 20
+# From this size a download's resume record is written before its first byte, so that even
+# a killed process can resume it; smaller ones write it only when they stop short.
+_SIDECAR_AT_ONCE = 8 << 20
 
 
 def resume_sidecar(dest: Path) -> Path:
@@ -152,6 +157,7 @@ class _Attempt:
             self._receive(response, offset)
 
     def _receive(self, response: httpx.Response, offset: int) -> None:
+        pending_validator: str | None = None
         status = response.status_code
         if status == 416 and offset:
             if _content_range_total(response) == offset:
@@ -177,24 +183,35 @@ class _Attempt:
             total = _content_length(response)
             mode = "wb"
             self._sha256, self._hashed = hashlib.sha256(), 0
-            _write_validator(self.dest, self.url, response)
+            resume_sidecar(self.dest).unlink(missing_ok=True)  # of the bytes just dropped
+            validator = _validator(response)
+            if validator is not None and (total or 0) >= _SIDECAR_AT_ONCE:
+                _write_validator(self.dest, self.url, validator)
+            else:
+                # Written only if the download stops short: one file less per download.
+                pending_validator = validator
         if self.expected_size is not None and total is not None and total != self.expected_size:
             raise self._size_mismatch(total)
         position = offset
-        with self.dest.open(mode, buffering=_WRITE_BUFFER) as out:
-            for chunk in response.iter_raw():  # as they arrive: a cut loses nothing
-                position += len(chunk)
-                if self.expected_size is not None and position > self.expected_size:
+        try:
+            with self.dest.open(mode, buffering=_WRITE_BUFFER) as out:
+                for chunk in response.iter_raw():  # as they arrive: a cut loses nothing
+                    position += len(chunk)
+                    if self.expected_size is not None and position > self.expected_size:
+                        self.received += len(chunk)
+                        out.flush()  # so the bytes taken back are all that were reported
+                        raise self._size_mismatch(position)
+                    out.write(chunk)
+                    self._sha256.update(chunk)
+                    self._hashed += len(chunk)
                     self.received += len(chunk)
-                    out.flush()  # so the bytes taken back are all that were reported
-                    raise self._size_mismatch(position)
-                out.write(chunk)
-                self._sha256.update(chunk)
-                self._hashed += len(chunk)
-                self.received += len(chunk)
-                self._report(len(chunk))
-        if total is not None and position < total:
-            raise _Retry()  # the connection ended early without httpx noticing
+                    self._report(len(chunk))
+            if total is not None and position < total:
+                raise _Retry()  # the connection ended early without httpx noticing
+        except BaseException:
+            if pending_validator is not None and _length(self.dest):
+                _write_validator(self.dest, self.url, pending_validator)  # resumable
+            raise
 
 
 def download(
@@ -287,13 +304,8 @@ def _validator(response: httpx.Response) -> str | None:
     return str(response.headers.get("Last-Modified", "")) or None
 
 
-def _write_validator(dest: Path, url: str, response: httpx.Response) -> None:
-    sidecar = resume_sidecar(dest)
-    validator = _validator(response)
-    if validator is None:
-        sidecar.unlink(missing_ok=True)
-        return
-    atomic_write(sidecar, json.dumps({"url": url, "validator": validator}).encode())
+def _write_validator(dest: Path, url: str, validator: str) -> None:
+    atomic_write(resume_sidecar(dest), json.dumps({"url": url, "validator": validator}).encode())
 
 
 def _read_validator(dest: Path, url: str) -> str | None:
