@@ -145,16 +145,25 @@ class WriteJournal:
         """The names in ``directory`` but the files written since; creates it if missing."""
         names = self._names.get(directory)
         if names is None:
-            if os.path.isdir(directory):
-                names = set(os.listdir(directory))
-            else:
-                if os.path.lexists(directory):
-                    raise InstallError(
-                        f"cannot create the directory {directory}: a file is in the way"
-                    )
-                parent, name = os.path.split(directory)
-                self._names_in(parent).add(name)  # creates the parents first
+            parent, name = os.path.split(directory)
+            # Made first, asked after: in a new environment nearly every directory is new,
+            # and one mkdir says so (a stat and an lstat each cost as much).
+            names = None
+            try:
                 os.mkdir(directory)
+            except FileNotFoundError:
+                self._names_in(parent)  # creates the parents first
+                os.mkdir(directory)
+            except OSError as error:  # there already (or, read-only, refused: is it there?)
+                if not os.path.isdir(directory):
+                    if isinstance(error, FileExistsError):
+                        raise InstallError(
+                            f"cannot create the directory {directory}: a file is in the way"
+                        ) from None
+                    raise
+                names = set(os.listdir(directory))
+            if names is None:
+                self._names_in(parent).add(name)
                 self.created_dirs.append(directory)
                 names = set()
             self._names[directory] = names
