@@ -279,3 +279,17 @@ def test_an_agent_without_the_file_does_not_hold_up_the_handover(
     assert any("the running seeding agent at" in line for line in logs)
     assert result.source == "origin"
     assert time.monotonic() - started < 8.0
+
+
+def test_a_duplicate_connection_dropped_is_not_a_peer_gone() -> None:
+    """Two peers that dial each other keep one connection: the other's end is no reason to
+    think the peer left (and hand the file to HTTP with it still connected)."""
+    lt = pytest.importorskip("libtorrent")
+
+    class Dropped:
+        def __init__(self, reason: object) -> None:
+            self.reason = reason
+
+    assert not swarm_module._peer_left(Dropped(lt.close_reason_t.duplicate_peer_id))
+    assert swarm_module._peer_left(Dropped(lt.close_reason_t.corrupt_pieces))
+    assert swarm_module._peer_left(Dropped(lt.close_reason_t.none))  # refused, timed out
