@@ -199,7 +199,7 @@ def test_threads_only_for_large_files(
         return install_wheel(*args, **kwargs)
 
     monkeypatch.setattr(transaction, "install_wheel", recording_install)
-    install_transaction(environment, wheels, remove=[])
+    install_transaction(environment, wheels, remove=[], link_mode="copy")
     assert (threading.get_ident() not in threads) == threaded
 
 
@@ -224,8 +224,10 @@ def test_failure_midway_restores_the_environment_byte_for_byte(
     environment = _installed_base(environment, tmp_path / "old")
     before = snapshot(Path(environment.prefix))
     wheels = [to_install(path) for path in _four_wheels(tmp_path / "new")]
-    # These files are small: without this, "parallel" would install them in one thread.
+    # These files are small, and linked: without this, "parallel" would install them in
+    # one thread.
     monkeypatch.setattr(transaction, "_MIN_AVERAGE_FILE_SIZE_FOR_THREADS", 0)
+    monkeypatch.setattr(transaction, "_links_expected", lambda *_: False)
 
     calls = []
 
@@ -498,3 +500,25 @@ def test_installs_pips_real_wheel_into_python_3_8(
     assert pip.read_text().startswith(f"#!{environment.python}\n")
     completed = subprocess.run([pip, "--version"], capture_output=True, text=True, check=True)
     assert "(python 3.8)" in completed.stdout
+
+
+def test_hard_links_go_in_one_thread_whatever_the_sizes(
+    environment: TargetEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache and the environment on one file system: the files are hard-linked, and
+    more threads would only contend for the GIL between one link and the next."""
+    wheels = [
+        make_wheel(tmp_path, name, "1.0", files={f"{name}/blob.bin": os.urandom(1 << 20)})
+        for name in ("t1", "t2")
+    ]
+    threads = []
+    real = transaction.install_wheel
+
+    def recording_install(*args, **kwargs):  # type: ignore[no-untyped-def]
+        threads.append(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transaction, "install_wheel", recording_install)
+    result = install_transaction(environment, [to_install(path) for path in wheels], remove=[])
+    assert threads == [threading.get_ident()] * 2
+    assert result.files_linked > 0 and result.files_copied == 0
