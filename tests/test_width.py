@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from torrip.width import FAR_WAIT, Stopwatch, Width
+from torrip.width import FAR_WAIT, LOCAL_WAIT, Stopwatch, Width
 
 
 def _most_at_once(width: Width, requests: int) -> int:
@@ -85,3 +85,39 @@ def test_requests_timed_before_arming_do_not_decide() -> None:
     width.observe_since(after)
     assert width.measured
     assert _most_at_once(width, 8) == 6
+
+
+def test_a_server_that_answers_at_once_gets_one_request_at_a_time() -> None:
+    told: list[tuple[float, int]] = []
+    width = Width(3, 16, local=1, on_widen=lambda waited, extra: told.append((waited, extra)))
+    assert _most_at_once(width, 8) == 3  # undecided: near
+    width.observe(LOCAL_WAIT / 2)
+    assert width.measured and told == []
+    assert _most_at_once(width, 8) == 1
+
+
+def test_narrowing_waits_for_the_requests_in_flight() -> None:
+    width = Width(3, 16, local=1)
+    width.__enter__()
+    width.__enter__()  # two in flight when the first answer says "local"
+    width.observe(0.0)
+    entered = threading.Event()
+
+    def third() -> None:
+        with width:
+            entered.set()
+
+    thread = threading.Thread(target=third)
+    thread.start()
+    assert not entered.wait(0.1)  # 2 in flight, limit 1: it waits
+    width.__exit__(None, None, None)
+    assert not entered.wait(0.1)  # still 1 in flight
+    width.__exit__(None, None, None)
+    assert entered.wait(5)
+    thread.join()
+
+
+def test_a_near_server_keeps_the_near_width_even_with_a_local_one() -> None:
+    width = Width(3, 16, local=1)
+    width.observe((LOCAL_WAIT + FAR_WAIT) / 2)
+    assert _most_at_once(width, 8) == 3

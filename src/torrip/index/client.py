@@ -50,6 +50,9 @@ Log = Callable[[str], None]
 # with 16; from a loopback mirror 0.60-0.63 s with 2 to 4 and 0.78 s with 16
 # (docs/benchmarks.md).
 NEAR_WIDTH = 3
+# Requests in flight once the first showed the index on this machine (torrip.width's
+# LOCAL_WAIT): each then costs only CPU, and more at once only contend for the GIL.
+LOCAL_WIDTH = 1
 
 
 def _ignore(_: str) -> None:
@@ -82,6 +85,7 @@ class IndexClient(Closing):
         self._width = Width(
             NEAR_WIDTH,
             settings.max_connections_per_host,
+            local=LOCAL_WIDTH,
             on_widen=self._widened,
             armed=measure_now,
         )
