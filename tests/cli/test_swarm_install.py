@@ -55,6 +55,12 @@ def _install(
     return json.loads((tmp_path / report).read_text())
 
 
+def _install_blob(net_flags: list[str], venv: Path, tmp_path: Path) -> int:
+    """``torrip install blob`` alone, without a report: its exit status."""
+    command = ["install", "--isolated", "--cache-dir", str(tmp_path / "cache"), *net_flags]
+    return main([*command, "--python", str(venv), "blob"])
+
+
 def _items(report: dict) -> dict[str, dict]:
     return {item["metadata"]["name"]: item for item in report["install"]}
 
@@ -151,20 +157,7 @@ def test_an_origin_that_lost_the_file_with_nobody_seeding_fails_clearly(
     net = swarm(wheels, tracker=True)  # torrents and a tracker, but nobody seeds them
     net.origin.missing.add(wheels[0].name)
     venv = make_venv()
-    flags = [*net.client_flags(), "--timeout", "2"]
-    code = main(
-        [
-            "install",
-            "--isolated",
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            *flags,
-            "--python",
-            str(venv),
-            "blob",
-        ]
-    )
-    assert code == 1
+    assert _install_blob([*net.client_flags(), "--timeout", "2"], venv, tmp_path) == 1
     err = capsys.readouterr().err
     assert f"{wheels[0].name} answered HTTP 404" in err
     assert not list((venv / "lib").glob("python*/site-packages/blob*"))
@@ -178,19 +171,7 @@ def test_corrupt_origin_with_good_peers_still_installs(
     planned = _install(net.client_flags(), venv, tmp_path, "--dry-run", report="plan.json")
     assert _items(planned)["blob"]["torrip"]["torrent"]["btih"]
     net.origin.corrupt = True  # from now on every distribution byte it serves is wrong
-    code = main(
-        [
-            "install",
-            "--isolated",
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            *net.client_flags(),
-            "--python",
-            str(venv),
-            "blob",
-        ]
-    )
-    assert code == 0
+    assert _install_blob(net.client_flags(), venv, tmp_path) == 0
     _assert_installed(venv, wheels[0])
 
 

@@ -378,12 +378,16 @@ def test_swarm_declining_or_lying_falls_back_to_origin(
 
 
 class LateSwarm(FakeSwarm):
-    """A swarm that finds no peers at first, but serves ``data`` when waited for."""
+    """A swarm that finds no peers at first (and hands the file to HTTP), but serves
+    ``data`` when waited for."""
 
     def __init__(self, data: bytes) -> None:
         super().__init__(None)
         self.late = data
         self.waited = 0
+
+    def handed_over(self, request: FileRequest) -> bool:
+        return True
 
     def fetch_waiting_for_peers(
         self, request: FileRequest, dest: Path, progress: Callable[[int], None]
@@ -434,6 +438,20 @@ def test_bytes_the_origin_got_wrong_are_not_retried_from_peers(
     fetcher = Fetcher(Settings(cache_dir=cache.root), client, cache, sources)
     with pytest.raises((HashMismatchError, SizeMismatchError)):
         fetcher.fetch_all([request])
+    assert swarm.waited == 0
+
+
+def test_a_swarm_that_did_not_hand_over_is_not_waited_for(
+    server: FaultServer, client: httpx.Client, cache: DistributionCache
+) -> None:
+    """Declining for another reason (no torrent, too small, distrusted) is no promise of
+    peers: the origin's error comes at once."""
+    request = FileRequest(NAME, server.url(NAME), SHA, len(DATA))
+    swarm = LateSwarm(DATA)
+    swarm.handed_over = lambda request: False  # type: ignore[method-assign]
+    sources: list[Source] = [swarm, HttpSource(client, backoff=0.01)]
+    with pytest.raises(TorripError, match="404"):
+        Fetcher(Settings(cache_dir=cache.root), client, cache, sources).fetch_all([request])
     assert swarm.waited == 0
 
 

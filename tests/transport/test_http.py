@@ -248,6 +248,20 @@ def test_a_large_download_is_resumable_from_its_first_byte(
     assert json.loads(resume_sidecar(dest).read_text())["validator"] == '"v1"'
 
 
+def test_a_resume_record_that_cannot_be_written_hides_nothing(
+    server: FaultServer, client: httpx.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk full as the download fails: the download's own error is the one told."""
+
+    def disk_full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(http_module, "_write_validator", disk_full)
+    url = server.add("f.whl", DATA, cuts=[50_000])
+    with pytest.raises(NetworkError):
+        download(client, url, tmp_path / "f.part", expected_size=len(DATA), retries=0)
+
+
 def test_a_small_download_cut_short_leaves_its_resume_record(
     server: FaultServer, client: httpx.Client, tmp_path: Path
 ) -> None:

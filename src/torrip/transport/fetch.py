@@ -419,7 +419,7 @@ class Fetcher(Closing):
     ) -> FetchResult:
         progress.start(request, request.size)
         received: dict[str, int] = {}
-        declined: list[Source] = []  # sources that found no peers (yet)
+        declined: list[Source] = []  # sources that handed the file over for want of peers
         for source in self.sources:
             try:
                 result = self._attempt(
@@ -444,7 +444,8 @@ class Fetcher(Closing):
                 raise
             if result is not None:
                 return result
-            if getattr(source, "fetch_waiting_for_peers", None) is not None:
+            handed_over = getattr(source, "handed_over", None)
+            if handed_over is not None and handed_over(request):
                 declined.append(source)
         raise TorripError(
             f"no source can fetch {request.url}",

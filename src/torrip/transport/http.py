@@ -23,6 +23,7 @@ expected one is the caller's job.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
@@ -210,7 +211,8 @@ class _Attempt:
                 raise _Retry()  # the connection ended early without httpx noticing
         except BaseException:
             if pending_validator is not None and _length(self.dest):
-                _write_validator(self.dest, self.url, pending_validator)  # resumable
+                with contextlib.suppress(OSError):  # the download's own error is the news
+                    _write_validator(self.dest, self.url, pending_validator)  # resumable
             raise
 
 

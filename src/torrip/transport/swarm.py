@@ -185,6 +185,7 @@ class SwarmSource:
         self._relay: OriginRelay | None = None
         self._unavailable: str | None = None
         self._distrusted: set[str] = set()
+        self._handed_over: set[str] = set()  # request URLs
         # request url -> .torrent bytes, kept in the cache once the file is verified.
         self._torrents: dict[str, bytes] = {}
 
@@ -194,6 +195,11 @@ class SwarmSource:
         self, request: FileRequest, dest: Path, progress: SourceProgress
     ) -> Mapping[str, int] | None:
         return self._fetch(request, dest, progress, patient=False)
+
+    def handed_over(self, request: FileRequest) -> bool:
+        """Whether ``fetch`` gave the file to HTTP because no peer served it (in time)."""
+        with self._lock:
+            return request.url in self._handed_over
 
     def fetch_waiting_for_peers(
         self, request: FileRequest, dest: Path, progress: SourceProgress
@@ -253,6 +259,8 @@ class SwarmSource:
             (work / request.filename).replace(dest)
         except _NoPeers as why:
             self.log(f"{request.filename}: no peer serves it ({why}); over HTTP instead")
+            with self._lock:
+                self._handed_over.add(request.url)
             return None
         except (TorripError, OSError) as error:
             self._distrusted.add(_ref_key(ref))
