@@ -141,9 +141,12 @@ def test_peers_that_come_late_serve_a_file_the_origin_lost(
         report = _install(net.client_flags(), venv, tmp_path, "-v")
     finally:
         late.join()
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert "no peer serves it (" in err
     assert "the origin failed (" in err and "waiting for peers" in err
+    told = f"{wheels[0].name}: the origin cannot serve it; waiting up to 30 s for peers"
+    assert told in captured.out + err
     blob = _items(report)["blob"]["torrip"]
     assert blob["source"] == "swarm", err
     assert blob["bytes"]["peers"] == wheels[0].stat().st_size

@@ -117,6 +117,11 @@ _LOGGED_ALERTS = frozenset(
 )
 
 
+def _stall_limit(settings: Settings) -> float:
+    """Seconds without a byte from peers or origin after which a swarm download fails."""
+    return max(5.0, settings.timeout)
+
+
 def _peer_left(alert: Any) -> bool:
     """Whether a disconnection leaves us without that peer: not when it was one of two
     connections to it (each side dialled the other, and libtorrent kept one)."""
@@ -206,6 +211,10 @@ class SwarmSource:
     ) -> Mapping[str, int] | None:
         """``fetch``, but never handing the file to HTTP for want of peers: for when the
         origin failed. Gives up only when nothing arrives for the stall limit."""
+        self.notice(
+            f"{request.filename}: the origin cannot serve it; waiting up to "
+            f"{_stall_limit(self.settings):.0f} s for peers"
+        )
         return self._fetch(request, dest, progress, patient=True)
 
     def _fetch(
@@ -415,7 +424,7 @@ class SwarmSource:
 
     def _run(self, download: _Download, progress: SourceProgress, *, patient: bool) -> None:
         handle = download.handle
-        stall_limit = max(5.0, self.settings.timeout)
+        stall_limit = _stall_limit(self.settings)
         last_progress = time.monotonic()
         checked_metadata = False
         window: deque[tuple[float, int]] = deque()  # (time, bytes from peers so far)
