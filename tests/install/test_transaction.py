@@ -6,6 +6,7 @@ import base64
 import csv
 import errno
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -522,3 +523,20 @@ def test_hard_links_go_in_one_thread_whatever_the_sizes(
     result = install_transaction(environment, [to_install(path) for path in wheels], remove=[])
     assert threads == [threading.get_ident()] * 2
     assert result.files_linked > 0 and result.files_copied == 0
+
+
+def test_record_text_is_what_the_csv_module_writes() -> None:
+    """RECORD rows are joined directly unless a field needs quoting; either way the text is
+    exactly the csv module's."""
+    rows = [
+        ("pkg/__init__.py", "sha256=abc_-DEF", "12"),
+        ("pkg-1.0.dist-info/RECORD", "", ""),
+        ("pkg/a,b.py", "sha256=x", "3"),
+        ('pkg/say "hi".txt', "sha256=y", "4"),
+        ("pkg/line\nbreak", "sha256=z", "5"),
+        ("pkg/carriage\rreturn", "sha256=w", "6"),
+        ("pkg/ space .py", "sha256=v", "0"),
+    ]
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=",", quotechar='"', lineterminator="\n").writerows(rows)
+    assert wheel_module._record_text(rows) == buffer.getvalue()

