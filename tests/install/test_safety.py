@@ -216,7 +216,8 @@ def test_placing_rechecks_every_path(tmp_path: Path) -> None:
     scheme = {"purelib": tmp_path / "site", "platlib": tmp_path / "site", "data": tmp_path}
     scheme |= {"headers": tmp_path / "include", "scripts": tmp_path / "bin"}
     assert place_wheel(layout, scheme).targets[0] == str(tmp_path / "site/good/__init__.py")
-    for bad in ("../evil.py", "/etc/evil.py", "good/../../evil.py", "good//evil.py"):
+    bad_paths = ("../evil.py", "/etc/evil.py", "good/../../evil.py", "good//evil.py")
+    for bad in (*bad_paths, "good/./evil.py", "good/evil/", "..\\evil.py", "good/\x00.py"):
         escaping = layout.files[0]._replace(member=bad, path=bad)
         tampered = layout._replace(files=(escaping, *layout.files[1:]))
         with pytest.raises(UnsafeWheelError, match="would be written outside"):

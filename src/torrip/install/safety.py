@@ -357,17 +357,18 @@ def place_wheel(
     roots = {key: os.path.abspath(value) for key, value in scheme.items()}
     prefixes = {key: root.rstrip(os.sep) + os.sep for key, root in roots.items()}
     targets = []
-    normpath = os.path.normpath
+    bad_component = _BAD_COMPONENT.search
     for file in layout.files:
         # What os.path.join gives for the relative names read_layout lets through (it
         # refused absolute names and '', '.', '..' components), at a tenth of the cost.
-        # Checked again in case those checks ever change: anything else fails normpath.
-        target = prefixes[file.scheme] + file.path
-        if normpath(target) != target:
+        # Checked again (a layout may come from the unpacked cache's manifest): a path
+        # that would leave its scheme has one of those components.
+        path = file.path
+        if bad_component(path) or "\\" in path or "\x00" in path:
             raise UnsafeWheelError(
                 layout.path, file.member, f"would be written outside {roots[file.scheme]}"
             )
-        targets.append(target)
+        targets.append(prefixes[file.scheme] + path)
     destinations = set(targets)
     for script in layout.scripts:
         destinations.add(os.path.join(roots["scripts"], script.name))
