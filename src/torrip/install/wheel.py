@@ -299,21 +299,21 @@ def _path_in_scheme(key: tuple[str, str]) -> str:
     return key[1]
 
 
-# A RECORD field holding one of these is quoted (csv's QUOTE_MINIMAL); no other needs it.
-_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+# A RECORD field holding a comma or one of these is quoted (csv's QUOTE_MINIMAL).
+_QUOTED_CHARACTERS = re.compile(r'["\r\n]')
 
 
 def _record_text(rows: Sequence[tuple[str, str, str]]) -> str:
     """RECORD's CSV text, as ``csv.writer(lineterminator="\\n")`` writes it: a row of plain
     fields (nearly all) is joined directly, ten times faster than the csv module."""
     lines = []
-    for row in rows:
-        if any(_NEEDS_QUOTES.search(field) for field in row):
+    for path, digest, size in rows:
+        line = f"{path},{digest},{size}\n"
+        if line.count(",") != 2 or _QUOTED_CHARACTERS.search(line, 0, len(line) - 1):
             buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="\n").writerow(row)
-            lines.append(buffer.getvalue())
-        else:
-            lines.append(f"{row[0]},{row[1]},{row[2]}\n")
+            csv.writer(buffer, lineterminator="\n").writerow((path, digest, size))
+            line = buffer.getvalue()
+        lines.append(line)
     return "".join(lines)
 
 
