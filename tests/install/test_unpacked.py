@@ -79,8 +79,13 @@ def test_a_second_unpack_reads_the_cache_not_the_wheel(
     assert again.tree == first.tree and again.layout == first.layout
 
 
+@pytest.mark.parametrize("stat_by", ["folder", "path"])
 @pytest.mark.parametrize("damage", ["edited", "deleted", "manifest"])
-def test_a_changed_tree_is_unpacked_again(damage: str, tmp_path: Path) -> None:
+def test_a_changed_tree_is_unpacked_again(
+    damage: str, stat_by: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if stat_by == "path":  # as where os.stat takes no dir_fd (Windows)
+        monkeypatch.setattr(os, "supports_dir_fd", set())
     wheel = package_wheel(tmp_path, "gamma", "1.0")
     store = UnpackedCache(tmp_path / "cache")
     unpacked = _unpack(store, wheel)

@@ -629,10 +629,22 @@ def _layout_from(manifest: dict[str, Any], wheel: Path) -> tuple[WheelLayout, li
 
 
 def _intact(tree: Path, files: tuple[LayoutFile, ...], mtimes: list[int]) -> bool:
-    """Every file is there with the size and mtime it was written with (one stat each)."""
-    root = os.fspath(tree) + os.sep
+    """Every file is there with the size and mtime it was written with (one stat each,
+    relative to the tree's open folder where the platform allows: the kernel then walks
+    the member's path only, not the cache's as well)."""
     stat = os.stat
     try:
+        if stat in os.supports_dir_fd:
+            folder = os.open(tree, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            try:
+                for file, mtime in zip(files, mtimes, strict=True):
+                    info = stat(file.member, dir_fd=folder)
+                    if info.st_size != file.size or info.st_mtime_ns != mtime:
+                        return False
+            finally:
+                os.close(folder)
+            return True
+        root = os.fspath(tree) + os.sep
         for file, mtime in zip(files, mtimes, strict=True):
             info = stat(root + file.member)
             if info.st_size != file.size or info.st_mtime_ns != mtime:
