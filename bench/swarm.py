@@ -18,7 +18,8 @@ Runs (each ``--repeat`` times, tools interleaved):
              ``--no-p2p``
 Accuracy: every torrip run's report (origin bytes) against the origin's own count.
 
-Writes bench/results/swarm.json and docs/swarm-bench.svg.
+With ``--json`` and ``--plot``, writes the results and an SVG chart (as
+bench/results/swarm.json and docs/swarm-bench.svg).
 """
 
 from __future__ import annotations
@@ -123,8 +124,9 @@ def main() -> int:
     parser.add_argument(
         "--work-dir", type=Path, help="where venvs and caches go (/dev/shm: without the disk)"
     )
-    parser.add_argument("--json", type=Path, default=RESULTS)
-    parser.add_argument("--plot", type=Path, default=PLOT)
+    # Written only where asked: the defaults of old overwrote the committed results and plot.
+    parser.add_argument("--json", type=Path, help=f"write the results here (as {RESULTS.name})")
+    parser.add_argument("--plot", type=Path, help=f"write an SVG chart here (as {PLOT.name})")
     args = parser.parse_args()
     c.require(c.DEFAULT_TORRIP, c.DEFAULT_UV, c.DEFAULT_PIP, MIRROR)
     work = Path(tempfile.mkdtemp(prefix="torrip-swarm-bench-", dir=args.work_dir))
@@ -174,6 +176,21 @@ def main() -> int:
     origin.stop()
     server.stop()
     summary = summarize(rows, payload)
+    if args.json is not None:
+        write_results(args, rows, payload, summary)
+    if args.plot is not None:
+        write_plot(summary, args)
+    print(json.dumps(summary, indent=2))
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def write_results(
+    args: argparse.Namespace,
+    rows: list[dict[str, object]],
+    payload: int,
+    summary: dict[str, object],
+) -> None:
     args.json.parent.mkdir(exist_ok=True)
     args.json.write_text(
         json.dumps(
@@ -193,10 +210,6 @@ def main() -> int:
             indent=2,
         )
     )
-    write_plot(summary, args)
-    print(json.dumps(summary, indent=2))
-    shutil.rmtree(work, ignore_errors=True)
-    return 0
 
 
 def summarize(rows: list[dict[str, object]], payload: int) -> dict[str, object]:
