@@ -187,6 +187,8 @@ def test_an_install_in_a_fork_is_the_install_in_a_process(
     warm.torrip("cache", "dir")
     warm.wait_for_server()
     trees = {}
+    caches = {}
+    reports = {}
     for mode in ("--warm-start", "--no-warm-start"):
         venv = make_venv()
         command = [
@@ -199,6 +201,8 @@ def test_an_install_in_a_fork_is_the_install_in_a_process(
             str(venv),
             "-r",
             "requirements.txt",
+            "--report",
+            f"report{mode}.json",
         ]
         # umask 077: what the install writes is the user's alone, as in a process of its own.
         result = subprocess.run(
@@ -218,6 +222,17 @@ def test_an_install_in_a_fork_is_the_install_in_a_process(
         }
         script = venv / "bin" / "app"
         assert script.read_text().startswith(f"#!{venv}/bin/python")
+        # Files written whole and renamed into place (pages, records, the report) too:
+        # their mode comes from the command's umask, not the server's.
+        cache = tmp_path / f"cache{mode}"
+        caches[mode] = {
+            str(path.relative_to(cache)): stat.S_IMODE(path.stat().st_mode)
+            for path in cache.rglob("*")
+            if path.is_file()
+        }
+        reports[mode] = stat.S_IMODE((project / f"report{mode}.json").stat().st_mode)
+    assert caches["--warm-start"] == caches["--no-warm-start"]
+    assert reports["--warm-start"] == reports["--no-warm-start"] == 0o600
     assert trees["--warm-start"] == trees["--no-warm-start"]
     assert any(name.endswith("app-1.0.dist-info/INSTALLER") for name in trees["--warm-start"])
     assert all(mode & 0o077 == 0 for mode in trees["--warm-start"].values())

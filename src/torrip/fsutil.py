@@ -12,7 +12,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["atomic_write", "file_url_path", "flock_is_held"]
+__all__ = ["atomic_write", "file_url_path", "flock_is_held", "umask_changed"]
 
 
 def _umask() -> int:
@@ -21,8 +21,16 @@ def _umask() -> int:
     return mask
 
 
-# Read once: os.umask can only be read by setting it, which is not thread-safe.
+# Read once: os.umask can only be read by setting it, which is not thread-safe. A process
+# that takes on another umask later (a warm-start fork) says so with ``umask_changed``.
 _DEFAULT_MODE = 0o666 & ~_umask()
+
+
+def umask_changed(mask: int) -> None:
+    """This process's umask is now ``mask`` (the caller set it): files made from now on
+    get the mode it gives."""
+    global _DEFAULT_MODE
+    _DEFAULT_MODE = 0o666 & ~mask
 
 
 def atomic_write(path: Path, data: bytes, *, durable: bool = False) -> None:
