@@ -13,7 +13,7 @@ import pytest
 from fixtures.wheels import make_wheel
 from torrip.config import Settings
 from torrip.http import make_client
-from torrip.index.client import NEAR_WIDTH, IndexClient, _OnDemand
+from torrip.index.client import LOCAL_WIDTH, NEAR_WIDTH, IndexClient, _OnDemand
 from torrip.metadata import parse_metadata
 from torrip.planner import InstallRequest, plan_install
 from torrip.width import FAR_WAIT, Width
@@ -353,3 +353,26 @@ def test_requests_after_close_are_cancelled_not_raised(tmp_path: Path) -> None:
         client.close()
         future = client.prefetch_project("late")
     assert future.cancelled()
+
+
+@pytest.mark.parametrize(
+    ("extra", "local"),
+    [
+        ((), LOCAL_WIDTH),
+        (("http://127.0.0.1:1/other/simple/",), LOCAL_WIDTH),
+        (("https://pypi.example/simple/",), NEAR_WIDTH),
+    ],
+    ids=["one index", "two on one host", "two hosts"],
+)
+def test_one_request_at_a_time_only_where_the_first_answer_speaks_for_every_index(
+    extra: tuple[str, ...], local: int, tmp_path: Path
+) -> None:
+    settings = Settings(
+        index_url="http://127.0.0.1:1/simple/", extra_index_url=extra, cache_dir=tmp_path
+    )
+    with make_client(settings) as http:
+        client = IndexClient(settings, http)
+        try:
+            assert client._width.local == local
+        finally:
+            client.close()

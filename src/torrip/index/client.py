@@ -23,6 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
 
@@ -82,10 +83,14 @@ class IndexClient(Closing):
         )
         # Requests at once: few while the index is near, all the pool's once the first
         # request shows network latency worth overlapping.
+        # One width for all the indexes, decided by the first answer: narrowed only where
+        # that answer speaks for every one of them (a local mirror and PyPI beside it would
+        # put PyPI's requests one at a time too).
+        one_host = len({urlsplit(url).netloc for url in self._indexes}) == 1
         self._width = Width(
             NEAR_WIDTH,
             settings.max_connections_per_host,
-            local=LOCAL_WIDTH,
+            local=LOCAL_WIDTH if one_host else None,
             on_widen=self._widened,
             armed=measure_now,
         )
