@@ -57,7 +57,7 @@ class DistMetadata(NamedTuple):
         """
         text = self.raw.decode("utf-8", errors="replace")
         head, body = _split_body(text)
-        items = header_items(head)
+        items = _items_of_head(head)
         result: dict[str, Any] = {}
         for key, value in items:
             field = key.lower().replace("-", "_")
@@ -81,7 +81,10 @@ def header_items(text: str) -> list[tuple[str, str]]:
     """The (name, value) headers of an RFC 822 style file (METADATA, WHEEL) as the email
     parser (compat32) reads them, up to the first empty line; in one pass where the text
     is plain (``_header_items``), else by that parser."""
-    head, _ = _split_body(text)
+    return _items_of_head(_split_body(text)[0])
+
+
+def _items_of_head(head: str) -> list[tuple[str, str]]:
     items = _header_items(head)
     if items is None:  # anything unusual: the email parser decides
         import email.parser  # only here: resolving needs neither it nor parse_email

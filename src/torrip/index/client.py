@@ -82,10 +82,10 @@ class IndexClient(Closing):
             max_workers=settings.max_connections_per_host, thread_name_prefix="torrip-index"
         )
         # Requests at once: few while the index is near, all the pool's once the first
-        # request shows network latency worth overlapping.
-        # One width for all the indexes, decided by the first answer: narrowed only where
-        # that answer speaks for every one of them (a local mirror and PyPI beside it would
-        # put PyPI's requests one at a time too).
+        # request shows network latency worth overlapping, one where it shows the index
+        # on this machine. One width for all the indexes: narrowed only where the first
+        # answer speaks for every one of them (a local mirror and PyPI beside it would put
+        # PyPI's requests one at a time too).
         one_host = len({urlsplit(url).netloc for url in self._indexes}) == 1
         self._width = Width(
             NEAR_WIDTH,

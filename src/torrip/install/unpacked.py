@@ -642,22 +642,19 @@ def _intact(tree: Path, files: tuple[LayoutFile, ...], mtimes: list[int]) -> boo
     relative to the tree's open folder where the platform allows: the kernel then walks
     the member's path only, not the cache's as well)."""
     stat = os.stat
+    folder = None
+    prefix = os.fspath(tree) + os.sep
     try:
         if stat in os.supports_dir_fd:
             folder = os.open(tree, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-            try:
-                for file, mtime in zip(files, mtimes, strict=True):
-                    info = stat(file.member, dir_fd=folder)
-                    if info.st_size != file.size or info.st_mtime_ns != mtime:
-                        return False
-            finally:
-                os.close(folder)
-            return True
-        root = os.fspath(tree) + os.sep
+            prefix = ""
         for file, mtime in zip(files, mtimes, strict=True):
-            info = stat(root + file.member)
+            info = stat(prefix + file.member, dir_fd=folder)
             if info.st_size != file.size or info.st_mtime_ns != mtime:
                 return False
     except OSError:
         return False
+    finally:
+        if folder is not None:
+            os.close(folder)
     return True
