@@ -34,10 +34,11 @@ from install.support import (
 from torrip.cache import UnpackedCache, sha256_of
 from torrip.environment import TargetEnvironment
 from torrip.errors import InstallError, UninstallError, UnsafeWheelError
+from torrip.install.placing import LinkMode
 from torrip.install.transaction import TransactionResult, install_transaction
 from torrip.install.uninstall import uninstall
 from torrip.install.unpacked import unpack_wheel
-from torrip.install.wheel import LinkMode, install_wheel
+from torrip.install.wheel import install_wheel
 
 _PYTHONS = available_interpreters()
 _TARGETS = [version for version in ("3.8", f"{sys.version_info[0]}.{sys.version_info[1]}")]
@@ -539,4 +540,8 @@ def test_record_text_is_what_the_csv_module_writes() -> None:
     ]
     buffer = io.StringIO()
     csv.writer(buffer, delimiter=",", quotechar='"', lineterminator="\n").writerows(rows)
-    assert wheel_module._record_text(rows) == buffer.getvalue()
+    assert wheel_module._record_text([(row[0], *row) for row in rows]) == buffer.getvalue()
+    plain = rows[:2]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(plain)
+    assert wheel_module._record_text([(row[0], *row) for row in plain]) == buffer.getvalue()

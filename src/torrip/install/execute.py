@@ -22,6 +22,7 @@ from torrip.credentials import without_credentials
 from torrip.errors import ConfigError, MetadataError, UnsafeWheelError
 from torrip.hashcheck import check_file_allowed
 from torrip.http import make_client
+from torrip.install.placing import LINK_MODES, LinkMode
 from torrip.install.transaction import TransactionResult, WheelToInstall, install_transaction
 from torrip.install.unpacked import (
     UnpackedWheel,
@@ -31,7 +32,6 @@ from torrip.install.unpacked import (
     unpacked_store,
     worth_processes,
 )
-from torrip.install.wheel import LINK_MODES, LinkMode
 from torrip.metadata import name_and_version, parse_metadata
 from torrip.planner import PlannedInstall
 from torrip.resolver.resolve import ResolvedDistribution
@@ -193,6 +193,10 @@ def execute_plan(
                     unpacked=unpacked,
                 )
             )
+        # Its threads end (and the forked workers), so that a fork can make the links.
+        unpacker.close()
+        if workers is not None:
+            workers.pool.shutdown(wait=True)
         checked = time.perf_counter()
         transaction = install_transaction(
             planned.environment,

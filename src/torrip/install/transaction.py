@@ -25,7 +25,7 @@ import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -37,12 +37,12 @@ from torrip.cache import UnpackedCache, sha256_of
 from torrip.environment import InstalledDistribution, TargetEnvironment
 from torrip.errors import InstallError, TorripError, UnsafeWheelError
 from torrip.install.lock import environment_lock
+from torrip.install.placing import FileToPlace, LinkMode, Placement
 from torrip.install.safety import VerifiedWheel
 from torrip.install.uninstall import Stash, uninstall
 from torrip.install.unpacked import UnpackedWheel, unpack_wheel
 from torrip.install.wheel import (
     InstalledWheel,
-    LinkMode,
     TransactionCancelled,
     WriteJournal,
     compile_bytecode,
@@ -153,7 +153,7 @@ def _install_verified(
         journal = WriteJournal(displace=stash.put)
         try:
             uninstall(current, [dist.name for dist in outgoing], stash=stash.directory)
-            installed = _install_all(
+            installed, linked, copied = _install_all(
                 current, wheels, verified, journal, parallel=parallel, link_mode=link_mode
             )
             if compile:
@@ -179,8 +179,8 @@ def _install_verified(
         installed=tuple((wheel.name, str(wheel.version)) for wheel in wheels),
         removed=tuple((dist.name, str(dist.version)) for dist in outgoing),
         seconds=time.perf_counter() - started,
-        files_linked=sum(wheel.linked for wheel in installed),
-        files_copied=sum(wheel.copied for wheel in installed),
+        files_linked=linked,
+        files_copied=copied,
     )
 
 
@@ -262,10 +262,11 @@ def _install_all(
     *,
     parallel: bool,
     link_mode: LinkMode,
-) -> list[InstalledWheel]:
+) -> tuple[list[InstalledWheel], int, int]:
+    """The wheels installed, and how many of their files were linked and how many copied."""
     script_kind = launcher_kind(environment.markers)
 
-    def install_one(index: int) -> InstalledWheel:
+    def install_one(index: int, deferred: list[FileToPlace] | None = None) -> InstalledWheel:
         wheel = wheels[index]
         try:
             return install_wheel(
@@ -276,6 +277,7 @@ def _install_all(
                 requested=wheel.requested,
                 direct_url=wheel.direct_url,
                 link_mode=link_mode,
+                deferred=deferred,
             )
         except (TorripError, TransactionCancelled):
             raise
@@ -285,15 +287,35 @@ def _install_all(
             ) from error
 
     indices = range(len(wheels))
-    if (
-        not parallel
-        or len(wheels) < 2
-        or _links_expected(environment, verified, link_mode)
-        or _average_file_size(verified) < _MIN_AVERAGE_FILE_SIZE_FOR_THREADS
-        or _write_same_file(verified)
-    ):
-        return [install_one(index) for index in indices]
-    with ThreadPoolExecutor(max_workers=min(len(wheels), _MAX_WORKERS)) as pool:
+    if not parallel or len(wheels) < 2 or _write_same_file(verified):
+        installed = [install_one(index) for index in indices]
+    elif _links_expected(environment, verified, link_mode):
+        # Each wheel's paths claimed and its generated files written here, its links made
+        # here or by a fork meanwhile (``placing``).
+        total = sum(len(wheel.layout.files) for wheel in verified)
+        installed = []
+        with Placement(link_mode, total) as placement:
+            for index in indices:
+                deferred: list[FileToPlace] = []
+                installed.append(install_one(index, deferred))
+                placement.add(deferred)
+            linked, copied = placement.finish()
+        return installed, linked, copied
+    elif _average_file_size(verified) < _MIN_AVERAGE_FILE_SIZE_FOR_THREADS:
+        installed = [install_one(index) for index in indices]
+    else:
+        installed = _install_on_threads(install_one, indices, journal)
+    return (
+        installed,
+        sum(wheel.linked for wheel in installed),
+        sum(wheel.copied for wheel in installed),
+    )
+
+
+def _install_on_threads(
+    install_one: Callable[[int], InstalledWheel], indices: range, journal: WriteJournal
+) -> list[InstalledWheel]:
+    with ThreadPoolExecutor(max_workers=min(len(indices), _MAX_WORKERS)) as pool:
         futures = [pool.submit(install_one, index) for index in indices]
         try:
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
@@ -321,7 +343,8 @@ def _links_expected(
 ) -> bool:
     """Whether the files will be hard-linked (the cache and the environment on one file
     system): then threads only contend for the GIL between one link and the next (the
-    scientific set, 7,215 files, warm: install phase 78 ms in one thread, 87 ms in two)."""
+    scientific set, 7,215 files, warm: install phase 78 ms in one thread, 87 ms in two),
+    and a forked process shares them better (``placing``)."""
     if link_mode != "hardlink":
         return False
     trees = {wheel.tree for wheel in verified if wheel.tree is not None}

@@ -35,7 +35,6 @@ import signal
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from torrip.cache import UnpackedCache
 from torrip.closing import Closing
 from torrip.errors import CacheError, UnsafeWheelError
+from torrip.install.placing import only_thread
 from torrip.install.safety import (
     CheckedWheel,
     EntryPointScript,
@@ -387,7 +387,7 @@ def forked_workers(pending: int, *, workers: int | None = None) -> Iterator[Fork
 
 
 def _fork_processes(workers: int) -> ProcessPoolExecutor | None:
-    if not _other_threads_ended(timeout=_THREADS_END_TIMEOUT):
+    if not only_thread(timeout=_THREADS_END_TIMEOUT):
         return None
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -407,20 +407,6 @@ def _fork_processes(workers: int) -> ProcessPoolExecutor | None:
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     return pool
-
-
-def _other_threads_ended(timeout: float) -> bool:
-    """Whether this thread is the only one, once torrip's own threads that are ending (the
-    resolver's pool) have had ``timeout`` seconds to end. Another program's threads (torrip
-    run inside it) would not end for it: no waiting for them."""
-    this = threading.current_thread()
-    others = [thread for thread in threading.enumerate() if thread is not this]
-    if any(not thread.name.startswith("torrip-") for thread in others):
-        return False
-    deadline = time.monotonic() + timeout
-    for thread in others:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    return threading.active_count() == 1
 
 
 def _start_processes(workers: int) -> ProcessPoolExecutor | None:

@@ -25,39 +25,31 @@ from __future__ import annotations
 import base64
 import contextlib
 import csv
-import errno
 import hashlib
 import io
 import json
 import os
-import re
-import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from installer.scripts import Script
 from installer.utils import fix_shebang
 
 from torrip.errors import InstallError
+from torrip.install.placing import FilePlacer, FileToPlace, LinkMode
 from torrip.install.safety import VerifiedWheel
 from torrip.install.uninstall import bytecode_files, bytecode_pattern
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: no reflinks
-    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from installer.scripts import LauncherKind
 
 __all__ = [
-    "LINK_MODES",
     "InstalledWheel",
-    "LinkMode",
     "TransactionCancelled",
     "WriteJournal",
     "compile_bytecode",
@@ -65,8 +57,6 @@ __all__ = [
     "launcher_kind",
 ]
 
-LinkMode = Literal["hardlink", "copy"]
-LINK_MODES: tuple[LinkMode, ...] = ("hardlink", "copy")
 INSTALLER_NAME = "torrip"
 _COMPILE_TIMEOUT_SECONDS = 600.0
 # Below this many files per process, starting another interpreter costs more than it saves.
@@ -232,89 +222,18 @@ def _remove_tree(directory: Path) -> None:
     directory.rmdir()
 
 
-# Linux's FICLONE ioctl: share the source's blocks (btrfs, XFS); fails at once elsewhere.
-_FICLONE = 0x40049409
-# link(2) failures that hold for every file of the file system: stop trying links.
-_LINKS_UNSUPPORTED = {errno.EXDEV, errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.ENOSYS}
-
-
-class _FilePlacer:
-    """Puts a file of an unpacked tree at its destination: a hard link, else a reflink, else
-    a copy. A kind that fails for a file-system reason is not tried again (thread-safe: the
-    flags only ever go from True to False)."""
-
-    def __init__(self, link_mode: LinkMode) -> None:
-        self.try_links = link_mode == "hardlink"
-        self.try_reflinks = fcntl is not None
-        self.linked = 0
-        self.copied = 0
-
-    def place(self, source: str, target: str, executable: bool) -> None:
-        if self.try_links:
-            try:
-                os.link(source, target)
-                self.linked += 1
-                return
-            except FileNotFoundError:
-                raise _gone_from_cache(source) from None
-            except FileExistsError:
-                raise
-            except OSError as error:
-                if error.errno in _LINKS_UNSUPPORTED:
-                    self.try_links = False  # another file system, or links refused there
-        self._copy(source, target, executable)
-        self.copied += 1
-
-    def _copy(self, source: str, target: str, executable: bool) -> None:
-        """A new file (never the cache's inode): its mode is a fresh file's, plus x bits."""
-        try:
-            if not (self.try_reflinks and self._reflink(source, target)):
-                shutil.copyfile(source, target)
-        except FileNotFoundError as error:
-            if error.filename == source:
-                raise _gone_from_cache(source) from None
-            raise
-        if executable:
-            mode = os.stat(target).st_mode
-            os.chmod(target, mode | (mode & 0o444) >> 2)
-
-    def _reflink(self, source: str, target: str) -> bool:
-        with open(source, "rb") as original, open(target, "wb") as clone:
-            try:
-                fcntl.ioctl(clone.fileno(), _FICLONE, original.fileno())
-            except OSError:
-                self.try_reflinks = False
-                return False
-        return True
-
-
-def _gone_from_cache(source: str) -> InstallError:
-    return InstallError(
-        f"{source} disappeared from torrip's unpacked cache during the install",
-        hint="Something (torrip cache clean?) removed it meanwhile; run the install again.",
-    )
-
-
-def _path_in_scheme(key: tuple[str, str]) -> str:
-    return key[1]
-
-
-# A RECORD field holding a comma or one of these is quoted (csv's QUOTE_MINIMAL).
-_QUOTED_CHARACTERS = re.compile(r'["\r\n]')
-
-
-def _record_text(rows: Sequence[tuple[str, str, str]]) -> str:
-    """RECORD's CSV text, as ``csv.writer(lineterminator="\\n")`` writes it: a row of plain
-    fields (nearly all) is joined directly, ten times faster than the csv module."""
-    lines = []
-    for path, digest, size in rows:
-        line = f"{path},{digest},{size}\n"
-        if line.count(",") != 2 or _QUOTED_CHARACTERS.search(line, 0, len(line) - 1):
-            buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="\n").writerow((path, digest, size))
-            line = buffer.getvalue()
-        lines.append(line)
-    return "".join(lines)
+def _record_text(rows: Sequence[tuple[str, str, str, object]]) -> str:
+    """RECORD's CSV text of ``rows`` ((path in scheme, path, hash, size), the first
+    ignored), as ``csv.writer(lineterminator="\\n")`` writes it: joined directly, ten times
+    faster than the csv module, unless a field needs quoting (checked once, on the text)."""
+    text = "".join([f"{path},{digest},{size}\n" for _, path, digest, size in rows])
+    # csv quotes a field holding a comma, a quote, a carriage return or a line feed.
+    plain = text.count(",") == 2 * len(rows) and text.count("\n") == len(rows)
+    if plain and '"' not in text and "\r" not in text:
+        return text
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(row[1:] for row in rows)
+    return buffer.getvalue()
 
 
 def _record_digest(data: bytes) -> str:
@@ -366,6 +285,7 @@ def install_wheel(
     requested: bool,
     direct_url: Mapping[str, Any] | None = None,
     link_mode: LinkMode = "hardlink",
+    deferred: list[FileToPlace] | None = None,
 ) -> InstalledWheel:
     """Install the unpacked wheel ``verified`` (``UnpackedWheel.place``) into its scheme.
 
@@ -373,6 +293,10 @@ def install_wheel(
     ``requested``, direct_url.json when ``direct_url`` is given, and RECORD, listing each
     file with the sha256 its bytes had when they were unpacked. Every path written is
     claimed in ``journal`` first.
+
+    With ``deferred``, the files of the tree are claimed but not placed: they are added to
+    it, for the caller to place (``placing.place_all``), and counted in neither ``linked``
+    nor ``copied``.
     """
     if verified.tree is None:
         raise ValueError(f"{verified.path.name} is not unpacked (see torrip.install.unpacked)")
@@ -383,11 +307,13 @@ def install_wheel(
         scheme: "" if scheme == layout.root_scheme else os.path.relpath(path, root) + "/"
         for scheme, path in roots.items()
     }
-    placer = _FilePlacer(link_mode)
+    placer = FilePlacer(link_mode)
     tree = os.fspath(verified.tree) + os.sep
-    # (scheme, path in it) -> RECORD row; a file written twice (a wheel shipping its own
-    # INSTALLER) is listed once, as written last. Sorted by path in scheme, as installer.
-    rows: dict[tuple[str, str], tuple[str, str, str]] = {}
+    # RECORD rows, sorted by path in scheme as installer sorts them: the tree's files', and
+    # by (scheme, path in it) the files written here (a script written twice, as an entry
+    # point and as a file, is listed once, as written last).
+    rows: list[tuple[str, str, str, object]] = []
+    generated: dict[tuple[str, str], tuple[str, str, str, object]] = {}
     written: list[tuple[str, str]] = []
 
     def write_generated(scheme: str, path: str, data: bytes, executable: bool) -> None:
@@ -395,11 +321,19 @@ def install_wheel(
         journal.claim(target)
         _write_new(target, data, executable)
         written.append((scheme, target))
-        rows[scheme, path] = (prefixes[scheme] + path, _record_digest(data), str(len(data)))
+        generated[scheme, path] = (path, prefixes[scheme] + path, _record_digest(data), len(data))
 
     for script in layout.scripts:
         name, data = Script(*script).generate(os.fspath(interpreter), script_kind)  # type: ignore[arg-type]
         write_generated("scripts", name, data, True)
+    dist_info = layout.dist_info
+    # What the tree holds of these is replaced by what is written below: never placed.
+    replaced = {f"{dist_info}/INSTALLER"}
+    if requested:
+        replaced.add(f"{dist_info}/REQUESTED")
+    if direct_url is not None:
+        replaced.add(f"{dist_info}/direct_url.json")
+    root_scheme = layout.root_scheme
     pairs = list(zip(layout.files, verified.targets, strict=True))
     journal.claim_all([target for file, target in pairs if file.scheme != "scripts"])
     place = placer.place
@@ -412,10 +346,14 @@ def install_wheel(
             ):
                 write_generated("scripts", path, fixed.read(), executable)
             continue
-        place(tree + member, target, executable)
+        if path in replaced and scheme == root_scheme:
+            continue
+        if deferred is None:
+            place(tree + member, target, executable)
+        else:
+            deferred.append((tree + member, target, executable))
         written.append((scheme, target))
-        rows[scheme, path] = (prefixes[scheme] + path, digest, str(size))
-    dist_info = layout.dist_info
+        rows.append((path, prefixes[scheme] + path, digest, size))
     write_generated(
         layout.root_scheme, f"{dist_info}/INSTALLER", f"{INSTALLER_NAME}\n".encode(), False
     )
@@ -425,11 +363,12 @@ def install_wheel(
         data = json.dumps(dict(direct_url), sort_keys=True).encode()
         write_generated(layout.root_scheme, f"{dist_info}/direct_url.json", data, False)
     record_path = f"{dist_info}/RECORD"
-    rows[layout.root_scheme, record_path] = (record_path, "", "")
-    ordered = [rows[key] for key in sorted(rows, key=_path_in_scheme)]
+    rows += generated.values()
+    rows.append((record_path, record_path, "", ""))
+    rows.sort(key=itemgetter(0))
     target = os.path.join(root, record_path)
     journal.claim(target)
-    _write_new(target, _record_text(ordered).encode("utf-8"), False)
+    _write_new(target, _record_text(rows).encode("utf-8"), False)
     written.append((layout.root_scheme, target))
     return InstalledWheel(
         verified=verified,
