@@ -101,6 +101,27 @@ def test_a_warm_install_links_from_the_cache_without_unpacking(
     assert ours.stat().st_ino == theirs.stat().st_ino and ours.stat().st_nlink == 3
 
 
+def test_a_warm_install_unpacks_again_a_wheel_edited_through_a_link(
+    index,  # type: ignore[no-untyped-def]
+    make_venv,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    """An edit made in place in one environment (through the cache's inode) never reaches
+    the next: the cached files are compared with their manifest first."""
+    settings = _settings(index, tmp_path)
+    first, second = make_venv(), make_venv()
+    execute_plan(_plan(settings, first))
+    edited = _site(first) / "app/__init__.py"
+    with edited.open("ab") as file:
+        file.write(b"# edited\n")
+    execute_plan(_plan(settings, second))
+    installed = _site(second) / "app/__init__.py"
+    assert installed.read_bytes() == APP_CODE
+    assert not installed.samefile(edited)
+    lib = "lib/__init__.py"
+    assert (_site(second) / lib).samefile(_site(first) / lib)  # the others still linked
+
+
 def test_copy_mode_and_a_bad_link_mode(
     index,  # type: ignore[no-untyped-def]
     make_venv,  # type: ignore[no-untyped-def]
@@ -169,3 +190,32 @@ def test_an_unwritable_unpacked_cache_falls_back_to_a_temporary_one(
     assert sorted(name for name, _ in execution.transaction.installed) == ["app", "lib"]
     assert (_site(venv) / "app" / "__init__.py").read_bytes() == APP_CODE
     assert (settings.cache_dir / "unpacked-v1").read_bytes() == b"not a folder"
+
+
+def test_the_tls_context_is_made_for_https_files_missing_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading the CA bundle slows what runs beside it: a lock install whose files are all
+    cached, or come over plain http, never starts it."""
+    import hashlib
+
+    import torrip.install.execute as execute_module
+    from torrip.cache import DistributionCache
+    from torrip.transport.fetch import FileRequest
+
+    settings = Settings(cache_dir=tmp_path / "cache")
+    data = b"cached bytes"
+    sha256 = hashlib.sha256(data).hexdigest()
+    temporary = tmp_path / "download"
+    temporary.write_bytes(data)
+    DistributionCache(settings.cache_dir).add_file(temporary, sha256, "a-1.0-py3-none-any.whl")
+    cached = FileRequest("a-1.0-py3-none-any.whl", "https://x.test/a.whl", sha256, len(data))
+    plain = FileRequest("b-1.0-py3-none-any.whl", "http://x.test/b.whl", "0" * 64, 5)
+    secure = FileRequest("c-1.0-py3-none-any.whl", "https://x.test/c.whl", "1" * 64, 5)
+    prepared: list[Settings] = []
+    monkeypatch.setattr(execute_module, "prepare_tls", prepared.append)
+
+    execute_module._cache_and_swarm_requests(settings, [cached, plain])
+    assert prepared == []
+    execute_module._cache_and_swarm_requests(settings, [cached, plain, secure])
+    assert prepared == [settings]

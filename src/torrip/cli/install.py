@@ -149,7 +149,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     settings, explicit = settings_from_args(args)
     from torrip.environment import Probe, find_target_python
 
-    if any(url.startswith("https://") for url in settings.index_urls):
+    if any(url.startswith("https://") for url in settings.index_urls) and not _installs_lock(args):
         from torrip.http import prepare_tls
 
         prepare_tls(settings)  # the CA bundle loads on a thread while the resolver is imported
@@ -160,6 +160,15 @@ def run(args: argparse.Namespace, output: Output) -> int:
     probe = Probe(target, layout=layout, cache_dir=settings.kept_cache_dir)
     with early or contextlib.nullcontext(), probe:
         return _run(args, output, settings, explicit, probe, retarget, early)
+
+
+def _installs_lock(args: argparse.Namespace) -> bool:
+    """Whether a lockfile is what is installed: no index is asked anything (and the TLS
+    context, whose thread slows the lockfile's reading by 10 ms, is made if a download
+    needs it)."""
+    from torrip.lockfile import is_lockfile_name
+
+    return any(is_lockfile_name(name) for name in args.requirement_files or ())
 
 
 def _run(

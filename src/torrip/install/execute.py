@@ -21,7 +21,7 @@ from torrip.config import Settings
 from torrip.credentials import without_credentials
 from torrip.errors import ConfigError, MetadataError, UnsafeWheelError
 from torrip.hashcheck import check_file_allowed
-from torrip.http import make_client
+from torrip.http import make_client, prepare_tls
 from torrip.install.placing import LINK_MODES, LinkMode
 from torrip.install.transaction import TransactionResult, WheelToInstall, install_transaction
 from torrip.install.unpacked import (
@@ -153,11 +153,13 @@ def execute_plan(
         with progress_context or contextlib.nullcontext():
             fetched = fetcher.fetch_all(requests, progress, on_fetched=unpack)
         # The swarm is done: its session closes (telling trackers it left takes up to a
-        # second) while the wheels are checked and installed.
-        swarm = swarm_lifetime.pop_all()
-        closing = threading.Thread(target=swarm.close, name="torrip-swarm-close")
-        closing.start()
-        swarm_lifetime.callback(closing.join)  # and is waited for, whatever happens next
+        # second) while the wheels are checked and installed. Without one, no thread: the
+        # links are shared with a fork only while no other thread runs.
+        if to_swarm:
+            swarm = swarm_lifetime.pop_all()
+            closing = threading.Thread(target=swarm.close, name="torrip-swarm-close")
+            closing.start()
+            swarm_lifetime.callback(closing.join)  # and is waited for, whatever happens next
         downloaded = time.perf_counter()
         _check_allowed(planned, fetched)
         wheels = []
@@ -176,23 +178,7 @@ def execute_plan(
                 result = fetched[position] = _fetch_again(result, settings, http, cache, log)
                 unpacker.forget(result.sha256)
                 unpacked = unpacker.result(result.path, result.sha256)
-            _check_resolved_metadata(dist, result, unpacked)
-            direct_url = None
-            if dist.candidate.source == "url":
-                direct_url = {
-                    "url": without_credentials(result.request.url),  # PEP 610: no secrets
-                    "archive_info": {"hashes": {"sha256": result.sha256}},
-                }
-            wheels.append(
-                WheelToInstall(
-                    path=result.path,
-                    name=dist.candidate.name,
-                    version=dist.candidate.version,
-                    requested=dist.requested,
-                    direct_url=direct_url,
-                    unpacked=unpacked,
-                )
-            )
+            wheels.append(_to_install(dist, result, unpacked))
         # Its threads end (and the forked workers), so that a fork can make the links.
         unpacker.close()
         if workers is not None:
@@ -218,13 +204,37 @@ def execute_plan(
     )
 
 
+def _to_install(
+    dist: ResolvedDistribution, result: FetchResult, unpacked: UnpackedWheel
+) -> WheelToInstall:
+    _check_resolved_metadata(dist, result, unpacked)
+    direct_url = None
+    if dist.candidate.source == "url":
+        direct_url = {
+            "url": without_credentials(result.request.url),  # PEP 610: no secrets
+            "archive_info": {"hashes": {"sha256": result.sha256}},
+        }
+    return WheelToInstall(
+        path=result.path,
+        name=dist.candidate.name,
+        version=dist.candidate.version,
+        requested=dist.requested,
+        direct_url=direct_url,
+        unpacked=unpacked,
+    )
+
+
 def _cache_and_swarm_requests(
     settings: Settings, requests: list[FileRequest]
 ) -> tuple[DistributionCache | None, list[FileRequest]]:
-    """The cache (None with --no-cache-dir), and the requests it lacks that have a torrent."""
+    """The cache (None with --no-cache-dir), and the requests it lacks that have a torrent.
+
+    If any file it lacks comes over https, the TLS context starts being made."""
     cache = None if settings.no_cache else DistributionCache(settings.cache_dir)
-    to_swarm = [r for r in requests if r.torrent is not None and cached_path(r, cache) is None]
-    return cache, to_swarm
+    missing = [request for request in requests if cached_path(request, cache) is None]
+    if any(request.url.startswith("https://") for request in missing):
+        prepare_tls(settings)  # made on a thread (if it was not) while the swarm starts
+    return cache, [request for request in missing if request.torrent is not None]
 
 
 def _damaged_in_cache(result: FetchResult) -> bool:

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from torrip.cache import UnpackedCache
 from torrip.closing import Closing
 from torrip.errors import CacheError, UnsafeWheelError
-from torrip.install.placing import only_thread
+from torrip.install.forked import only_thread
 from torrip.install.safety import (
     CheckedWheel,
     EntryPointScript,

@@ -1,0 +1,99 @@
+"""A share of a job done on the other core by a forked process, which answers in a few bytes.
+
+Placing and checking the files of a warm install is one system call per file (11,528 for
+jupyterlab) with a little Python around each: a second thread only passes the GIL back
+and forth between them, while a forked process does its share at the same time. It
+inherits what it works on, so nothing is sent to it; it answers through a pipe.
+
+Usage::
+
+    share = fork_share(lambda: check(first_half))   # None: no fork, do it all here
+    rest = check(second_half)
+    answer = share.answer() if share else ...       # bytes, once it has ended; None if killed
+    # on an error here: share.stop() before anything else is undone
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+__all__ = ["ForkedShare", "fork_share", "only_thread"]
+
+
+class ForkedShare:
+    """A forked process doing its share; ``answer`` or ``stop`` it exactly once."""
+
+    def __init__(self, pid: int, report: int) -> None:
+        self._pid = pid
+        self._report = report
+
+    def answer(self) -> bytes | None:
+        """What it said, once it has ended; None if it said nothing (killed, say)."""
+        chunks = []
+        try:
+            while chunk := os.read(self._report, 4096):
+                chunks.append(chunk)
+        finally:  # interrupted: it stops before the caller undoes anything
+            self.stop()
+        return b"".join(chunks) or None
+
+    def stop(self) -> None:
+        """End it (if it still runs) and wait for it."""
+        if self._pid == 0:
+            return
+        pid, self._pid = self._pid, 0
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        os.close(self._report)
+
+
+def fork_share(work: Callable[[], bytes]) -> ForkedShare | None:
+    """A forked process running ``work`` (which must not raise) and answering what it
+    returns; None where no fork is made: other systems than Linux (macOS's system
+    libraries are not fork-safe), one core, another thread running now (waiting for one,
+    say the swarm's closing, would cost more), or no fork to be had (a process limit)."""
+    if not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2:
+        return None
+    if not only_thread(timeout=0.0):
+        return None
+    report, answer = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(report)
+        os.close(answer)
+        return None
+    if pid == 0:  # the fork: work, answer, and end without cleaning up
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+            os.close(report)
+            with contextlib.suppress(BaseException):
+                os.write(answer, work())
+        finally:
+            os._exit(0)
+    os.close(answer)
+    return ForkedShare(pid, report)
+
+
+def only_thread(timeout: float) -> bool:
+    """Whether this thread is the only one, once torrip's own threads that are ending (the
+    resolver's pool) have had ``timeout`` seconds to end; a fork copies other threads'
+    locks (OpenSSL's, the allocator's) in whatever state they are in, and a child could
+    wait on them forever. Another program's threads (torrip run inside it) would not end
+    for it: no waiting for them."""
+    this = threading.current_thread()
+    others = [thread for thread in threading.enumerate() if thread is not this]
+    if any(not thread.name.startswith("torrip-") for thread in others):
+        return False
+    deadline = time.monotonic() + timeout
+    for thread in others:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return threading.active_count() == 1
