@@ -231,3 +231,63 @@ def test_sync_never_removes_torrip_or_what_it_needs(tmp_path: Path, make_venv) -
         LockInstallRequest(path, python=str(venv), sync=True), Settings(cache_dir=tmp_path / "c")
     )
     assert sorted(d.name for d in planned.plan.remove) == ["pip", "winhelp"]
+
+
+_DATED_LOCK = """\
+lock-version = "1.0"
+created-by = "hand"
+requires-python = ">=3.8"
+
+[[packages]]
+name = "dated"
+version = "1.0"
+
+[[packages.wheels]]
+name = "dated-1.0-py3-none-any.whl"
+url = "https://files.example/dated-1.0-py3-none-any.whl"
+upload-time = 2025-03-04T05:06:07Z
+size = 10
+hashes = {sha256 = "%s"}
+
+[packages.tool.other]
+day = 2025-03-04
+at = 05:06:07.5
+local = 2025-03-04T05:06:07
+ratio = 0.1
+"""
+
+
+def test_a_lockfile_is_parsed_once_and_read_back_alike(tmp_path: Path) -> None:
+    """The parsed TOML is kept by the sha256 of the bytes: the same lock next time, dates
+    and times included; other bytes are parsed anew."""
+    from torrip.lockfile.parsed import AREA, parse_lockfile_toml
+
+    path = tmp_path / "pylock.toml"
+    path.write_text(_DATED_LOCK % ("a" * 64))
+    cache = tmp_path / "cache"
+    first = load_lockfile(path, cache_dir=cache)
+    (kept,) = (cache / AREA).iterdir()
+    assert kept.name == hashlib.sha256(path.read_bytes()).hexdigest() + ".json"
+    again = load_lockfile(path, cache_dir=cache)
+    assert again == first == load_lockfile(path)
+    assert str(again.packages[0].wheels[0].upload_time) == "2025-03-04 05:06:07+00:00"
+    data = path.read_bytes()
+    assert parse_lockfile_toml(data, cache) == parse_lockfile_toml(data, None)
+
+    kept.write_text('{"lock-version": "9.9"}')  # what is kept is what is read
+    assert parse_lockfile_toml(data, cache) == {"lock-version": "9.9"}
+    kept.write_text("not json")  # damaged: parsed again, kept again
+    assert parse_lockfile_toml(data, None) == parse_lockfile_toml(data, cache)
+    assert kept.read_text() != "not json"
+
+    path.write_text(_DATED_LOCK % ("b" * 64))
+    assert load_lockfile(path, cache_dir=cache).packages[0].wheels[0].hashes == {"sha256": "b" * 64}
+
+
+def test_a_lockfile_with_a_dollar_key_is_not_kept(tmp_path: Path) -> None:
+    from torrip.lockfile.parsed import AREA, parse_lockfile_toml
+
+    data = (_DATED_LOCK % ("a" * 64) + '"$toml" = "date"\nvalue = "x"\n').encode()
+    document = parse_lockfile_toml(data, tmp_path)
+    assert document["packages"][0]["tool"]["other"]["$toml"] == "date"
+    assert not (tmp_path / AREA).exists()

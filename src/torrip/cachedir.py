@@ -9,7 +9,9 @@ Areas under ``Settings.cache_dir``:
 - ``metadata-v1``: core metadata files (PEP 658) by the sha256 of their wheel;
 - ``http-v1``: index pages, with their validators (``torrip.index.httpcache``);
 - ``interpreters-v1``: what target interpreters said of themselves
-  (``torrip.interpreters``).
+  (``torrip.interpreters``);
+- ``lockfiles-v1``: lockfiles' TOML, parsed, by the sha256 of their bytes
+  (``torrip.lockfile.parsed``).
 
 Usage::
 
@@ -38,12 +40,13 @@ AREAS: tuple[tuple[str, str], ...] = (
     ("metadata-v1", "Package metadata"),
     ("http-v1", "Index pages"),
     ("interpreters-v1", "Interpreters"),
+    ("lockfiles-v1", "Lockfiles read"),
 )
 """(folder, what it holds), in the order ``torrip cache info`` lists them."""
 
 _BOOKKEEPING_DIRS = frozenset({"locks"})
 # Areas without downloads or unpacking in progress: every file goes.
-_PLAIN_AREAS = ("metadata-v1", "http-v1", "interpreters-v1")
+_PLAIN_AREAS = ("metadata-v1", "http-v1", "interpreters-v1", "lockfiles-v1")
 
 
 @dataclass(frozen=True)

@@ -194,10 +194,10 @@ def _refuse_duplicates(wheels: Sequence[WheelToInstall]) -> None:
         )
 
 
-def _scheme_for(environment: TargetEnvironment, name: str) -> dict[str, Path]:
+def _scheme_for(environment: TargetEnvironment, name: str) -> dict[str, str]:
     """The environment's scheme, with headers in their own directory per project, as pip."""
-    scheme = {key: Path(value) for key, value in environment.scheme.items()}
-    scheme["headers"] = scheme["headers"] / name
+    scheme = {key: os.fspath(value) for key, value in environment.scheme.items()}
+    scheme["headers"] = os.path.join(scheme["headers"], name)
     return scheme
 
 

@@ -222,6 +222,20 @@ def _remove_tree(directory: Path) -> None:
     directory.rmdir()
 
 
+class _RecordPrefixes(dict[str, str]):
+    """Scheme -> what RECORD puts before a path in it (relative to the root scheme's
+    directory), worked out for the schemes a wheel uses: most use one or two of eight."""
+
+    def __init__(self, roots: Mapping[str, str], root_scheme: str) -> None:
+        super().__init__({root_scheme: ""})
+        self._roots = roots
+        self._root = roots[root_scheme]
+
+    def __missing__(self, scheme: str) -> str:
+        prefix = self[scheme] = os.path.relpath(self._roots[scheme], self._root) + "/"
+        return prefix
+
+
 def _record_text(rows: Sequence[tuple[str, str, str, object]]) -> str:
     """RECORD's CSV text of ``rows`` ((path in scheme, path, hash, size), the first
     ignored), as ``csv.writer(lineterminator="\\n")`` writes it: joined directly, ten times
@@ -295,7 +309,7 @@ def install_wheel(
     claimed in ``journal`` first.
 
     With ``deferred``, the files of the tree are claimed but not placed: they are added to
-    it, for the caller to place (``placing.place_all``), and counted in neither ``linked``
+    it, for the caller to place (``placing.Placement``), and counted in neither ``linked``
     nor ``copied``.
     """
     if verified.tree is None:
@@ -303,10 +317,7 @@ def install_wheel(
     layout = verified.layout
     roots = verified.roots
     root = roots[layout.root_scheme]
-    prefixes = {
-        scheme: "" if scheme == layout.root_scheme else os.path.relpath(path, root) + "/"
-        for scheme, path in roots.items()
-    }
+    prefixes = _RecordPrefixes(roots, layout.root_scheme)
     placer = FilePlacer(link_mode)
     tree = os.fspath(verified.tree) + os.sep
     # RECORD rows, sorted by path in scheme as installer sorts them: the tree's files', and

@@ -67,7 +67,7 @@ def plan_lock_install(
     """``log`` says what was chosen (-v); ``warn`` what the user should know; ``probe``:
     of the target, if the caller started it already."""
     started = time.perf_counter()
-    lock = load_lockfile(request.lockfile, warn=warn)
+    lock = load_lockfile(request.lockfile, warn=warn, cache_dir=settings.kept_cache_dir)
     if probe is None:
         environment = inspect_environment(
             find_target_python(request.python), cache_dir=settings.kept_cache_dir

@@ -45,6 +45,7 @@ from packaging.version import Version
 from torrip.environment import TargetEnvironment
 from torrip.errors import LockfileError
 from torrip.index.links import TorrentRef
+from torrip.lockfile.parsed import parse_lockfile_toml
 from torrip.lockfile.tooldata import torrents_from_tool
 
 if sys.version_info >= (3, 11):
@@ -91,8 +92,12 @@ class LockedFile:
         return frozenset(f"{algorithm}:{digest}" for algorithm, digest in self.hashes.items())
 
 
-def load_lockfile(path: Path, *, warn: Log = lambda _: None) -> Pylock:
-    """Parse and validate ``path``; LockfileError says what is wrong and where."""
+def load_lockfile(
+    path: Path, *, warn: Log = lambda _: None, cache_dir: Path | None = None
+) -> Pylock:
+    """Parse and validate ``path``; LockfileError says what is wrong and where.
+
+    ``cache_dir``: where the parsed TOML of each lockfile read is kept (``parsed``)."""
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -102,7 +107,7 @@ def load_lockfile(path: Path, *, warn: Log = lambda _: None) -> Pylock:
             hint="Check the path given to -r (relative to the current directory).",
         ) from None
     try:
-        document = tomllib.loads(data.decode("utf-8"))
+        document = parse_lockfile_toml(data, cache_dir)
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise LockfileError(
             path,
