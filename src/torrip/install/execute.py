@@ -231,7 +231,8 @@ def _cache_and_swarm_requests(
 
     If any file it lacks comes over https, the TLS context starts being made."""
     cache = None if settings.no_cache else DistributionCache(settings.cache_dir)
-    missing = [request for request in requests if cached_path(request, cache) is None]
+    concerned = [r for r in requests if r.torrent is not None or r.url.startswith("https://")]
+    missing = [request for request in concerned if cached_path(request, cache) is None]
     if any(request.url.startswith("https://") for request in missing):
         prepare_tls(settings)  # made on a thread (if it was not) while the swarm starts
     return cache, [request for request in missing if request.torrent is not None]
