@@ -37,7 +37,7 @@ from pathlib import Path
 from torrip.install import placing
 
 source, target = Path(sys.argv[1]), Path(sys.argv[2])
-count, missing, existing, mute = (int(value) for value in sys.argv[3:7])
+count, missing, existing, mute, batch = (int(value) for value in sys.argv[3:8])
 files = []
 for index in range(count):
     (source / f"f{index}").write_bytes(b"%d" % index)
@@ -57,8 +57,8 @@ if mute:  # the fork says nothing, as if it were killed
 outcome = {}
 try:
     with placing.Placement("hardlink", total=count) as placement:
-        for start in range(0, count, 100):
-            placement.add(files[start : start + 100])
+        for start in range(0, count, batch):
+            placement.add(files[start : start + batch])
         outcome["linked"], outcome["copied"] = placement.finish()
 except Exception as error:
     outcome["error"] = f"{type(error).__name__}: {error}"
@@ -77,7 +77,12 @@ print(json.dumps(outcome))
 
 
 def _place(
-    tmp_path: Path, *, missing: int = -1, existing: int = -1, mute: bool = False
+    tmp_path: Path,
+    *,
+    missing: int = -1,
+    existing: int = -1,
+    mute: bool = False,
+    batch: int = 100,
 ) -> dict[str, object]:
     source, target = tmp_path / "tree", tmp_path / "site"
     source.mkdir()
@@ -93,6 +98,7 @@ def _place(
             str(missing),
             str(existing),
             str(int(mute)),
+            str(batch),
         ],
         capture_output=True,
         text=True,
@@ -104,8 +110,11 @@ def _place(
     return outcome
 
 
-def test_the_files_handed_over_first_go_to_a_fork(tmp_path: Path) -> None:
-    outcome = _place(tmp_path)
+@pytest.mark.parametrize("batch", [100, _FILES], ids=["wheels", "one-wheel"])
+def test_the_files_handed_over_first_go_to_a_fork(tmp_path: Path, batch: int) -> None:
+    """In batches (a wheel's files each) or in one (a single large wheel: the fork takes
+    its first files, this process the others)."""
+    outcome = _place(tmp_path, batch=batch)
     assert outcome["forks"] == (1 if _FORKS else 0)
     assert outcome["linked"] == _FILES and outcome["copied"] == 0
     assert outcome["placed"] == list(range(_FILES))  # every one a link to its source
@@ -118,8 +127,9 @@ def test_a_file_the_fork_cannot_place_fails_here_with_its_own_message(tmp_path: 
     assert "disappeared from torrip's unpacked cache" in str(outcome["error"])
 
 
-def test_a_file_in_the_way_of_this_process_stops_the_fork_first(tmp_path: Path) -> None:
-    outcome = _place(tmp_path, existing=_FILES - 5)  # in this process's share
+@pytest.mark.parametrize("batch", [100, _FILES], ids=["wheels", "one-wheel"])
+def test_a_file_in_the_way_of_this_process_stops_the_fork_first(tmp_path: Path, batch: int) -> None:
+    outcome = _place(tmp_path, existing=_FILES - 5, batch=batch)  # in this process's share
     assert outcome["forks"] == (1 if _FORKS else 0)
     assert str(outcome["error"]).startswith("FileExistsError")
 

@@ -124,11 +124,11 @@ class Placement(Closing):
     """The files of a transaction, placed as they are handed over (``add``), on two cores.
 
     With links expected and enough files (``total``), a forked process (``forked``)
-    places the files handed over first, from when they make up ``FORK_SHARE`` of the
-    total: while it links them, this process goes on claiming and writing what comes next,
-    then places the rest. ``finish`` waits for the fork and says how many files were
-    (hard-)linked and how many copied; ``close`` (the end of ``with``) stops a fork still
-    running, so that whatever undoes the transaction runs alone.
+    places the first ``FORK_SHARE`` of them, once handed over: while it links them, this
+    process goes on claiming and writing what comes next, and places the rest. ``finish``
+    waits for the fork and says how many files were (hard-)linked and how many copied;
+    ``close`` (the end of ``with``) stops a fork still running, so that whatever undoes
+    the transaction runs alone.
 
     Files handed over must have their targets claimed and their parents made, no two
     alike. Raises what placing a file raises (InstallError, OSError), from ``add`` or
@@ -152,13 +152,14 @@ class Placement(Closing):
             return
         self._queued += files
         if len(self._queued) >= self._fork_at:
-            self._fork_at = None
-            files, self._queued = self._queued, []
-            share = fork_share(partial(_place_and_count, files, self._link_mode))
+            forked, rest = self._queued[: self._fork_at], self._queued[self._fork_at :]
+            self._fork_at, self._queued = None, []
+            share = fork_share(partial(_place_and_count, forked, self._link_mode))
             if share is None:
-                self._placer.place_each(files)
+                self._placer.place_each(forked)
             else:
-                self._forked = share, files
+                self._forked = share, forked
+            self._placer.place_each(rest)  # a large wheel's last files: this process's
 
     def finish(self) -> tuple[int, int]:
         placer = self._placer

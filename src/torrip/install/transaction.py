@@ -287,7 +287,7 @@ def _install_all(
             ) from error
 
     indices = range(len(wheels))
-    if not parallel or len(wheels) < 2 or _write_same_file(verified):
+    if not parallel or _write_same_file(verified):
         installed = [install_one(index) for index in indices]
     elif _links_expected(environment, verified, link_mode):
         # Each wheel's paths claimed and its generated files written here, its links made
@@ -301,7 +301,7 @@ def _install_all(
                 placement.add(deferred)
             linked, copied = placement.finish()
         return installed, linked, copied
-    elif _average_file_size(verified) < _MIN_AVERAGE_FILE_SIZE_FOR_THREADS:
+    elif len(wheels) < 2 or _average_file_size(verified) < _MIN_AVERAGE_FILE_SIZE_FOR_THREADS:
         installed = [install_one(index) for index in indices]
     else:
         installed = _install_on_threads(install_one, indices, journal)
