@@ -272,6 +272,34 @@ def test_a_near_host_gets_a_few_downloads_at_once_and_a_far_one_all(
     assert widened[0].endswith(f"away: {8 - NEAR_DOWNLOADS} more downloads at once")
 
 
+def test_a_near_host_gets_no_more_threads_than_downloads_at_once(
+    server: FaultServer,
+    client: httpx.Client,
+    cache: DistributionCache,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Files are handed to threads only as the host's width lets them run: a thread waiting
+    at the gate costs context switches (and CPU the unpacking needs)."""
+    import torrip.transport.fetch as fetch
+
+    threads: set[str] = set()
+    real = fetch.Fetcher._fetch_one
+
+    def recording(self: Fetcher, *args: object) -> FetchResult:
+        threads.add(threading.current_thread().name)
+        return real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fetch.Fetcher, "_fetch_one", recording)
+    requests = [  # the first (largest) answers at once: the host is near
+        _request(server, os.urandom(30_000 if n < 2 else 5_000), f"t{n}-1.0.tar.gz", **delay)
+        for n, delay in enumerate([{}] * 2 + [{"delay": 0.05}] * 10)
+    ]
+    results = _fetcher(client, cache, max_downloads_per_host=8).fetch_all(requests)
+    assert [r.source for r in results] == ["origin"] * 12
+    assert server.max_active == fetch.NEAR_DOWNLOADS
+    assert len(threads) == fetch.NEAR_DOWNLOADS, threads
+
+
 def test_large_downloads_come_a_few_at_a_time_beside_the_small_ones(
     server: FaultServer,
     client: httpx.Client,
