@@ -390,7 +390,9 @@ class Fetcher(Closing):
                         event = events.get()
                     key, pool = futures[event]
                     fetched[key] = event.result()
-                    start_next(requests[groups[key][0]].host, pool)
+                    request = requests[groups[key][0]]
+                    if not (paced and request.torrent is not None):  # it held an HTTP slot
+                        start_next(request.host, pool)
             except BaseException:
                 cancel.set()
                 for future in futures:
