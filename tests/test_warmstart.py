@@ -281,6 +281,21 @@ def test_ctrl_c_reaches_the_fork(warm: Warm) -> None:
         time.sleep(0.02)
 
 
+def test_a_termination_ends_the_fork_as_it_ends_a_process(warm: Warm) -> None:
+    """SIGTERM outside an environment's change: the fork ends by it, and the command with
+    its status (143), as a process of its own would; nothing to say."""
+    command, fork, silent, held = _hanging_install(warm)
+    with silent, held:
+        command.send_signal(signal.SIGTERM)
+        _, stderr = command.communicate(timeout=20)
+    assert command.returncode == 128 + signal.SIGTERM, stderr
+    assert "killed?" not in stderr
+    deadline = time.monotonic() + 10
+    while f"{fork}: killed by signal {int(signal.SIGTERM)}" not in warm.logs():
+        assert time.monotonic() < deadline, warm.logs()
+        time.sleep(0.05)
+
+
 def test_signals_the_command_ignores_the_fork_ignores(warm: Warm) -> None:
     """``nohup torrip install ...``: a hangup ends neither; Ctrl-C still does."""
     command, fork, silent, held = _hanging_install(warm, shell='trap "" HUP; exec "$@"')

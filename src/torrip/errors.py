@@ -32,6 +32,7 @@ __all__ = [
     "RequirementsFileError",
     "ResolutionImpossibleError",
     "SizeMismatchError",
+    "Terminated",
     "TorrentError",
     "TorripError",
     "UninstallError",
@@ -345,3 +346,13 @@ class EnvironmentLockedError(TorripError):
             f"the environment is locked{by} ({self.lock_path}); waited {timeout:g} s",
             hint="Wait for the other torrip process to finish, then try again.",
         )
+
+
+class Terminated(KeyboardInterrupt):
+    """A termination signal (SIGTERM, SIGHUP) while an environment was being changed: raised
+    there, like Ctrl-C's KeyboardInterrupt, so that the change is undone before the command
+    ends (``torrip.install.signals``). Not a TorripError: nothing went wrong."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signum)

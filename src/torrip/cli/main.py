@@ -13,7 +13,7 @@ from typing import NoReturn
 from torrip import __version__
 from torrip.cli import commands
 from torrip.cli.output import Output
-from torrip.errors import TorripError
+from torrip.errors import Terminated, TorripError
 
 __all__ = ["build_parser", "entry", "main"]
 
@@ -60,6 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TorripError as error:
         output.error(error)
         return error.exit_code
+    except Terminated as stop:  # the environment was put back first (install.signals)
+        import signal
+
+        output.print_error(f"terminated ({signal.Signals(stop.signum).name})")
+        return 128 + stop.signum
     except KeyboardInterrupt:
         output.print_error("interrupted")
         return 130

@@ -25,6 +25,8 @@ from collections.abc import Callable
 
 __all__ = ["ForkedShare", "fork_share", "only_thread"]
 
+_HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 
 class ForkedShare:
     """A forked process doing its share; ``answer`` or ``stop`` it exactly once."""
@@ -65,20 +67,31 @@ def fork_share(work: Callable[[], bytes]) -> ForkedShare | None:
     if not only_thread(timeout=0.0):
         return None
     report, answer = os.pipe()
+    # Held across the fork: a Ctrl-C in the handlers fork() runs (logging's) would be
+    # swallowed there; held, it reaches this process after, where it undoes the install.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
     try:
         pid = os.fork()
     except OSError:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         os.close(report)
         os.close(answer)
         return None
     if pid == 0:  # the fork: work, answer, and end without cleaning up
         try:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+            # Ctrl-C is the parent's to handle; a termination the parent does not ignore
+            # just ends the fork (the parent undoes what it did).
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            for signum in _HELD[1:]:
+                if signal.getsignal(signum) is not signal.SIG_IGN:
+                    signal.signal(signum, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
             os.close(report)
             with contextlib.suppress(BaseException):
                 os.write(answer, work())
         finally:
             os._exit(0)
+    signal.pthread_sigmask(signal.SIG_SETMASK, held)
     os.close(answer)
     return ForkedShare(pid, report)
 

@@ -39,6 +39,7 @@ from torrip.errors import InstallError, TorripError, UnsafeWheelError
 from torrip.install.lock import environment_lock
 from torrip.install.placing import FileToPlace, LinkMode, Placement
 from torrip.install.safety import VerifiedWheel
+from torrip.install.signals import interrupts_deferred, terminations_interrupt
 from torrip.install.uninstall import Stash, uninstall
 from torrip.install.unpacked import UnpackedWheel, unpack_wheel
 from torrip.install.wheel import (
@@ -145,7 +146,7 @@ def _install_verified(
     link_mode: LinkMode,
     started: float,
 ) -> TransactionResult:
-    with environment_lock(environment):
+    with environment_lock(environment), terminations_interrupt():
         # What another installer did meanwhile (it adds or removes .dist-info folders).
         current = environment.refresh_installed(if_listing_changed=True)
         outgoing = _installed_to_remove(current, wheels, remove)
@@ -160,8 +161,9 @@ def _install_verified(
                 workers = _MAX_WORKERS if parallel else 1
                 compile_bytecode(current.python, installed, journal, workers=workers)
         except BaseException as error:
-            not_deleted = journal.undo()
-            not_restored = stash.restore()  # keeps the stash if anything stays in it
+            with interrupts_deferred():  # a second Ctrl-C waits for the environment
+                not_deleted = journal.undo()
+                not_restored = stash.restore()  # keeps the stash if anything stays in it
             if not_deleted or not_restored:
                 problems = [*not_deleted, *not_restored]
                 raise InstallError(
@@ -174,7 +176,8 @@ def _install_verified(
             if isinstance(error, TorripError) or not isinstance(error, Exception):
                 raise
             raise InstallError(f"install failed: {error}") from error
-        stash.discard()
+        with interrupts_deferred():
+            stash.discard()
     return TransactionResult(
         installed=tuple((wheel.name, str(wheel.version)) for wheel in wheels),
         removed=tuple((dist.name, str(dist.version)) for dist in outgoing),

@@ -36,6 +36,7 @@ from packaging.utils import canonicalize_name
 from torrip.environment import InstalledDistribution, TargetEnvironment
 from torrip.errors import UninstallError
 from torrip.install.lock import environment_lock
+from torrip.install.signals import interrupts_deferred, terminations_interrupt
 
 __all__ = [
     "Stash",
@@ -183,16 +184,18 @@ def uninstall(
     """
     if stash is not None:
         return _uninstall_into(environment, names, Stash(stash))
-    with environment_lock(environment):
+    with environment_lock(environment), terminations_interrupt():
         # What another installer did meanwhile (it adds or removes .dist-info folders).
         current = environment.refresh_installed(if_listing_changed=True)
         own_stash = Stash.create(current)
         try:
             removed = _uninstall_into(current, names, own_stash)
         except BaseException:
-            own_stash.restore()
+            with interrupts_deferred():
+                own_stash.restore()
             raise
-        own_stash.discard()
+        with interrupts_deferred():
+            own_stash.discard()
         return removed
 
 

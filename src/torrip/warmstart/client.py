@@ -112,7 +112,10 @@ def _hand_over(
     except OSError:
         return None, None
 
+    forwarded: list[int] = []
+
     def forward(signum: int, _frame: object) -> None:
+        forwarded.append(signum)
         try:  # noqa: SIM105 - contextlib is one more import before the command runs
             os.kill(pid, signum)
         except ProcessLookupError:
@@ -128,6 +131,8 @@ def _hand_over(
         ended = b""
     if ended.startswith(b"X"):
         return int(ended[1:]), None
+    if forwarded:  # it ended as that signal ends a process: said by the status alone
+        return 128 + forwarded[-1], None
     sys.stderr.write("error: the command ended without an exit status (killed?)\n")
     return 1, None
 
