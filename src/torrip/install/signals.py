@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 from torrip.errors import Terminated
@@ -41,43 +41,46 @@ _INTERRUPTS = (signal.SIGINT, *_TERMINATIONS)
 def terminations_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP raise Terminated in the block, where their action is the default
     (signal handlers belong to the main thread: elsewhere the block changes nothing)."""
-    if threading.current_thread() is not threading.main_thread():
+    with _handled(_TERMINATIONS, _raise_terminated, instead_of=lambda h: h is signal.SIG_DFL):
         yield
-        return
-    previous = {}
-    for signum in _TERMINATIONS:
-        if signal.getsignal(signum) is signal.SIG_DFL:
-            previous[signum] = signal.signal(signum, _raise_terminated)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 @contextlib.contextmanager
 def interrupts_deferred() -> Iterator[None]:
     """SIGINT, SIGTERM and SIGHUP received in the block are raised again after it, to the
     handlers they had (which raise KeyboardInterrupt, Terminated, or end the process)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     received: list[int] = []
 
     def note(signum: int, _frame: FrameType | None) -> None:
         received.append(signum)
 
+    try:
+        with _handled(_INTERRUPTS, note, instead_of=lambda h: h not in (signal.SIG_IGN, None)):
+            yield
+    finally:
+        if received:
+            signal.raise_signal(received[0])
+
+
+@contextlib.contextmanager
+def _handled(
+    signums: tuple[int, ...],
+    handler: Callable[[int, FrameType | None], None],
+    *,
+    instead_of: Callable[[object], bool],
+) -> Iterator[None]:
+    """``handler`` during the block for each of ``signums`` whose handler now passes
+    ``instead_of``, in the main thread (the only one that may set them)."""
     previous = {}
-    for signum in _INTERRUPTS:
-        if signal.getsignal(signum) not in (signal.SIG_IGN, None):
-            previous[signum] = signal.signal(signum, note)
+    if threading.current_thread() is threading.main_thread():
+        for signum in signums:
+            if instead_of(signal.getsignal(signum)):
+                previous[signum] = signal.signal(signum, handler)
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        if received:
-            signal.raise_signal(received[0])
+        for signum, was in previous.items():
+            signal.signal(signum, was)
 
 
 def _raise_terminated(signum: int, _frame: FrameType | None) -> None:
