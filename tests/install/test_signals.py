@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,80 @@ def test_the_command_says_it_was_terminated(
     monkeypatch.setattr(cache_cli, "run_info", terminated)
     assert main(["cache", "info"]) == 128 + signal.SIGTERM
     assert "terminated (SIGTERM)" in capsys.readouterr().err
+
+
+_SILENT_LOCK = """\
+lock-version = "1.0"
+created-by = "test"
+requires-python = ">=3.8"
+
+[[packages]]
+name = "big"
+version = "1.0"
+
+[[packages.wheels]]
+name = "big-1.0-py3-none-any.whl"
+url = "{url}"
+size = {size}
+hashes = {{sha256 = "{sha256}"}}
+"""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2,
+    reason="unpacking workers are forked on Linux with two cores only",
+)
+def test_a_command_killed_outright_leaves_no_unpacking_worker(make_venv, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """SIGTERM's default action while the files download: the forked workers end with the
+    command. Left behind, they waited for work forever and held the caller's pipes open
+    (a CI step waiting for the command's output hung)."""
+    import socket
+    import subprocess
+    import time
+
+    from torrip.install.unpacked import FORK_MIN_BYTES
+
+    silent = socket.socket()  # a file server that accepts and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/big-1.0-py3-none-any.whl"
+    lock = tmp_path / "pylock.toml"
+    lock.write_text(_SILENT_LOCK.format(url=url, size=FORK_MIN_BYTES + 1, sha256="a" * 64))
+    venv = make_venv()
+    argv = ["install", "--no-warm-start", "--no-p2p", "-q", "-r", str(lock)]
+    argv += ["--python", str(venv / "bin" / "python"), "--cache-dir", str(tmp_path / "cache")]
+    command = subprocess.Popen(
+        [sys.executable, "-m", "torrip", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    with silent:
+        silent.settimeout(30)
+        held, _ = silent.accept()  # the download has started
+        with held:
+            deadline = time.monotonic() + 10
+            while len(workers := _children(command.pid)) < 2:
+                assert time.monotonic() < deadline, workers
+                time.sleep(0.02)
+            command.send_signal(signal.SIGTERM)
+            command.communicate(timeout=20)  # hung here, the workers holding stderr
+    assert command.returncode == -signal.SIGTERM
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{worker}") for worker in workers):
+        assert time.monotonic() < deadline, workers
+        time.sleep(0.02)

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["ForkedShare", "fork_share", "only_thread"]
+__all__ = ["ForkedShare", "die_with_parent", "fork_share", "only_thread"]
 
 _HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -67,6 +67,7 @@ def fork_share(work: Callable[[], bytes]) -> ForkedShare | None:
     if not only_thread(timeout=0.0):
         return None
     report, answer = os.pipe()
+    parent = os.getpid()
     # Held across the fork: a Ctrl-C in the handlers fork() runs (logging's) would be
     # swallowed there; held, it reaches this process after, where it undoes the install.
     held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
@@ -79,6 +80,7 @@ def fork_share(work: Callable[[], bytes]) -> ForkedShare | None:
         return None
     if pid == 0:  # the fork: work, answer, and end without cleaning up
         try:
+            die_with_parent(parent=parent)
             # Ctrl-C is the parent's to handle; a termination the parent does not ignore
             # just ends the fork (the parent undoes what it did).
             signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -94,6 +96,20 @@ def fork_share(work: Callable[[], bytes]) -> ForkedShare | None:
     signal.pthread_sigmask(signal.SIG_SETMASK, held)
     os.close(answer)
     return ForkedShare(pid, report)
+
+
+def die_with_parent(signum: int = signal.SIGKILL, *, parent: int | None = None) -> None:
+    """Linux's PR_SET_PDEATHSIG: ``signum`` to this process when its parent ends, and at
+    once if ``parent`` (the pid it was forked from) ended already. A process forked for a
+    command must not outlive it: killed outright (SIGTERM's default action, a timeout), the
+    command would leave it waiting forever, holding the caller's pipes open."""
+    import ctypes
+
+    set_parent_death_signal = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(set_parent_death_signal, signum, 0, 0, 0)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
 def only_thread(timeout: float) -> bool:

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from torrip.cache import UnpackedCache
 from torrip.closing import Closing
 from torrip.errors import CacheError, UnsafeWheelError
-from torrip.install.forked import only_thread
+from torrip.install.forked import die_with_parent, only_thread
 from torrip.install.safety import (
     CheckedWheel,
     EntryPointScript,
@@ -394,7 +394,9 @@ def _fork_processes(workers: int) -> ProcessPoolExecutor | None:
 
     try:
         context = multiprocessing.get_context("fork")
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts)
+        pool = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_worker_start, initargs=(os.getpid(),)
+        )
     except (OSError, ValueError):  # no semaphores in a sandbox
         return None
     try:
@@ -426,7 +428,7 @@ def _start_processes(workers: int) -> ProcessPoolExecutor | None:
         if method == "forkserver":
             context.set_forkserver_preload([__name__])
         with _ctrl_c_blocked():
-            pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts)
+            pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start)
             for ready in [pool.submit(os.getpid) for _ in range(workers)]:
                 ready.result(timeout=_START_TIMEOUT)
     except Exception:  # any failure to start them means threads, as before
@@ -458,10 +460,14 @@ def _ctrl_c_blocked(*, tracker: bool = True) -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _ignore_interrupts() -> None:
+def _worker_start(parent: int | None = None) -> None:
     """In a worker: Ctrl-C is torrip's to handle (it stops the pool; nothing is installed).
-    The workers, in the same process group, would each print a traceback of their own."""
+    The workers, in the same process group, would each print a traceback of their own. And
+    a worker ends with the process it was forked from (``parent``; a forkserver's workers
+    with the forkserver, which ends with torrip), or it would wait for work forever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        die_with_parent(parent=parent)
 
 
 # -- unpacking -------------------------------------------------------------------------------

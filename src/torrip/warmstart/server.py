@@ -31,6 +31,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
+from torrip.install.forked import die_with_parent
 from torrip.warmstart.identity import failure_path, identity, socket_path
 from torrip.warmstart.protocol import MAGIC, peer_uid
 
@@ -259,7 +260,7 @@ class Server:
             for signum in (signal.SIGCHLD, signal.SIGTERM):
                 signal.signal(signum, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
-            _on_parent_death(signal.SIGTERM)  # a spare outlives no server
+            die_with_parent(signal.SIGTERM)  # a spare outlives no server
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
             if os.getppid() != server:
                 os._exit(0)
@@ -267,7 +268,7 @@ class Server:
                 os.close(descriptor)
             _own_memory()
             connection, _ = self.listener.accept()
-            _on_parent_death(0)  # a command runs to its end
+            die_with_parent(0)  # a command runs to its end
             os.write(self.news_write, b"T%d\n" % os.getpid())
             self._serve(connection)
         except BaseException:
@@ -358,15 +359,6 @@ def _end_with_the_command(connection: socket.socket) -> None:
     descriptor = connection.fileno()
     fcntl.fcntl(descriptor, fcntl.F_SETOWN, os.getpid())
     fcntl.fcntl(descriptor, fcntl.F_SETFL, fcntl.fcntl(descriptor, fcntl.F_GETFL) | os.O_ASYNC)
-
-
-def _on_parent_death(signum: int) -> None:
-    """Linux's PR_SET_PDEATHSIG: this signal when the server ends (0: none)."""
-    import ctypes
-
-    set_parent_death_signal = 1
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(set_parent_death_signal, signum, 0, 0, 0)
 
 
 def _own_memory() -> None:
