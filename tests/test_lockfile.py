@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
+from fixtures.locks import one_wheel_lock
 from fixtures.wheels import make_sdist, make_wheel
 from install.support import to_install
 from torrip.config import Settings
@@ -233,28 +234,18 @@ def test_sync_never_removes_torrip_or_what_it_needs(tmp_path: Path, make_venv) -
     assert sorted(d.name for d in planned.plan.remove) == ["pip", "winhelp"]
 
 
-_DATED_LOCK = """\
-lock-version = "1.0"
-created-by = "hand"
-requires-python = ">=3.8"
-
-[[packages]]
-name = "dated"
-version = "1.0"
-
-[[packages.wheels]]
-name = "dated-1.0-py3-none-any.whl"
-url = "https://files.example/dated-1.0-py3-none-any.whl"
-upload-time = 2025-03-04T05:06:07Z
-size = 10
-hashes = {sha256 = "%s"}
-
-[packages.tool.other]
-day = 2025-03-04
-at = 05:06:07.5
-local = 2025-03-04T05:06:07
-ratio = 0.1
-"""
+def _dated_lock(sha256: str) -> str:
+    return one_wheel_lock(
+        "dated",
+        "https://files.example/dated-1.0-py3-none-any.whl",
+        size=10,
+        sha256=sha256,
+        wheel_extra="upload-time = 2025-03-04T05:06:07Z\n",
+        tables=(
+            "\n[packages.tool.other]\nday = 2025-03-04\nat = 05:06:07.5\n"
+            "local = 2025-03-04T05:06:07\nratio = 0.1\n"
+        ),
+    )
 
 
 def test_a_lockfile_is_parsed_once_and_read_back_alike(tmp_path: Path) -> None:
@@ -263,7 +254,7 @@ def test_a_lockfile_is_parsed_once_and_read_back_alike(tmp_path: Path) -> None:
     from torrip.lockfile.parsed import AREA, parse_lockfile_toml
 
     path = tmp_path / "pylock.toml"
-    path.write_text(_DATED_LOCK % ("a" * 64))
+    path.write_text(_dated_lock("a" * 64))
     cache = tmp_path / "cache"
     first = load_lockfile(path, cache_dir=cache)
     (kept,) = (cache / AREA).iterdir()
@@ -280,14 +271,14 @@ def test_a_lockfile_is_parsed_once_and_read_back_alike(tmp_path: Path) -> None:
     assert parse_lockfile_toml(data, None) == parse_lockfile_toml(data, cache)
     assert kept.read_text() != "not json"
 
-    path.write_text(_DATED_LOCK % ("b" * 64))
+    path.write_text(_dated_lock("b" * 64))
     assert load_lockfile(path, cache_dir=cache).packages[0].wheels[0].hashes == {"sha256": "b" * 64}
 
 
 def test_a_lockfile_with_a_dollar_key_is_not_kept(tmp_path: Path) -> None:
     from torrip.lockfile.parsed import AREA, parse_lockfile_toml
 
-    data = (_DATED_LOCK % ("a" * 64) + '"$toml" = "date"\nvalue = "x"\n').encode()
+    data = (_dated_lock("a" * 64) + '"$toml" = "date"\nvalue = "x"\n').encode()
     document = parse_lockfile_toml(data, tmp_path)
     assert document["packages"][0]["tool"]["other"]["$toml"] == "date"
     assert not (tmp_path / AREA).exists()

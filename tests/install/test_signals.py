@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import torrip.install.transaction as transaction
+from fixtures.locks import one_wheel_lock
 from install.support import package_wheel, snapshot, to_install
 from torrip.cli.main import main
 from torrip.environment import TargetEnvironment
@@ -103,23 +104,6 @@ def test_the_command_says_it_was_terminated(
     assert "terminated (SIGTERM)" in capsys.readouterr().err
 
 
-_SILENT_LOCK = """\
-lock-version = "1.0"
-created-by = "test"
-requires-python = ">=3.8"
-
-[[packages]]
-name = "big"
-version = "1.0"
-
-[[packages.wheels]]
-name = "big-1.0-py3-none-any.whl"
-url = "{url}"
-size = {size}
-hashes = {{sha256 = "{sha256}"}}
-"""
-
-
 def _children(pid: int) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
@@ -153,7 +137,7 @@ def test_a_command_killed_outright_leaves_no_unpacking_worker(make_venv, tmp_pat
     silent.listen()
     url = f"http://127.0.0.1:{silent.getsockname()[1]}/big-1.0-py3-none-any.whl"
     lock = tmp_path / "pylock.toml"
-    lock.write_text(_SILENT_LOCK.format(url=url, size=FORK_MIN_BYTES + 1, sha256="a" * 64))
+    lock.write_text(one_wheel_lock("big", url, size=FORK_MIN_BYTES + 1, sha256="a" * 64))
     venv = make_venv()
     argv = ["install", "--no-warm-start", "--no-p2p", "-q", "-r", str(lock)]
     argv += ["--python", str(venv / "bin" / "python"), "--cache-dir", str(tmp_path / "cache")]
