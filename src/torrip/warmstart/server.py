@@ -260,10 +260,8 @@ class Server:
             for signum in (signal.SIGCHLD, signal.SIGTERM):
                 signal.signal(signum, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
-            die_with_parent(signal.SIGTERM)  # a spare outlives no server
+            die_with_parent(signal.SIGTERM, parent=server)  # a spare outlives no server
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
-            if os.getppid() != server:
-                os._exit(0)
             for descriptor in (self.wake_read, self.wake_write, self.news_read):
                 os.close(descriptor)
             _own_memory()
