@@ -529,6 +529,49 @@ def test_http_downloads_do_not_wait_for_the_swarm(
     assert [result.source for result in results] == ["swarm", "swarm", "origin"]
 
 
+class DecliningSwarm:
+    """A swarm that says it paces nothing, and counts how many of its fetches overlap."""
+
+    name = "swarm"
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = self.most = 0
+
+    def paces(self, request: FileRequest) -> bool:
+        return False
+
+    def fetch(
+        self, request: FileRequest, dest: Path, progress: Callable[[int], None]
+    ) -> int | None:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.05)
+        with self.lock:
+            self.running -= 1
+        return None
+
+
+def test_files_the_swarm_declines_wait_their_turn(
+    server: FaultServer, client: httpx.Client, cache: DistributionCache
+) -> None:
+    """Files with torrents that the swarm would hand to HTTP at once are not all started
+    together: one HTTP slot, one at a time, the largest first."""
+    files = {f"f{n}-1.0-py3-none-any.whl": os.urandom(50_000 * (n + 1)) for n in range(3)}
+    requests = [
+        FileRequest(name, server.add(name, data), _sha(data), len(data), TorrentRef(btih="0" * 40))
+        for name, data in files.items()
+    ]
+    swarm = DecliningSwarm()
+    settings = Settings(cache_dir=cache.root, max_downloads_per_host=1)
+    results = Fetcher(settings, client, cache, [swarm, HttpSource(client)]).fetch_all(requests)
+    assert [result.source for result in results] == ["origin"] * 3
+    assert swarm.most == 1
+    server.settle()
+    assert [hit.name for hit in server.hits] == sorted(files, reverse=True)
+
+
 def test_local_files(client: httpx.Client, cache: DistributionCache, tmp_path: Path) -> None:
     local = tmp_path / NAME
     local.write_bytes(DATA)

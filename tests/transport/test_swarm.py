@@ -115,6 +115,25 @@ def test_no_peer_source_no_swarm(swarm: Swarm, wheel: Path, tmp_path: Path) -> N
     assert any("no tracker, DHT or LAN discovery" in line for line in logs)
 
 
+def test_what_the_swarm_takes_on_itself(tmp_path: Path) -> None:
+    """The fetcher starts at once only the downloads the swarm may pace itself; the rest
+    wait their turn for HTTP, the largest first."""
+    url = "http://127.0.0.1:9/blob-1.0-py3-none-any.whl"
+    name = url.rsplit("/", 1)[1]
+    big = FileRequest(name, url, "0" * 64, 4 << 20, TorrentRef(btih="0" * 40))
+    small = replace(big, size=swarm_module.SWARM_MIN_SIZE - 1)
+    bare = replace(big, torrent=None)
+    lonely = Settings(cache_dir=tmp_path / "cache", dht_bootstrap=(), lan_discovery=False)
+    tracked = replace(lonely, trackers=("http://127.0.0.1:9/announce",))
+    with make_client(lonely) as http:
+        paced = {
+            name: [SwarmSource(settings, http).paces(r) for r in (big, small, bare)]
+            for name, settings in (("lonely", lonely), ("tracked", tracked))
+        }
+    # Alone, only the .torrent's own trackers could find peers: it is fetched in turn.
+    assert paced == {"lonely": [False, False, False], "tracked": [True, False, False]}
+
+
 _LIBTORRENT_UNLOADED = """
 import sys
 from pathlib import Path

@@ -155,6 +155,17 @@ class Source(Protocol):
     def fetch(self, request: FileRequest, dest: Path, progress: SourceProgress) -> FetchedBytes: ...
 
 
+def _paces(source: Source, request: FileRequest) -> bool:
+    """Whether ``source`` may fetch ``request`` itself at its own pace, holding no HTTP
+    slot (a swarm download): the fetcher starts such a request at once, on a worker of
+    its own. A source says so by a ``paces(request)`` method; without one, one that is
+    not the origin paces every request with a torrent."""
+    if source.name == "origin":
+        return False
+    paces = getattr(source, "paces", None)
+    return paces(request) if paces is not None else request.torrent is not None
+
+
 class SourceProgress:
     """What a source tells while it fetches one file; stops it when the run is cancelled.
 
@@ -331,8 +342,15 @@ class Fetcher(Closing):
         }
         # A download through a swarm holds no HTTP slot and paces itself: it gets a worker
         # of its own, or files over HTTP would wait for the swarm's largest downloads.
-        paced = any(source.name != "origin" for source in self.sources)
-        swarmed = sum(1 for p in groups.values() if requests[p[0]].torrent is not None)
+        # Only what a swarm will take: a file it hands to HTTP at once (too small, no way
+        # to find peers) waits its turn, the largest first, like any other (a loopback
+        # mirror whose 35 files all had torrents: 28 threads started, one per file, each
+        # start waiting on the GIL, and the largest files queued behind the smallest).
+        paced = {
+            key
+            for key, positions in groups.items()
+            if any(_paces(source, requests[positions[0]]) for source in self.sources)
+        }
         # The others are handed to a thread only as their host's width lets them run, the
         # largest first (the longest downloads, and the longest unpacking after them, start
         # earliest), and to a pool with no more threads than may run: a thread waiting at
@@ -342,7 +360,7 @@ class Fetcher(Closing):
         waiting: dict[str, collections.deque[tuple[str, str]]] = {
             host: collections.deque() for host in hosts
         }
-        near = sum(slot.near for slot in slots.values()) + (swarmed if paced else 0)
+        near = sum(slot.near for slot in slots.values()) + len(paced)
         cancel = threading.Event()
         with contextlib.ExitStack() as pools:
             narrow = pools.enter_context(
@@ -375,11 +393,10 @@ class Fetcher(Closing):
                 start_next(host, wide[0], extra)
 
             for key, positions in sorted(groups.items(), key=_largest_first(requests)):
-                request = requests[positions[0]]
-                if paced and request.torrent is not None:
+                if key in paced:
                     start(key, narrow)
                 else:
-                    waiting[request.host].append(key)
+                    waiting[requests[positions[0]].host].append(key)
             for host, slot in slots.items():
                 start_next(host, narrow, slot.near)
             try:
@@ -390,9 +407,8 @@ class Fetcher(Closing):
                         event = events.get()
                     key, pool = futures[event]
                     fetched[key] = event.result()
-                    request = requests[groups[key][0]]
-                    if not (paced and request.torrent is not None):  # it held an HTTP slot
-                        start_next(request.host, pool)
+                    if key not in paced:  # it held an HTTP slot
+                        start_next(requests[groups[key][0]].host, pool)
             except BaseException:
                 cancel.set()
                 for future in futures:

@@ -201,6 +201,19 @@ class SwarmSource:
     ) -> Mapping[str, int] | None:
         return self._fetch(request, dest, progress, patient=False)
 
+    def paces(self, request: FileRequest) -> bool:
+        """Whether ``fetch`` may take ``request`` on itself: not when it hands it to HTTP
+        at once (no torrent, too small). Nor where only the torrent's own trackers could
+        find peers: whether it names any is known once the .torrent is fetched, which
+        then happens in the file's turn for an HTTP slot."""
+        return self._may_take(request) and self._peer_sources_beyond_torrents()
+
+    def _may_take(self, request: FileRequest) -> bool:
+        ref = request.torrent
+        if ref is None or not self.settings.p2p or request.size is None:
+            return False
+        return request.size >= self.min_size and _ref_key(ref) not in self._distrusted
+
     def handed_over(self, request: FileRequest) -> bool:
         """Whether ``fetch`` gave the file to HTTP because no peer served it (in time)."""
         with self._lock:
@@ -221,9 +234,7 @@ class SwarmSource:
         self, request: FileRequest, dest: Path, progress: SourceProgress, *, patient: bool
     ) -> Mapping[str, int] | None:
         ref = request.torrent
-        if ref is None or not self.settings.p2p or request.size is None:
-            return None
-        if request.size < self.min_size or _ref_key(ref) in self._distrusted:
+        if ref is None or request.size is None or not self._may_take(request):
             return None
         # Without a tracker, DHT, LAN discovery or agent of our own, only the torrent's own
         # trackers could find peers: then the .torrent decides whether a session starts.
