@@ -44,6 +44,7 @@ from torrip.resolver.provider import Provider, ProviderOptions, requirement_from
 from torrip.resolver.resolve import Resolution, resolve
 
 if TYPE_CHECKING:
+    from torrip.install.prefetch import Prefetch
     from torrip.retarget import Retarget
 
 __all__ = ["InstallRequest", "PlannedInstall", "plan_install", "settings_with_file_options"]
@@ -191,9 +192,12 @@ def plan_install(
     log: Log = lambda _: None,
     probe: Probe | None = None,
     early: EarlyIndex | None = None,
+    prefetch: Prefetch | None = None,
 ) -> PlannedInstall:
     """``probe``: of the target, if the caller started it already (``Probe``); ``early``:
-    an index client the caller started (``torrip.index.early``), taken over and closed."""
+    an index client the caller started (``torrip.index.early``), taken over and closed;
+    ``prefetch``: told of each pinned candidate, if made with the settings the files
+    (-r, -c) leave (its client has their index's credentials)."""
     started = time.perf_counter()
     settings, parsed_files = settings_with_file_options(settings, explicit or set(), request)
     command_line = [_parse_user_requirement(t) for t in request.requirements]
@@ -255,7 +259,8 @@ def plan_install(
             uploaded_before=upload_cutoff(settings.uploaded_prior_to),
         )
         provider = Provider(index, environment, options)
-        resolution = resolve(provider, requirements)
+        pinned = prefetch.pinned if prefetch is not None and prefetch.settings == settings else None
+        resolution = resolve(provider, requirements, on_pinned=pinned)
         if hashes is not None:
             check_resolution_hashed(resolution, hashes)
         resolved = time.perf_counter()

@@ -824,6 +824,33 @@ def test_much_to_unpack_is_unpacked_by_forked_workers(
     assert (site / "lib" / "__init__.py").is_file()
 
 
+def test_a_cold_install_fetches_what_the_resolver_pins_while_it_resolves(
+    index, make_venv, isolated_env, tmp_path: Path
+) -> None:
+    """Cold, on more than one core: each pinned wheel is downloaded and unpacked by forked
+    workers while the resolution goes on, and counted as the origin's. Warm (the pages
+    fresh), no worker is forked."""
+    report = tmp_path / "report.json"
+    args = ["install", "-v", "--index-url", index.url, "--report", str(report), "app"]
+    cold = run_torrip(*args, "--python", str(make_venv()), env=isolated_env)
+    assert cold.returncode == 0, cold.stderr
+    early = re.search(r"(\d+) files fetched while resolving", cold.stderr)
+    if (os.cpu_count() or 1) > 1:
+        assert early is not None and early.group(1) == "2", cold.stderr
+    else:
+        assert early is None, cold.stderr
+    data = json.loads(report.read_text())
+    served = sum(r.bytes_sent for r in index.requests if r.path.endswith(".whl"))
+    assert data["torrip"]["bytes"]["origin"] == served
+    assert {i["torrip"]["source"] for i in data["install"]} == {"origin"}
+    venv = make_venv()
+    warm = run_torrip(*args, "--python", str(venv), env=isolated_env)
+    assert warm.returncode == 0, warm.stderr
+    assert "fetched while resolving" not in warm.stderr
+    assert "forked worker processes" not in warm.stderr
+    subprocess.run([str(venv / "bin" / "python"), "-c", "import app, lib"], check=True)
+
+
 def test_a_warm_install_loads_no_network_or_process_stack(
     index, make_venv, isolated_env, tmp_path: Path
 ) -> None:

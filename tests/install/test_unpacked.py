@@ -581,7 +581,7 @@ class _Entered:
 
 
 def test_the_largest_wheel_waiting_is_unpacked_first() -> None:
-    pool = unpacked_module._LargestFirst(1, "test-largest")
+    pool = unpacked_module.LargestFirst(1, "test-largest")
     started: list[str] = []
     gate = threading.Event()
     began = threading.Event()
@@ -615,7 +615,7 @@ def test_the_largest_wheel_waiting_is_unpacked_first() -> None:
 
 
 def test_shutting_down_cancels_what_has_not_started() -> None:
-    pool = unpacked_module._LargestFirst(1, "test-cancel")
+    pool = unpacked_module.LargestFirst(1, "test-cancel")
     gate, began = threading.Event(), threading.Event()
 
     def hold() -> bool:
@@ -635,3 +635,28 @@ def test_shutting_down_cancels_what_has_not_started() -> None:
     gate.set()
     stopper.join(timeout=10)
     assert running.result() is True
+
+
+def test_a_limit_holds_jobs_back_until_raised() -> None:
+    """Two threads, one job at a time until the limit is lifted (a prefetch keeps a core
+    for the resolver that way)."""
+    pool = unpacked_module.LargestFirst(2, "test-limit")
+    pool.limit(1)
+    gate, began = threading.Event(), threading.Event()
+
+    def hold() -> bool:
+        began.set()
+        return gate.wait()
+
+    try:
+        running = pool.submit(0, hold)
+        assert began.wait(10)
+        waiting = pool.submit(1, lambda: "second")
+        time.sleep(0.2)
+        assert not waiting.running() and not waiting.done()  # a thread is free, yet it waits
+        pool.limit(None)
+        assert waiting.result(timeout=10) == "second"
+        assert not running.done()
+    finally:
+        gate.set()
+        pool.shutdown()

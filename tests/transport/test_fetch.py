@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import httpx
@@ -23,7 +24,14 @@ from torrip.config import Settings
 from torrip.connections import StdlibTransport
 from torrip.errors import HashMismatchError, NetworkError, SizeMismatchError, TorripError
 from torrip.index.links import Link, TorrentRef
-from torrip.transport.fetch import Fetcher, FetchResult, FileRequest, HttpSource, Source
+from torrip.transport.fetch import (
+    Fetcher,
+    FetchResult,
+    FileRequest,
+    HttpSource,
+    Source,
+    fetch_key,
+)
 from torrip.transport.progress import RichProgress
 from transport.test_http import FaultServer
 
@@ -570,6 +578,44 @@ def test_files_the_swarm_declines_wait_their_turn(
     assert swarm.most == 1
     server.settle()
     assert [hit.name for hit in server.hits] == sorted(files, reverse=True)
+
+
+def test_fetches_under_way_elsewhere_stand_for_their_files(
+    server: FaultServer, client: httpx.Client, cache: DistributionCache
+) -> None:
+    """``early``: a finished fetch is taken as it is (no request); one that failed, for any
+    reason, is fetched again here; one that fails here too fails with its own error."""
+    done = _request(server)
+    other = _request(server, b"other bytes", "other-1.0-py3-none-any.whl")
+    done_early: Future[FetchResult] = Future()
+    done_early.set_result(fetch_one_now(client, cache, done))
+    before = len(server.gets(NAME))
+    failed_early: Future[FetchResult] = Future()
+    failed_early.set_exception(OSError("a worker died"))
+    early = {fetch_key(done): done_early, fetch_key(other): failed_early}
+    told: list[str] = []
+    results = _fetcher(client, cache).fetch_all(
+        [done, other], early=early, on_fetched=lambda r: told.append(r.request.filename)
+    )
+    assert [r.source for r in results] == ["origin", "origin"]
+    assert results[0] is done_early.result() and len(server.gets(NAME)) == before
+    assert len(server.gets(other.filename)) == 1 and results[1].path.read_bytes() == b"other bytes"
+    assert sorted(told) == sorted([NAME, other.filename])
+
+    lying = FileRequest(
+        "bad-1.0-py3-none-any.whl",
+        server.add("bad-1.0-py3-none-any.whl", DATA),
+        _sha(b"not these bytes"),
+        len(DATA),
+    )
+    with pytest.raises(HashMismatchError):
+        _fetcher(client, cache).fetch_all([lying], early={fetch_key(lying): failed_early})
+
+
+def fetch_one_now(
+    client: httpx.Client, cache: DistributionCache, request: FileRequest
+) -> FetchResult:
+    return _fetcher(client, cache).fetch_one(request, threading.Event())
 
 
 def test_local_files(client: httpx.Client, cache: DistributionCache, tmp_path: Path) -> None:

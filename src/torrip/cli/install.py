@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from torrip.config import Settings
     from torrip.environment import Probe
     from torrip.index.early import EarlyIndex
+    from torrip.install.prefetch import Prefetch
     from torrip.planner import PlannedInstall
     from torrip.retarget import Retarget
     from torrip.transport.fetch import FetchResult
@@ -149,6 +150,8 @@ def run(args: argparse.Namespace, output: Output) -> int:
     settings, explicit = settings_from_args(args)
     from torrip.environment import Probe, find_target_python
 
+    # First: it forks worker processes, which must happen before any thread starts.
+    prefetch = _prefetch(args, settings)
     if any(url.startswith("https://") for url in settings.index_urls) and not _installs_lock(args):
         from torrip.http import prepare_tls
 
@@ -158,8 +161,23 @@ def run(args: argparse.Namespace, output: Output) -> int:
     target = find_target_python(args.python)  # a bad --python fails before any request
     early = early_index_from_args(args, settings, output)
     probe = Probe(target, layout=layout, cache_dir=settings.kept_cache_dir)
-    with early or contextlib.nullcontext(), probe:
-        return _run(args, output, settings, explicit, probe, retarget, early)
+    with prefetch or contextlib.nullcontext(), early or contextlib.nullcontext(), probe:
+        return _run(args, output, settings, explicit, probe, retarget, early, prefetch)
+
+
+def _prefetch(args: argparse.Namespace, settings: Settings) -> Prefetch | None:
+    """What fetches and unpacks wheels while the resolver works, for a cold install."""
+    if args.dry_run or _installs_lock(args):
+        return None
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from torrip.install.prefetch import start_prefetch
+
+    names = []
+    for text in args.requirements or ():
+        with contextlib.suppress(InvalidRequirement):
+            names.append(Requirement(text).name)
+    return start_prefetch(settings, names)
 
 
 def _installs_lock(args: argparse.Namespace) -> bool:
@@ -179,6 +197,7 @@ def _run(
     probe: Probe,
     retarget: Retarget | None,
     early: EarlyIndex | None,
+    prefetch: Prefetch | None,
 ) -> int:
     # Imported here so `torrip --help` and other commands start fast.
     from torrip.planner import InstallRequest, plan_install
@@ -203,7 +222,13 @@ def _run(
     if planned is None:
         with output.status(RESOLVING):
             planned = plan_install(
-                request, settings, explicit=explicit, log=output.detail, probe=probe, early=early
+                request,
+                settings,
+                explicit=explicit,
+                log=output.detail,
+                probe=probe,
+                early=early,
+                prefetch=prefetch,
             )
     for text in planned.ignored:
         output.info(f"Ignoring {text}: markers don't match your environment")
@@ -232,6 +257,7 @@ def _run(
         compile=args.compile,
         log=output.detail,
         notice=output.info,
+        prefetch=prefetch,
     )
     totals = execution.bytes_by_source()
     elapsed = time.perf_counter() - started

@@ -41,7 +41,7 @@ from torrip.width import Stopwatch, Width
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["IndexClient"]
+__all__ = ["IndexClient", "pages_are_fresh"]
 
 T = TypeVar("T")
 Log = Callable[[str], None]
@@ -376,6 +376,17 @@ class _OnDemand(Future[T]):
 # The callbacks of on-demand futures waiting to run on this thread (see add_done_callback).
 _callbacks = threading.local()
 _log = logging.getLogger("concurrent.futures")
+
+
+def pages_are_fresh(settings: Settings, name: str) -> bool:
+    """Whether the cache holds ``name``'s page of every index, fresh: reading it will ask
+    the index nothing."""
+    if settings.no_cache:
+        return False
+    cache = PageCache(settings.http_cache_dir, offline=settings.offline)
+    project = canonicalize_name(name)
+    urls = [_page_url(base, project) for base in settings.index_urls]
+    return all(cache.is_fresh(url, PAGE_ACCEPT) for url in urls)
 
 
 def _page_url(base: str, project: NormalizedName) -> str:

@@ -49,6 +49,8 @@ __all__ = ["Execution", "execute_plan", "fetched_plan", "file_requests", "swarm_
 if TYPE_CHECKING:
     import httpx
 
+    from torrip.install.prefetch import Prefetch
+
 Log = Callable[[str], None]
 
 
@@ -112,36 +114,53 @@ def execute_plan(
     compile: bool = False,
     log: Log = lambda _: None,
     notice: Log = lambda _: None,
+    prefetch: Prefetch | None = None,
 ) -> Execution:
+    """``prefetch``: what fetched and unpacked wheels while the plan was made; its workers,
+    client and store serve here too (it stays the caller's to close)."""
     settings = planned.settings
     plan = planned.plan
     link_mode = _link_mode(settings)  # a bad setting fails before any download
     started = time.perf_counter()
     requests = file_requests(planned)
     cache, to_swarm = _cache_and_swarm_requests(settings, requests)
-    with (
-        unpacked_store(settings.cache_dir, no_cache=settings.no_cache) as store,
-        # Before anything here starts a thread (downloads, libtorrent), which a fork must not
-        # copy; the planner's threads have ended or are ending.
-        forked_workers(to_unpack(store, _wheels(requests))) as workers,
-        # So that its worker processes (if any) start while the files download.
-        Unpacker(
-            store,
-            processes=workers is None and worth_processes(store, _wheels(requests)),
-            forked=workers,
-        ) as unpacker,
-        make_client(settings) as http,
-        contextlib.ExitStack() as swarm_lifetime,
-        Fetcher(
-            settings,
-            http,
-            cache,
-            swarm_lifetime.enter_context(
-                swarm_sources(settings, http, cache, to_swarm, log=log, notice=notice)
-            ),
-            log=log,
-        ) as fetcher,
-    ):
+    if prefetch is not None and prefetch.settings != settings:
+        prefetch = None  # -r or -c files changed the settings: it fetched nothing
+    with contextlib.ExitStack() as stack:
+        if prefetch is not None:
+            prefetch.stop()
+            store, workers = prefetch.store, prefetch.workers
+            unpacker, http = prefetch.unpacker, prefetch.http
+            if prefetch.fetches:
+                log(f"{len(prefetch.fetches)} files fetched while resolving")
+        else:
+            store = stack.enter_context(
+                unpacked_store(settings.cache_dir, no_cache=settings.no_cache)
+            )
+            # Before anything here starts a thread (downloads, libtorrent), which a fork
+            # must not copy; the planner's threads have ended or are ending.
+            workers = stack.enter_context(forked_workers(to_unpack(store, _wheels(requests))))
+            # So that its worker processes (if any) start while the files download.
+            unpacker = stack.enter_context(
+                Unpacker(
+                    store,
+                    processes=workers is None and worth_processes(store, _wheels(requests)),
+                    forked=workers,
+                )
+            )
+            http = stack.enter_context(make_client(settings))
+        swarm_lifetime = stack.enter_context(contextlib.ExitStack())
+        fetcher = stack.enter_context(
+            Fetcher(
+                settings,
+                http,
+                cache,
+                swarm_lifetime.enter_context(
+                    swarm_sources(settings, http, cache, to_swarm, log=log, notice=notice)
+                ),
+                log=log,
+            )
+        )
         if workers is not None:
             log(f"unpacking in {workers.count} forked worker processes")
         elif unpacker.uses_processes:
@@ -151,7 +170,14 @@ def execute_plan(
             unpacker.submit(result.path, result.sha256)
 
         with progress_context or contextlib.nullcontext():
-            fetched = fetcher.fetch_all(requests, progress, on_fetched=unpack)
+            fetched = fetcher.fetch_all(
+                requests,
+                progress,
+                on_fetched=unpack,
+                early=prefetch.fetches if prefetch is not None else None,
+            )
+        if prefetch is not None:
+            prefetch.cancel()  # what backtracking took back; its threads end
         # The swarm is done: its session closes (telling trackers it left takes up to a
         # second) while the wheels are checked and installed. Without one, no thread: the
         # links are shared with a fork only while no other thread runs.

@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ForkedWorkers",
+    "LargestFirst",
     "UnpackedWheel",
     "Unpacker",
     "forked_workers",
@@ -180,7 +181,7 @@ class Unpacker(Closing):
         # hand-offs of it (the web set, cold: 0.62 s against 0.68 s). With worker processes,
         # one thread per process hands them the wheels.
         threads = self._workers if processes or forked is not None else 1
-        self._threads = _LargestFirst(threads, "torrip-unpack")
+        self._threads = LargestFirst(threads, "torrip-unpack")
         self._futures: dict[str, Future[UnpackedWheel]] = {}
         self._lock = threading.Lock()
         self._processes_lock = threading.Lock()
@@ -217,6 +218,13 @@ class Unpacker(Closing):
         so that the next ``submit`` or ``result`` unpacks it anew."""
         with self._lock:
             self._futures.pop(sha256, None)
+
+    def adopt(self, unpacked: UnpackedWheel) -> None:
+        """A wheel unpacked elsewhere (in a worker, by ``unpack_wheel``): ``result`` gives it."""
+        done: Future[UnpackedWheel] = Future()
+        done.set_result(unpacked)
+        with self._lock:
+            self._futures.setdefault(unpacked.sha256, done)
 
     @property
     def uses_processes(self) -> bool:
@@ -255,7 +263,7 @@ class Unpacker(Closing):
             return self._processes
 
 
-class _LargestFirst:
+class LargestFirst:
     """Threads that take the largest job first. A wheel's size stands for how long it takes
     to unpack: when the longest start earliest, the last one ends soonest (with first come,
     first served, jupyterlab's own 17 MB wheel, done downloading early, waited behind 80
@@ -266,6 +274,8 @@ class _LargestFirst:
         self._order = itertools.count()
         self._changed = threading.Condition()
         self._closed = False
+        self._limit = workers  # jobs running at once (``limit``)
+        self._running = 0
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}_{i}", daemon=True)
             for i in range(workers)
@@ -282,6 +292,12 @@ class _LargestFirst:
             self._changed.notify()
         return future
 
+    def limit(self, jobs: int | None) -> None:
+        """Run at most ``jobs`` at once from now on (None: one per thread)."""
+        with self._changed:
+            self._limit = len(self._threads) if jobs is None else max(1, jobs)
+            self._changed.notify_all()
+
     def shutdown(self) -> None:
         """Cancel what has not started, and wait for what has."""
         with self._changed:
@@ -296,19 +312,24 @@ class _LargestFirst:
     def _work(self) -> None:
         while True:
             with self._changed:
-                while not self._jobs and not self._closed:
+                while not self._closed and (not self._jobs or self._running >= self._limit):
                     self._changed.wait()
                 if not self._jobs:
                     return
                 _, _, future, job = heapq.heappop(self._jobs)
-            if not future.set_running_or_notify_cancel():
-                continue
+                self._running += 1
             try:
-                result = job()
-            except BaseException as error:  # handed to whoever waits for it
-                future.set_exception(error)
-            else:
-                future.set_result(result)
+                if future.set_running_or_notify_cancel():
+                    try:
+                        result = job()
+                    except BaseException as error:  # handed to whoever waits for it
+                        future.set_exception(error)
+                    else:
+                        future.set_result(result)
+            finally:
+                with self._changed:
+                    self._running -= 1
+                    self._changed.notify()
 
 
 def _size_of(path: Path) -> int:

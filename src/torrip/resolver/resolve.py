@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from packaging.specifiers import SpecifierSet
@@ -57,9 +57,25 @@ class Resolution(NamedTuple):
         return {d.candidate.name: d for d in self.distributions}
 
 
-def resolve(provider: Provider, requirements: Sequence[Requirement]) -> Resolution:
-    """Resolve ``requirements`` (the user's; constraints live in the provider's options)."""
-    resolver: Resolver[AnyRequirement, AnyCandidate, str] = Resolver(provider, BaseReporter())
+class _PinReporter(BaseReporter):  # type: ignore[type-arg]
+    def __init__(self, on_pinned: Callable[[AnyCandidate], None]) -> None:
+        self.on_pinned = on_pinned
+
+    def pinning(self, candidate: AnyCandidate) -> None:
+        self.on_pinned(candidate)
+
+
+def resolve(
+    provider: Provider,
+    requirements: Sequence[Requirement],
+    *,
+    on_pinned: Callable[[AnyCandidate], None] | None = None,
+) -> Resolution:
+    """Resolve ``requirements`` (the user's; constraints live in the provider's options).
+    ``on_pinned(candidate)``: told of each candidate as it is pinned (backtracking may
+    take it back)."""
+    reporter = BaseReporter() if on_pinned is None else _PinReporter(on_pinned)
+    resolver: Resolver[AnyRequirement, AnyCandidate, str] = Resolver(provider, reporter)
     for requirement in requirements:
         provider._speculate(requirement)
     try:

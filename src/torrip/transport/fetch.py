@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = [
+    "Cancel",
     "FetchProgress",
     "FetchResult",
     "Fetcher",
@@ -63,6 +64,7 @@ __all__ = [
     "SourceName",
     "SourceProgress",
     "cached_path",
+    "fetch_key",
 ]
 
 SourceName = Literal["cache", "origin", "swarm"]
@@ -166,6 +168,13 @@ def _paces(source: Source, request: FileRequest) -> bool:
     return paces(request) if paces is not None else request.torrent is not None
 
 
+class Cancel(Protocol):
+    """Set when a fetch is to stop: a ``threading.Event``, or a ``multiprocessing`` one for
+    fetches in other processes."""
+
+    def is_set(self) -> bool: ...
+
+
 class SourceProgress:
     """What a source tells while it fetches one file; stops it when the run is cancelled.
 
@@ -174,7 +183,7 @@ class SourceProgress:
     """
 
     def __init__(
-        self, request: FileRequest, display: FetchProgress, cancel: threading.Event, kind: str
+        self, request: FileRequest, display: FetchProgress, cancel: Cancel, kind: str
     ) -> None:
         self.request = request
         self.display = display
@@ -263,6 +272,8 @@ class Fetcher(Closing):
         self.sources: tuple[Source, ...] = tuple(chosen)
         self._temp: Path | None = None
         self._temp_lock = threading.Lock()  # worker threads create it: one folder, not two
+        self._slots: dict[str, Width] = {}  # fetch_one's, per host
+        self._slots_lock = threading.Lock()
 
     # -- lifetime ---------------------------------------------------------------------
 
@@ -273,12 +284,23 @@ class Fetcher(Closing):
 
     # -- fetching ---------------------------------------------------------------------
 
+    def fetch_one(self, request: FileRequest, cancel: Cancel) -> FetchResult:
+        """One file, fetched in this thread (from the cache if there), shown nowhere; the
+        origin is asked within its host's width, shared by every call. Setting ``cancel``
+        stops it (the partial bytes stay for a later resume)."""
+        with self._slots_lock:
+            slot = self._slots.get(request.host)
+            if slot is None:
+                slot = self._slots[request.host] = Width(NEAR_DOWNLOADS, NEAR_DOWNLOADS)
+        return self._fetch_one(request, slot, cancel, NullProgress())
+
     def fetch_all(
         self,
         requests: Sequence[FileRequest],
         progress: FetchProgress | None = None,
         *,
         on_fetched: Callable[[FetchResult], None] | None = None,
+        early: Mapping[tuple[str, str], Future[FetchResult]] | None = None,
     ) -> list[FetchResult]:
         """Fetch every file, in parallel; results in the order of ``requests``.
 
@@ -288,27 +310,50 @@ class Fetcher(Closing):
         ``on_fetched(result)`` is called as soon as each distinct file is verified (from
         a worker thread; from this one for files the cache holds), so work on it can start
         while others download; it must be quick and must not raise.
+
+        ``early``: fetches under way elsewhere (by ``fetch_key``), whose results stand for
+        these files; one that failed in any way is fetched again here, and fails with its
+        own error.
         """
         shown: FetchProgress = progress if progress is not None else NullProgress()
         groups: dict[tuple[str, str], list[int]] = {}
         for position, request in enumerate(requests):
-            groups.setdefault(_group_key(request), []).append(position)
+            groups.setdefault(fetch_key(request), []).append(position)
         if not groups:
             return []
         # What the cache holds is looked up here, without a thread each (a warm install:
         # every file); the rest is fetched in parallel.
         fetched: dict[tuple[str, str], FetchResult] = {}
+        under_way = {key: early[key] for key in groups if early and key in early}
         for key, positions in groups.items():
+            if key in under_way:
+                continue
             cached = self._from_cache(requests[positions[0]])
             if cached is not None:
                 _show_cached(cached, shown)
                 fetched[key] = cached
                 if on_fetched is not None:
                     on_fetched(cached)
-        missing = {key: positions for key, positions in groups.items() if key not in fetched}
+        missing = {
+            key: positions
+            for key, positions in groups.items()
+            if key not in fetched and key not in under_way
+        }
         if missing:
             shown.expect([requests[positions[0]] for positions in missing.values()])
             self._fetch_missing(requests, missing, fetched, shown, on_fetched)
+        failed = {}
+        for key, future in under_way.items():
+            try:
+                fetched[key] = result = future.result()
+            except Exception:  # fetched again below, which raises its own error
+                failed[key] = groups[key]
+                continue
+            if on_fetched is not None:
+                on_fetched(result)
+        if failed:
+            shown.expect([requests[positions[0]] for positions in failed.values()])
+            self._fetch_missing(requests, failed, fetched, shown, on_fetched)
         results: list[FetchResult | None] = [None] * len(requests)
         for key, positions in groups.items():
             first = fetched[key]
@@ -435,7 +480,7 @@ class Fetcher(Closing):
         self,
         request: FileRequest,
         slot: Width,
-        cancel: threading.Event,
+        cancel: Cancel,
         progress: FetchProgress,
     ) -> FetchResult:
         if cancel.is_set():
@@ -481,7 +526,7 @@ class Fetcher(Closing):
         self,
         request: FileRequest,
         slot: Width,
-        cancel: threading.Event,
+        cancel: Cancel,
         progress: FetchProgress,
     ) -> FetchResult:
         progress.start(request, request.size)
@@ -525,7 +570,7 @@ class Fetcher(Closing):
         source: Source,
         fetch: Callable[[FileRequest, Path, SourceProgress], FetchedBytes],
         slot: Width,
-        cancel: threading.Event,
+        cancel: Cancel,
         progress: FetchProgress,
         received: dict[str, int],
     ) -> FetchResult | None:
@@ -683,7 +728,9 @@ def _largest_first(
     return key
 
 
-def _group_key(request: FileRequest) -> tuple[str, str]:
+def fetch_key(request: FileRequest) -> tuple[str, str]:
+    """Requests for the same bytes under the same name are one fetch (and one key in
+    ``fetch_all``'s ``early``)."""
     return (request.sha256 or request.url, request.filename)
 
 
