@@ -58,6 +58,8 @@ _LAZY_IMPORTS = (
     "json",
     "multiprocessing",
     "multiprocessing.connection",
+    "multiprocessing.popen_fork",
+    "multiprocessing.synchronize",
     "netrc",
     "packaging._musllinux",
     "packaging.metadata",
