@@ -23,11 +23,11 @@ from torrip.errors import ConfigError, MetadataError, UnsafeWheelError
 from torrip.hashcheck import check_file_allowed
 from torrip.http import make_client, prepare_tls
 from torrip.install.placing import LINK_MODES, LinkMode
+from torrip.install.prefetch import OverHttp, Prefetch, WorkerFetches, fetching_workers
 from torrip.install.transaction import TransactionResult, WheelToInstall, install_transaction
 from torrip.install.unpacked import (
     UnpackedWheel,
     Unpacker,
-    forked_workers,
     to_unpack,
     unpacked_store,
     worth_processes,
@@ -42,14 +42,13 @@ from torrip.transport.fetch import (
     FileRequest,
     Source,
     cached_path,
+    fetch_key,
 )
 
 __all__ = ["Execution", "execute_plan", "fetched_plan", "file_requests", "swarm_sources"]
 
 if TYPE_CHECKING:
     import httpx
-
-    from torrip.install.prefetch import Prefetch
 
 Log = Callable[[str], None]
 
@@ -127,10 +126,11 @@ def execute_plan(
     if prefetch is not None and prefetch.settings != settings:
         prefetch = None  # -r or -c files changed the settings: it fetched nothing
     with contextlib.ExitStack() as stack:
+        jobs: WorkerFetches | None
         if prefetch is not None:
             prefetch.stop()
             store, workers = prefetch.store, prefetch.workers
-            unpacker, http = prefetch.unpacker, prefetch.http
+            unpacker, http, jobs = prefetch.unpacker, prefetch.http, prefetch.jobs
             if prefetch.fetches:
                 log(f"{len(prefetch.fetches)} files fetched while resolving")
         else:
@@ -139,7 +139,7 @@ def execute_plan(
             )
             # Before anything here starts a thread (downloads, libtorrent), which a fork
             # must not copy; the planner's threads have ended or are ending.
-            workers = stack.enter_context(forked_workers(to_unpack(store, _wheels(requests))))
+            workers = stack.enter_context(fetching_workers(to_unpack(store, _wheels(requests))))
             # So that its worker processes (if any) start while the files download.
             unpacker = stack.enter_context(
                 Unpacker(
@@ -149,6 +149,16 @@ def execute_plan(
                 )
             )
             http = stack.enter_context(make_client(settings))
+            jobs = None
+            if workers is not None and cache is not None:
+                jobs = stack.enter_context(WorkerFetches(settings, store, workers, unpacker))
+        if jobs is not None:
+            # What comes over HTTP, the workers fetch and unpack; the swarm keeps the rest.
+            over_http = OverHttp(settings)
+            for request in requests:
+                if over_http(request) and cached_path(request, cache) is None:
+                    jobs.submit(request)
+            to_swarm = [r for r in to_swarm if fetch_key(r) not in jobs.fetches]
         swarm_lifetime = stack.enter_context(contextlib.ExitStack())
         fetcher = stack.enter_context(
             Fetcher(
@@ -174,10 +184,10 @@ def execute_plan(
                 requests,
                 progress,
                 on_fetched=unpack,
-                early=prefetch.fetches if prefetch is not None else None,
+                early=jobs.fetches if jobs is not None else None,
             )
-        if prefetch is not None:
-            prefetch.cancel()  # what backtracking took back; its threads end
+        if jobs is not None:
+            jobs.cancel()  # what backtracking took back; its threads end
         # The swarm is done: its session closes (telling trackers it left takes up to a
         # second) while the wheels are checked and installed. Without one, no thread: the
         # links are shared with a fork only while no other thread runs.

@@ -29,10 +29,10 @@ import contextlib
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from torrip.cache import DistributionCache
 from torrip.closing import Closing
@@ -40,6 +40,7 @@ from torrip.config import Settings
 from torrip.http import make_client
 from torrip.install.unpacked import (
     FORK_MIN_BYTES,
+    ForkedWorkers,
     LargestFirst,
     UnpackedWheel,
     Unpacker,
@@ -61,9 +62,8 @@ if TYPE_CHECKING:
     import httpx
 
     from torrip.cache import UnpackedCache
-    from torrip.install.unpacked import ForkedWorkers
 
-__all__ = ["Prefetch", "start_prefetch"]
+__all__ = ["OverHttp", "Prefetch", "WorkerFetches", "fetching_workers", "start_prefetch"]
 
 
 def start_prefetch(settings: Settings, names: Sequence[str]) -> Prefetch | None:
@@ -101,75 +101,81 @@ class Prefetch(Closing):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.cache = DistributionCache(settings.cache_dir)
-        self.fetches: dict[tuple[str, str], Future[FetchResult]] = {}
         self._lock = threading.Lock()
         self._stopped = False
-        self._peers_findable: bool | None = None
-        import multiprocessing  # imported by forking the workers in any case
-
-        global _cancelled
-        # Made before the workers are forked: they see it set, and stop downloading.
-        _cancelled = self._cancelled = multiprocessing.get_context("fork").Event()
+        self._over_http = OverHttp(settings)
         with contextlib.ExitStack() as stack:
             self.store: UnpackedCache = stack.enter_context(unpacked_store(settings.cache_dir))
             # Forked first: every thread starts after.
-            self.workers: ForkedWorkers | None = stack.enter_context(forked_workers(FORK_MIN_BYTES))
+            self.workers = stack.enter_context(fetching_workers(FORK_MIN_BYTES))
             self.unpacker = stack.enter_context(Unpacker(self.store, forked=self.workers))
             self.http: httpx.Client = stack.enter_context(make_client(settings))
-            count = self.workers.count if self.workers is not None else 1
-            self._queue = LargestFirst(count, "torrip-prefetch")
-            self._queue.limit(1)  # while the resolver works: it keeps a core of its own
-            stack.callback(self._queue.shutdown)
+            self._jobs = None
+            if self.workers is not None:
+                self._jobs = stack.enter_context(
+                    WorkerFetches(settings, self.store, self.workers, self.unpacker)
+                )
+                self._jobs.limit(1)  # while the resolver works: it keeps a core of its own
             self._stack = stack.pop_all()
+
+    @property
+    def jobs(self) -> WorkerFetches | None:
+        """Its workers' fetches: the install adds the rest of the files to them."""
+        return self._jobs
+
+    @property
+    def fetches(self) -> dict[tuple[str, str], Future[FetchResult]]:
+        return self._jobs.fetches if self._jobs is not None else {}
 
     def pinned(self, candidate: object) -> None:
         """The resolver pinned ``candidate``: fetch its wheel, if it comes from an index."""
-        if not isinstance(candidate, Candidate) or candidate.source != "index":
+        if self._jobs is None or not isinstance(candidate, Candidate):
             return
         link = candidate.link
-        if link is None or link.sha256 is None or not link.url.startswith(("https:", "http:")):
+        if candidate.source != "index" or link is None or link.sha256 is None:
             return
         request = FileRequest.from_link(link)
-        key = fetch_key(request)
-        if key in self.fetches or cached_path(request, self.cache) is not None:
+        if fetch_key(request) in self._jobs.fetches or not self._over_http(request):
             return
-        if not self._over_http(request):
-            return  # the install's swarm takes it
+        if cached_path(request, self.cache) is not None:
+            return
         with self._lock:
-            if self._stopped or key in self.fetches:
-                return
-            self.fetches[key] = self._queue.submit(request.size or 0, partial(self._fetch, request))
+            if not self._stopped:
+                self._jobs.submit(request)
 
     def stop(self) -> None:
-        """No more fetches: the install takes over."""
+        """No more fetches: the install takes over, and every worker may work."""
         with self._lock:
             self._stopped = True
-        self._queue.limit(None)
+        if self._jobs is not None:
+            self._jobs.limit(None)
 
     def cancel(self) -> None:
-        """Stop what is not done (files taken back by backtracking), and wait for it: a
-        download stops at once (its bytes stay for a resume), an unpacking ends first."""
+        """Stop what is not done (``WorkerFetches.cancel``)."""
         self.stop()
-        self._cancelled.set()
-        self._queue.shutdown()
+        if self._jobs is not None:
+            self._jobs.cancel()
 
     def close(self) -> None:
         self.cancel()
         self._stack.close()
 
-    def _fetch(self, request: FileRequest) -> FetchResult:
-        assert self.workers is not None
-        job = self.workers.pool.submit(_fetch_and_unpack, self.settings, self.store, request)
-        result, unpacked = job.result()
-        self.unpacker.adopt(unpacked)
-        return result
 
-    def _over_http(self, request: FileRequest) -> bool:
-        """Whether the install would fetch ``request`` over HTTP: no torrent, peer to peer
-        off, a file too small for the swarm, or no way of the user's own to find peers
-        (a torrent's own trackers are not asked then)."""
+class OverHttp:
+    """Whether an install fetches a file over HTTP: no torrent, peer to peer off, a file too
+    small for the swarm, or no way of the user's own to find peers (a torrent's own
+    trackers are not asked then). Called with a request; the running agent is looked for
+    once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._peers_findable: bool | None = None
+
+    def __call__(self, request: FileRequest) -> bool:
         from torrip.transport.swarm import SWARM_MIN_SIZE
 
+        if not request.url.startswith(("https:", "http:")):
+            return False
         settings = self.settings
         if request.torrent is None or not settings.p2p or (request.size or 0) < SWARM_MIN_SIZE:
             return True
@@ -185,10 +191,73 @@ class Prefetch(Closing):
         return not self._peers_findable
 
 
+@contextlib.contextmanager
+def fetching_workers(pending: int) -> Iterator[ForkedWorkers | None]:
+    """``forked_workers`` that can fetch too (``WorkerFetches``): the flag that stops their
+    downloads is made first, for them to inherit."""
+    with forked_workers(pending, before_fork=_new_flag) as workers:
+        yield workers
+
+
+def _new_flag() -> None:
+    import multiprocessing  # imported by forking the workers in any case
+
+    global _cancelled
+    _cancelled = multiprocessing.get_context("fork").Event()
+
+
+class WorkerFetches(Closing):
+    """Files fetched, then unpacked, by worker processes from ``fetching_workers``, the
+    largest first: no download takes turns on this process's GIL (with a resolver beside
+    them, or the unpacking's hand-offs). ``fetches`` are the jobs, by ``fetch_key``, for
+    ``Fetcher.fetch_all``; ``unpacker`` is given each one's unpacked wheel."""
+
+    def __init__(
+        self, settings: Settings, store: UnpackedCache, workers: ForkedWorkers, unpacker: Unpacker
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.workers = workers
+        self.unpacker = unpacker
+        self.fetches: dict[tuple[str, str], Future[FetchResult]] = {}
+        self._cancelled = _cancelled
+        self._queue = LargestFirst(workers.count, "torrip-fetch-worker")
+
+    def submit(self, request: FileRequest) -> None:
+        key = fetch_key(request)
+        if key not in self.fetches:
+            self.fetches[key] = self._queue.submit(request.size or 0, partial(self._run, request))
+
+    def limit(self, jobs: int | None) -> None:
+        """At most ``jobs`` at once from now on (None: one per worker)."""
+        self._queue.limit(jobs)
+
+    def cancel(self) -> None:
+        """Stop what is not done (files taken back by backtracking), and wait for it: a
+        download stops at once (its bytes stay for a resume), an unpacking ends first."""
+        self._cancelled.set()
+        self._queue.shutdown()
+
+    def close(self) -> None:
+        self.cancel()
+
+    def _run(self, request: FileRequest) -> FetchResult:
+        job = self.workers.pool.submit(_fetch_and_unpack, self.settings, self.store, request)
+        result, unpacked = job.result()
+        self.unpacker.adopt(unpacked)
+        return result
+
+
 # In a worker process: its fetcher, made at its first download, kept for its connections.
 _worker_fetcher: Fetcher | None = None
-# The Prefetch's, inherited by the workers it forks.
-_cancelled: Cancel = threading.Event()
+
+
+class _Flag(Cancel, Protocol):
+    def set(self) -> None: ...
+
+
+# Set to stop the workers' downloads; made by ``fetching_workers`` before they fork.
+_cancelled: _Flag = threading.Event()
 
 
 def _fetch_and_unpack(

@@ -380,7 +380,9 @@ class ForkedWorkers:
 
 
 @contextlib.contextmanager
-def forked_workers(pending: int, *, workers: int | None = None) -> Iterator[ForkedWorkers | None]:
+def forked_workers(
+    pending: int, *, workers: int | None = None, before_fork: Callable[[], object] = int
+) -> Iterator[ForkedWorkers | None]:
     """Worker processes forked now to unpack ``pending`` bytes of wheels, or None.
 
     A fork copies this process, with the modules unpacking needs already imported, in a
@@ -394,12 +396,13 @@ def forked_workers(pending: int, *, workers: int | None = None) -> Iterator[Fork
     locks (OpenSSL's, the allocator's) in whatever state they are in and a child could wait
     on them forever. Call it before starting threads; threads that are ending (the
     resolver's) get a moment to end. ``workers``: how many (default: one per core, up to
-    four). Leaving the block stops the workers.
+    four); ``before_fork()`` is called just before they are (what they should inherit).
+    Leaving the block stops the workers.
     """
     workers = workers or _default_workers()
     pool = None
     if pending >= FORK_MIN_BYTES and workers > 1 and sys.platform.startswith("linux"):
-        pool = _fork_processes(workers)
+        pool = _fork_processes(workers, before_fork)
     try:
         yield None if pool is None else ForkedWorkers(pool, workers)
     finally:
@@ -407,11 +410,13 @@ def forked_workers(pending: int, *, workers: int | None = None) -> Iterator[Fork
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _fork_processes(workers: int) -> ProcessPoolExecutor | None:
+def _fork_processes(workers: int, before_fork: Callable[[], object]) -> ProcessPoolExecutor | None:
     if not only_thread(timeout=_THREADS_END_TIMEOUT):
         return None
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+
+    before_fork()
 
     try:
         context = multiprocessing.get_context("fork")
