@@ -43,6 +43,9 @@ def fill(root: Path) -> DistributionCache:
     lockfiles = root / "lockfiles-v1"
     lockfiles.mkdir()
     (lockfiles / f"{'e' * 64}.json").write_bytes(b"{}")
+    resolutions = root / "resolutions-v1" / "ab"
+    resolutions.mkdir(parents=True)
+    (resolutions / f"{'ab' * 32}.pickle").write_bytes(b"pkl")
     return cache
 
 
@@ -59,8 +62,10 @@ def test_measure_counts_files_and_bytes_per_area(tmp_path: Path) -> None:
         "http-v1": (2, 2 + 13),
         "interpreters-v1": (1, 2),
         "lockfiles-v1": (1, 2),
+        "resolutions-v1": (1, 3),
     }
-    assert (usage.files, usage.size) == (11, len(WHEEL) + len(OTHER) + 4 + 12 + 8 + 15 + 2 + 2)
+    total = len(WHEEL) + len(OTHER) + 4 + 12 + 8 + 15 + 2 + 2 + 3
+    assert (usage.files, usage.size) == (12, total)
 
 
 def test_measure_of_a_missing_cache_is_zero(tmp_path: Path) -> None:
@@ -72,6 +77,7 @@ def test_measure_of_a_missing_cache_is_zero(tmp_path: Path) -> None:
         "http-v1",
         "interpreters-v1",
         "lockfiles-v1",
+        "resolutions-v1",
     ]
     assert (usage.files, usage.size) == (0, 0)
 
@@ -83,8 +89,8 @@ def test_clean_frees_everything_but_a_download_in_progress(tmp_path: Path) -> No
         cache.partial_path(busy).write_bytes(b"being written")
         result = clean_cache(tmp_path)
     assert result.after.files == 1 and result.after.size == len(b"being written")
-    assert result.files_removed == 11
-    assert result.bytes_freed == len(WHEEL) + len(OTHER) + 4 + 12 + 8 + 15 + 2 + 2
+    assert result.files_removed == 12
+    assert result.bytes_freed == len(WHEEL) + len(OTHER) + 4 + 12 + 8 + 15 + 2 + 2 + 3
     assert cache.partial_path(busy).read_bytes() == b"being written"
     assert list(cache.entries()) == []
     assert UnpackedCache(tmp_path).info().wheels == 0

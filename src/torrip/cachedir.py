@@ -11,7 +11,9 @@ Areas under ``Settings.cache_dir``:
 - ``interpreters-v1``: what target interpreters said of themselves
   (``torrip.interpreters``);
 - ``lockfiles-v1``: lockfiles' TOML, parsed, by the sha256 of their bytes
-  (``torrip.lockfile.parsed``).
+  (``torrip.lockfile.parsed``);
+- ``resolutions-v1``: resolutions, reused while the pages they read are unchanged
+  (``torrip.resolver.memo``).
 
 Usage::
 
@@ -41,12 +43,13 @@ AREAS: tuple[tuple[str, str], ...] = (
     ("http-v1", "Index pages"),
     ("interpreters-v1", "Interpreters"),
     ("lockfiles-v1", "Lockfiles read"),
+    ("resolutions-v1", "Resolutions"),
 )
 """(folder, what it holds), in the order ``torrip cache info`` lists them."""
 
 _BOOKKEEPING_DIRS = frozenset({"locks"})
 # Areas without downloads or unpacking in progress: every file goes.
-_PLAIN_AREAS = ("metadata-v1", "http-v1", "interpreters-v1", "lockfiles-v1")
+_PLAIN_AREAS = ("metadata-v1", "http-v1", "interpreters-v1", "lockfiles-v1", "resolutions-v1")
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from torrip.requirements import (
     vcs_error,
     wheel_reference,
 )
+from torrip.resolver.memo import ResolutionMemo
 from torrip.resolver.models import Requirement
 from torrip.resolver.provider import Provider, ProviderOptions, requirement_from_pep508
 from torrip.resolver.resolve import Resolution, resolve
@@ -258,9 +259,20 @@ def plan_install(
             hashes=hashes or {},
             uploaded_before=upload_cutoff(settings.uploaded_prior_to),
         )
-        provider = Provider(index, environment, options)
-        pinned = prefetch.pinned if prefetch is not None and prefetch.settings == settings else None
-        resolution = resolve(provider, requirements, on_pinned=pinned)
+        memo = None
+        if ResolutionMemo.applies(settings, requirements):
+            memo = ResolutionMemo(settings, requirements, options, environment)
+        resolution = memo.load() if memo is not None else None
+        if resolution is not None:
+            log("resolved as last time: every page the resolution read is unchanged")
+        else:
+            provider = Provider(index, environment, options)
+            pinned = None
+            if prefetch is not None and prefetch.settings == settings:
+                pinned = prefetch.pinned
+            resolution = resolve(provider, requirements, on_pinned=pinned)
+            if memo is not None:
+                memo.keep(resolution, index.page_digests())
         if hashes is not None:
             check_resolution_hashed(resolution, hashes)
         resolved = time.perf_counter()

@@ -39,6 +39,7 @@ def test_info_lists_each_area(cache_dir: Path, capsys) -> None:
         "Index pages (http-v1): 2 files, 1,502 bytes (1.5 kB)",
         "Interpreters (interpreters-v1): 0 files, 0 bytes",
         "Lockfiles read (lockfiles-v1): 0 files, 0 bytes",
+        "Resolutions (resolutions-v1): 0 files, 0 bytes",
         "Total: 2 files, 1,502 bytes (1.5 kB)",
     ]
 

@@ -49,8 +49,8 @@ def register(subparsers: Subparsers) -> None:
         "info",
         help="Show the cache's location and size, per area.",
         description="Show where the cache is, and how many files and bytes each of its "
-        "areas (dists-v1, unpacked-v1, metadata-v1, http-v1, interpreters-v1, lockfiles-v1) "
-        "holds.",
+        "areas (dists-v1, unpacked-v1, metadata-v1, http-v1, interpreters-v1, lockfiles-v1, "
+        "resolutions-v1) holds.",
     )
     add_general_options(info)
     info.set_defaults(run=run_info)

@@ -195,6 +195,24 @@ class IndexClient(Closing):
             )
         return links
 
+    def page_digests(self) -> list[tuple[str, str]] | None:
+        """(URL, sha256) of the page of every project asked for so far, on every index, as
+        the cache holds them; None if any is not there (a 404, a page not to be stored,
+        no cache) or find-links locations were read too (a folder has no validator)."""
+        if self.settings.find_links:
+            return None
+        with self._lock:
+            projects = sorted(self._pages)  # canonical names
+        digests = []
+        for project in projects:
+            for base in self.settings.index_urls:
+                url = _page_url(base, NormalizedName(project))
+                digest = self.page_cache.digest(url, PAGE_ACCEPT, fresh=False)
+                if digest is None:
+                    return None
+                digests.append((url, digest))
+        return digests
+
     def _pages_are_local(self, project: NormalizedName) -> bool:
         return all(
             self.page_cache.is_fresh(_page_url(base, project), PAGE_ACCEPT)

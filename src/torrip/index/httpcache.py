@@ -105,6 +105,22 @@ class PageCache:
             return False
         return isinstance(meta, dict) and (self.offline or self._meta_is_fresh(meta))
 
+    def digest(self, url: str, accept: str, *, fresh: bool) -> str | None:
+        """The sha256 of the page the cache holds for ``url`` (with ``fresh``, only if
+        ``get`` would answer with it without asking the server); None if it holds none."""
+        if self.directory is None:
+            return None
+        meta_path, _ = self._paths(url, accept)
+        try:
+            meta = json.loads(meta_path.read_bytes())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str):
+            return None
+        if fresh and not (self.offline or self._meta_is_fresh(meta)):
+            return None
+        return str(meta["sha256"])
+
     @staticmethod
     def _meta_is_fresh(meta: dict[str, object]) -> bool:
         cache_control = str(meta.get("cache_control") or "")
