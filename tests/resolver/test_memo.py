@@ -35,11 +35,26 @@ def index(local_index, tmp_path: Path):  # type: ignore[no-untyped-def]
     )
 
 
-def _plan(settings: Settings, python: Path, *requirements: str) -> tuple[PlannedInstall, list[str]]:
-    said: list[str] = []
-    request = InstallRequest(requirements=requirements, python=str(python))
-    planned = plan_install(request, settings, log=said.append)
-    return planned, said
+class Planner:
+    """Plans installs of the index's projects into one venv, with one cache."""
+
+    def __init__(self, url: str, python: Path, cache: Path, tmp_path: Path) -> None:
+        self.url, self.python, self.cache, self.tmp_path = url, python, cache, tmp_path
+        self.settings = _settings(url, tmp_path)
+
+    def plan(self, *requirements: str, settings: Settings | None = None) -> list[str]:
+        """The pins, and whether the kept resolution answered (a last item "reused")."""
+        said: list[str] = []
+        request = InstallRequest(requirements=requirements, python=str(self.python))
+        planned = plan_install(request, settings or self.settings, log=said.append)
+        self.last = planned
+        reused = ["reused"] if any(REUSED in line for line in said) else []
+        return [*_pins(planned), *reused]
+
+
+@pytest.fixture
+def planner(index, make_venv, tmp_path: Path) -> Planner:  # type: ignore[no-untyped-def]
+    return Planner(index.url, make_venv() / "bin" / "python", tmp_path / "cache", tmp_path)
 
 
 def _pins(planned: PlannedInstall) -> list[str]:
@@ -47,90 +62,57 @@ def _pins(planned: PlannedInstall) -> list[str]:
 
 
 def test_the_same_request_is_resolved_once_while_its_pages_are_unchanged(
+    planner: Planner,
     index,  # type: ignore[no-untyped-def]
-    make_venv,  # type: ignore[no-untyped-def]
-    tmp_path: Path,
 ) -> None:
-    python = make_venv() / "bin" / "python"
-    settings = _settings(index.url, tmp_path)
-    first, said = _plan(settings, python, "app")
-    assert _pins(first) == ["app==1.0", "lib==2.0"] and not any(REUSED in s for s in said)
+    assert planner.plan("app") == ["app==1.0", "lib==2.0"]
+    first = planner.last
     asked = len(index.requests)
-
-    again, said = _plan(settings, python, "app")
-    assert any(REUSED in s for s in said)
-    assert _pins(again) == _pins(first)
-    assert (
-        again.resolution.distributions[1].candidate.link
-        == first.resolution.distributions[1].candidate.link
-    )
+    assert planner.plan("app") == ["app==1.0", "lib==2.0", "reused"]
+    again = planner.last.resolution.distributions
+    assert [d.candidate.link for d in again] == [
+        d.candidate.link for d in first.resolution.distributions
+    ]
     assert len(index.requests) == asked  # not a page, not a metadata file
-
     # Asked otherwise: resolved anew.
-    other, said = _plan(settings, python, "app", "lib<2")
-    assert _pins(other) == ["app==1.0", "lib==1.0"] and not any(REUSED in s for s in said)
+    assert planner.plan("app", "lib<2") == ["app==1.0", "lib==1.0"]
 
 
-def test_a_page_changed_or_stale_means_resolving_again(
-    index,  # type: ignore[no-untyped-def]
-    make_venv,  # type: ignore[no-untyped-def]
-    tmp_path: Path,
-) -> None:
-    python = make_venv() / "bin" / "python"
-    settings = _settings(index.url, tmp_path)
-    _plan(settings, python, "app")
-    metas = sorted((tmp_path / "cache" / "http-v1").rglob("*.json"))
+def test_a_page_changed_or_stale_means_resolving_again(planner: Planner) -> None:
+    planner.plan("app")
+    metas = sorted((planner.cache / "http-v1").rglob("*.json"))
     assert len(metas) == 2  # app's page and lib's
 
     meta = json.loads(metas[0].read_text())
     metas[0].write_text(json.dumps({**meta, "stored_at": 0}))  # stale: asked again
-    _, said = _plan(settings, python, "app")
-    assert not any(REUSED in s for s in said)
-    _, said = _plan(settings, python, "app")  # revalidated: fresh, the same bytes
-    assert any(REUSED in s for s in said)
+    assert "reused" not in planner.plan("app")
+    assert "reused" in planner.plan("app")  # revalidated: fresh, the same bytes
 
     meta = json.loads(metas[1].read_text())
     metas[1].write_text(json.dumps({**meta, "sha256": "0" * 64}))  # as if another page
-    _, said = _plan(settings, python, "app")
-    assert not any(REUSED in s for s in said)
+    assert "reused" not in planner.plan("app")
 
 
-def test_a_damaged_entry_is_resolved_again_and_replaced(
-    index,  # type: ignore[no-untyped-def]
-    make_venv,  # type: ignore[no-untyped-def]
-    tmp_path: Path,
-) -> None:
-    python = make_venv() / "bin" / "python"
-    settings = _settings(index.url, tmp_path)
-    first, _ = _plan(settings, python, "app")
-    (entry,) = (tmp_path / "cache" / AREA).rglob("*.pickle")
+def test_a_damaged_entry_is_resolved_again_and_replaced(planner: Planner) -> None:
+    first = planner.plan("app")
+    (entry,) = (planner.cache / AREA).rglob("*.pickle")
     entry.write_bytes(b"not a pickle")
-    again, said = _plan(settings, python, "app")
-    assert _pins(again) == _pins(first) and not any(REUSED in s for s in said)
-    _, said = _plan(settings, python, "app")
-    assert any(REUSED in s for s in said)
+    assert planner.plan("app") == first
+    assert planner.plan("app") == [*first, "reused"]
 
 
-def test_what_a_folder_or_another_target_decides_is_not_reused(
-    index,  # type: ignore[no-untyped-def]
-    make_venv,  # type: ignore[no-untyped-def]
-    tmp_path: Path,
-) -> None:
-    python = make_venv() / "bin" / "python"
-    folder = tmp_path / "dists"
-    with_folder = _settings(index.url, tmp_path, find_links=(str(folder),))
-    _plan(with_folder, python, "app")
-    assert not (tmp_path / "cache" / AREA).exists()
+def test_what_a_folder_or_another_target_decides_is_not_reused(planner: Planner) -> None:
+    folder = planner.tmp_path / "dists"
+    planner.plan(
+        "app", settings=_settings(planner.url, planner.tmp_path, find_links=(str(folder),))
+    )
+    assert not (planner.cache / AREA).exists()
 
-    settings = _settings(index.url, tmp_path)
-    _plan(settings, python, "app")
-    site = next((python.parent.parent / "lib").glob("python*/site-packages"))
+    planner.plan("app")
+    site = next((planner.python.parent.parent / "lib").glob("python*/site-packages"))
     info = site / "lib-1.0.dist-info"  # lib 1.0 installed: it satisfies app's "lib"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lib\nVersion: 1.0\n")
-    installed, said = _plan(settings, python, "app")
-    assert not any(REUSED in s for s in said)
-    assert [d.candidate.source for d in installed.resolution.distributions] == [
-        "index",
-        "installed",
-    ]
+    assert planner.plan("app") == ["app==1.0", "lib==1.0"]
+    sources = [d.candidate.source for d in planner.last.resolution.distributions]
+    assert sources == ["index", "installed"]

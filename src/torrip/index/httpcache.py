@@ -96,18 +96,21 @@ class PageCache:
     def is_fresh(self, url: str, accept: str) -> bool:
         """Whether ``get`` would answer from the cache without asking the server (a
         quick look: the body is checked when read)."""
-        if self.directory is None:
-            return False
-        meta_path, _ = self._paths(url, accept)
-        try:
-            meta = json.loads(meta_path.read_bytes())
-        except (OSError, ValueError):
-            return False
-        return isinstance(meta, dict) and (self.offline or self._meta_is_fresh(meta))
+        meta = self._meta(url, accept)
+        return meta is not None and (self.offline or self._meta_is_fresh(meta))
 
     def digest(self, url: str, accept: str, *, fresh: bool) -> str | None:
         """The sha256 of the page the cache holds for ``url`` (with ``fresh``, only if
         ``get`` would answer with it without asking the server); None if it holds none."""
+        meta = self._meta(url, accept)
+        if meta is None or not isinstance(meta.get("sha256"), str):
+            return None
+        if fresh and not (self.offline or self._meta_is_fresh(meta)):
+            return None
+        return str(meta["sha256"])
+
+    def _meta(self, url: str, accept: str) -> dict[str, object] | None:
+        """What the cache recorded of ``url``'s page (its body is not read)."""
         if self.directory is None:
             return None
         meta_path, _ = self._paths(url, accept)
@@ -115,11 +118,7 @@ class PageCache:
             meta = json.loads(meta_path.read_bytes())
         except (OSError, ValueError):
             return None
-        if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str):
-            return None
-        if fresh and not (self.offline or self._meta_is_fresh(meta)):
-            return None
-        return str(meta["sha256"])
+        return meta if isinstance(meta, dict) else None
 
     @staticmethod
     def _meta_is_fresh(meta: dict[str, object]) -> bool:
