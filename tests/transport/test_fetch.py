@@ -594,13 +594,18 @@ def test_fetches_under_way_elsewhere_stand_for_their_files(
     failed_early.set_exception(OSError("a worker died"))
     early = {fetch_key(done): done_early, fetch_key(other): failed_early}
     told: list[str] = []
+    shown = Recorder()
     results = _fetcher(client, cache).fetch_all(
-        [done, other], early=early, on_fetched=lambda r: told.append(r.request.filename)
+        [done, other], shown, early=early, on_fetched=lambda r: told.append(r.request.filename)
     )
     assert [r.source for r in results] == ["origin", "origin"]
     assert results[0] is done_early.result() and len(server.gets(NAME)) == before
     assert len(server.gets(other.filename)) == 1 and results[1].path.read_bytes() == b"other bytes"
     assert sorted(told) == sorted([NAME, other.filename])
+    # The display is told of both from the start, and of each as it ends, bytes and all.
+    assert sorted(shown.expected) == sorted([NAME, other.filename])
+    assert shown.advanced == {NAME: len(DATA), other.filename: len(b"other bytes")}
+    assert sorted(r.request.filename for r in shown.finished) == sorted(shown.expected)
 
     lying = FileRequest(
         "bad-1.0-py3-none-any.whl",

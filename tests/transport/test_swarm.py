@@ -134,6 +134,25 @@ def test_what_the_swarm_takes_on_itself(tmp_path: Path) -> None:
     assert paced == {"lonely": [False, False, False], "tracked": [True, False, False]}
 
 
+def test_what_the_workers_of_a_cold_install_may_fetch(tmp_path: Path) -> None:
+    """What the install fetches over HTTP, but not what the user's swarm can find peers
+    for, nor, under a live display, a file that gets a bar of its own."""
+    from torrip.install.prefetch import OverHttp
+
+    url = "http://127.0.0.1:9/blob-1.0-py3-none-any.whl"
+    name = url.rsplit("/", 1)[1]
+    big = FileRequest(name, url, "0" * 64, 4 << 20, TorrentRef(btih="0" * 40))
+    small = replace(big, size=100_000)
+    plain = replace(big, torrent=None)
+    local = replace(plain, url=(tmp_path / name).as_uri())
+    lonely = Settings(cache_dir=tmp_path / "cache", dht_bootstrap=(), lan_discovery=False)
+    tracked = replace(lonely, trackers=("http://127.0.0.1:9/announce",))
+    requests = (big, small, plain, local)
+    assert [OverHttp(lonely)(r) for r in requests] == [True, True, True, False]
+    assert [OverHttp(tracked)(r) for r in requests] == [False, True, True, False]
+    assert [OverHttp(lonely, bars=True)(r) for r in requests] == [False, True, False, False]
+
+
 _LIBTORRENT_UNLOADED = """
 import sys
 from pathlib import Path

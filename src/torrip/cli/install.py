@@ -151,7 +151,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     from torrip.environment import Probe, find_target_python
 
     # First: it forks worker processes, which must happen before any thread starts.
-    prefetch = _prefetch(args, settings)
+    prefetch = _prefetch(args, settings, output)
     if any(url.startswith("https://") for url in settings.index_urls) and not _installs_lock(args):
         from torrip.http import prepare_tls
 
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
         return _run(args, output, settings, explicit, probe, retarget, early, prefetch)
 
 
-def _prefetch(args: argparse.Namespace, settings: Settings) -> Prefetch | None:
+def _prefetch(args: argparse.Namespace, settings: Settings, output: Output) -> Prefetch | None:
     """What fetches and unpacks wheels while the resolver works, for a cold install."""
     if args.dry_run or _installs_lock(args):
         return None
@@ -177,7 +177,9 @@ def _prefetch(args: argparse.Namespace, settings: Settings) -> Prefetch | None:
     for text in args.requirements or ():
         with contextlib.suppress(InvalidRequirement):
             names.append(Requirement(text).name)
-    return start_prefetch(settings, names)
+    # The progress display execute_plan is given (below) draws bars on a terminal.
+    bars = output.verbosity >= 0 and output.err.is_terminal
+    return start_prefetch(settings, names, bars=bars)
 
 
 def _installs_lock(args: argparse.Namespace) -> bool:

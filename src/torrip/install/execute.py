@@ -153,8 +153,9 @@ def execute_plan(
             if workers is not None and cache is not None:
                 jobs = stack.enter_context(WorkerFetches(settings, store, workers, unpacker))
         if jobs is not None:
-            # What comes over HTTP, the workers fetch and unpack; the swarm keeps the rest.
-            over_http = OverHttp(settings)
+            # What comes over HTTP, the workers fetch and unpack; the swarm keeps the rest,
+            # and this process the files a live display gives a bar of their own.
+            over_http = OverHttp(settings, bars=getattr(progress, "live", False))
             for request in requests:
                 if over_http(request) and cached_path(request, cache) is None:
                     jobs.submit(request)

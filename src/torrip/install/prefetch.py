@@ -66,12 +66,15 @@ if TYPE_CHECKING:
 __all__ = ["OverHttp", "Prefetch", "WorkerFetches", "fetching_workers", "start_prefetch"]
 
 
-def start_prefetch(settings: Settings, names: Sequence[str]) -> Prefetch | None:
+def start_prefetch(
+    settings: Settings, names: Sequence[str], *, bars: bool = False
+) -> Prefetch | None:
     """A Prefetch for an install of ``names`` (what the command line asks for; may be
     empty), or None where it would not pay: the cache off, another system than Linux, one
     core, the index's page of the first name fresh in the cache (a warm install; with no
     name, the page cache there at all), credentials from a keyring, or the workers could
-    not be forked. Call it before starting any thread."""
+    not be forked. ``bars``: the install's display will give large files a bar (they are
+    left to it: ``OverHttp``). Call it before starting any thread."""
     if settings.no_cache or settings.offline or settings.torrent_index:
         return None  # a torrent index gives torrents after resolution: wait for them
     if settings.keyring_provider != "disabled":
@@ -82,7 +85,7 @@ def start_prefetch(settings: Settings, names: Sequence[str]) -> Prefetch | None:
 
     if pages_are_fresh(settings, names[0]) if names else settings.http_cache_dir.is_dir():
         return None
-    prefetch = Prefetch(settings)
+    prefetch = Prefetch(settings, bars=bars)
     if prefetch.workers is None:
         prefetch.close()
         return None
@@ -98,12 +101,12 @@ class Prefetch(Closing):
     ``workers``, ``unpacker`` and ``http`` are the install's to use; ``close`` ends them.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, bars: bool = False) -> None:
         self.settings = settings
         self.cache = DistributionCache(settings.cache_dir)
         self._lock = threading.Lock()
         self._stopped = False
-        self._over_http = OverHttp(settings)
+        self._over_http = OverHttp(settings, bars=bars)
         with contextlib.ExitStack() as stack:
             self.store: UnpackedCache = stack.enter_context(unpacked_store(settings.cache_dir))
             # Forked first: every thread starts after.
@@ -162,19 +165,24 @@ class Prefetch(Closing):
 
 
 class OverHttp:
-    """Whether an install fetches a file over HTTP: no torrent, peer to peer off, a file too
-    small for the swarm, or no way of the user's own to find peers (a torrent's own
-    trackers are not asked then). Called with a request; the running agent is looked for
-    once."""
+    """Whether the workers may fetch a file: one the install fetches over HTTP (no torrent,
+    peer to peer off, a file too small for the swarm, or no way of the user's own to find
+    peers: a torrent's own trackers are not asked then), and with ``bars`` (a live display,
+    which gives each large file a bar showing its bytes as they come), not a large one.
+    Called with a request; the running agent is looked for once."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, bars: bool = False) -> None:
         self.settings = settings
+        self.bars = bars
         self._peers_findable: bool | None = None
 
     def __call__(self, request: FileRequest) -> bool:
+        from torrip.transport.progress import LARGE_FILE
         from torrip.transport.swarm import SWARM_MIN_SIZE
 
         if not request.url.startswith(("https:", "http:")):
+            return False
+        if self.bars and (request.size is None or request.size > LARGE_FILE):
             return False
         settings = self.settings
         if request.torrent is None or not settings.p2p or (request.size or 0) < SWARM_MIN_SIZE:
@@ -248,7 +256,8 @@ class WorkerFetches(Closing):
         return result
 
 
-# In a worker process: its fetcher, made at its first download, kept for its connections.
+# In a worker process: its fetcher, made at its first download and kept (with its
+# connections) for the next ones under the same settings.
 _worker_fetcher: Fetcher | None = None
 
 
@@ -265,7 +274,7 @@ def _fetch_and_unpack(
 ) -> tuple[FetchResult, UnpackedWheel]:
     """In a worker: fetch ``request`` (verified, into the cache), then unpack it."""
     global _worker_fetcher
-    if _worker_fetcher is None:
+    if _worker_fetcher is None or _worker_fetcher.settings != settings:
         cache = DistributionCache(settings.cache_dir)
         _worker_fetcher = Fetcher(settings, make_client(settings), cache)
     result = _worker_fetcher.fetch_one(request, _cancelled)

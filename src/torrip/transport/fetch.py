@@ -339,8 +339,11 @@ class Fetcher(Closing):
             for key, positions in groups.items()
             if key not in fetched and key not in under_way
         }
+        if missing or under_way:
+            shown.expect([requests[groups[key][0]] for key in [*missing, *under_way]])
+        for future in under_way.values():  # shown as each ends (its bytes at once)
+            future.add_done_callback(partial(_show_early, shown))
         if missing:
-            shown.expect([requests[positions[0]] for positions in missing.values()])
             self._fetch_missing(requests, missing, fetched, shown, on_fetched)
         failed = {}
         for key, future in under_way.items():
@@ -351,8 +354,7 @@ class Fetcher(Closing):
                 continue
             if on_fetched is not None:
                 on_fetched(result)
-        if failed:
-            shown.expect([requests[positions[0]] for positions in failed.values()])
+        if failed:  # expected already
             self._fetch_missing(requests, failed, fetched, shown, on_fetched)
         results: list[FetchResult | None] = [None] * len(requests)
         for key, positions in groups.items():
@@ -696,6 +698,22 @@ class Fetcher(Closing):
 def _show_cached(result: FetchResult, progress: FetchProgress) -> None:
     progress.start(result.request, result.bytes["cache"])
     progress.advance(result.request, result.bytes["cache"], "cache")
+    progress.finish(result)
+
+
+def _show_early(progress: FetchProgress, future: Future[FetchResult]) -> None:
+    """A fetch made elsewhere, shown whole once it is done (one that failed is fetched
+    again, and shown then)."""
+    if future.cancelled() or future.exception() is not None:
+        return
+    result = future.result()
+    if result.source == "cache":
+        _show_cached(result, progress)
+        return
+    progress.start(result.request, result.request.size)
+    for source, count in result.bytes.items():
+        if count:
+            progress.advance(result.request, count, source)
     progress.finish(result)
 
 
