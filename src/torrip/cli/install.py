@@ -150,19 +150,21 @@ def run(args: argparse.Namespace, output: Output) -> int:
     settings, explicit = settings_from_args(args)
     from torrip.environment import Probe, find_target_python
 
-    # First: it forks worker processes, which must happen before any thread starts.
-    prefetch = _prefetch(args, settings, output)
-    if any(url.startswith("https://") for url in settings.index_urls) and not _installs_lock(args):
-        from torrip.http import prepare_tls
-
-        prepare_tls(settings)  # the CA bundle loads on a thread while the resolver is imported
-    # The index is asked for what the command line names, and the target describes
-    # itself, while the rest of torrip is imported (60-90 ms).
+    # The target describes itself (a process of its own, 30-40 ms) while the workers are
+    # forked, the index is asked for what the command line names, and the rest of torrip
+    # is imported (60-90 ms).
     target = find_target_python(args.python)  # a bad --python fails before any request
-    early = early_index_from_args(args, settings, output)
-    probe = Probe(target, layout=layout, cache_dir=settings.kept_cache_dir)
-    with prefetch or contextlib.nullcontext(), early or contextlib.nullcontext(), probe:
-        return _run(args, output, settings, explicit, probe, retarget, early, prefetch)
+    with Probe(target, layout=layout, cache_dir=settings.kept_cache_dir) as probe:
+        # Before any thread starts: it forks worker processes.
+        prefetch = _prefetch(args, settings, output)
+        with prefetch or contextlib.nullcontext():
+            index_urls = settings.index_urls
+            if any(url.startswith("https://") for url in index_urls) and not _installs_lock(args):
+                from torrip.http import prepare_tls
+
+                prepare_tls(settings)  # the CA bundle loads on a thread beside the imports
+            with early_index_from_args(args, settings, output) or contextlib.nullcontext() as early:
+                return _run(args, output, settings, explicit, probe, retarget, early, prefetch)
 
 
 def _prefetch(args: argparse.Namespace, settings: Settings, output: Output) -> Prefetch | None:
