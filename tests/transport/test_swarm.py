@@ -147,10 +147,32 @@ def test_what_the_workers_of_a_cold_install_may_fetch(tmp_path: Path) -> None:
     local = replace(plain, url=(tmp_path / name).as_uri())
     lonely = Settings(cache_dir=tmp_path / "cache", dht_bootstrap=(), lan_discovery=False)
     tracked = replace(lonely, trackers=("http://127.0.0.1:9/announce",))
-    requests = (big, small, plain, local)
-    assert [OverHttp(lonely)(r) for r in requests] == [True, True, True, False]
-    assert [OverHttp(tracked)(r) for r in requests] == [False, True, True, False]
-    assert [OverHttp(lonely, bars=True)(r) for r in requests] == [False, True, False, False]
+    far = replace(small, url=f"https://files.example.org/{name}")
+    requests = (big, small, plain, local, far)
+    assert [OverHttp(lonely)(r) for r in requests] == [True, True, True, False, False]
+    assert [OverHttp(tracked)(r) for r in requests] == [False, True, True, False, False]
+    bars = OverHttp(lonely, bars=True)
+    assert [bars(r) for r in requests] == [False, True, False, False, False]
+
+
+@pytest.mark.parametrize(
+    ("url", "near"),
+    [
+        ("http://127.0.0.1:8080/simple/", True),
+        ("http://localhost/simple/", True),
+        ("http://[::1]:3141/root/pypi/", True),
+        ("http://10.1.2.3/simple/", True),
+        ("http://192.168.0.7:8000/", True),
+        ("https://pypi.org/simple/", False),
+        ("https://files.pythonhosted.org/packages/x.whl", False),
+        ("http://8.8.8.8/simple/", False),
+        ("file:///srv/index/", False),
+    ],
+)
+def test_near_hosts_are_this_machine_and_private_networks(url: str, near: bool) -> None:
+    from torrip.install.prefetch import near_host
+
+    assert near_host(url) is near
 
 
 _LIBTORRENT_UNLOADED = """

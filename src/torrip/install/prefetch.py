@@ -13,10 +13,11 @@ downloads beside it, against 0.24 s alone). One worker at a time does, so that t
 resolver keeps a core of its own; all of them, once it is done. The install waits for
 them (``Fetcher.fetch_all``'s ``early``) and fetches the rest as usual.
 
-Only what the install would fetch over HTTP is fetched early: files for which the user
-has a way to find peers (trackers, the DHT, LAN discovery, a running agent) wait for the
-swarm. A file taken back by backtracking was downloaded for nothing; it stays in the
-cache.
+Only what the install would fetch over HTTP from a host near by (this machine, a private
+network: ``near_host``) is fetched early: a far host's files come many at once over this
+process, and files for which the user has a way to find peers (trackers, the DHT, LAN
+discovery, a running agent) wait for the swarm. A file taken back by backtracking was
+downloaded for nothing; it stays in the cache.
 
 The workers are forked when the Prefetch is made, which must be before any other thread
 starts (``forked_workers``). A warm install gains nothing from them: ``start_prefetch``
@@ -26,6 +27,7 @@ makes one only where the index's pages are not in the cache.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import sys
 import threading
@@ -33,6 +35,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
 
 from torrip.cache import DistributionCache
 from torrip.closing import Closing
@@ -63,7 +66,14 @@ if TYPE_CHECKING:
 
     from torrip.cache import UnpackedCache
 
-__all__ = ["OverHttp", "Prefetch", "WorkerFetches", "fetching_workers", "start_prefetch"]
+__all__ = [
+    "OverHttp",
+    "Prefetch",
+    "WorkerFetches",
+    "fetching_workers",
+    "near_host",
+    "start_prefetch",
+]
 
 
 def start_prefetch(
@@ -71,16 +81,19 @@ def start_prefetch(
 ) -> Prefetch | None:
     """A Prefetch for an install of ``names`` (what the command line asks for; may be
     empty), or None where it would not pay: the cache off, another system than Linux, one
-    core, the index's page of the first name fresh in the cache (a warm install; with no
-    name, the page cache there at all), credentials from a keyring, or the workers could
-    not be forked. ``bars``: the install's display will give large files a bar (they are
-    left to it: ``OverHttp``). Call it before starting any thread."""
+    core, no index near (``near_host``), the index's page of the first name fresh in the
+    cache (a warm install; with no name, the page cache there at all), credentials from a
+    keyring, or the workers could not be forked. ``bars``: the install's display will give
+    large files a bar (they are left to it: ``OverHttp``). Call it before starting any
+    thread."""
     if settings.no_cache or settings.offline or settings.torrent_index:
         return None  # a torrent index gives torrents after resolution: wait for them
     if settings.keyring_provider != "disabled":
         return None  # each worker would ask the keyring again (it may prompt)
     if not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2:
         return None
+    if not any(near_host(url) for url in settings.index_urls):
+        return None  # PyPI's files come many at once over this process (``near_host``)
     from torrip.index.client import pages_are_fresh
 
     if pages_are_fresh(settings, names[0]) if names else settings.http_cache_dir.is_dir():
@@ -167,9 +180,10 @@ class Prefetch(Closing):
 class OverHttp:
     """Whether the workers may fetch a file: one the install fetches over HTTP (no torrent,
     peer to peer off, a file too small for the swarm, or no way of the user's own to find
-    peers: a torrent's own trackers are not asked then), and with ``bars`` (a live display,
-    which gives each large file a bar showing its bytes as they come), not a large one.
-    Called with a request; the running agent is looked for once."""
+    peers: a torrent's own trackers are not asked then), from a host on this machine or
+    its network (``near_host``), and with ``bars`` (a live display, which gives each large
+    file a bar showing its bytes as they come), not a large one. Called with a request;
+    the running agent is looked for once."""
 
     def __init__(self, settings: Settings, *, bars: bool = False) -> None:
         self.settings = settings
@@ -180,7 +194,7 @@ class OverHttp:
         from torrip.transport.progress import LARGE_FILE
         from torrip.transport.swarm import SWARM_MIN_SIZE
 
-        if not request.url.startswith(("https:", "http:")):
+        if not request.url.startswith(("https:", "http:")) or not near_host(request.url):
             return False
         if self.bars and (request.size is None or request.size > LARGE_FILE):
             return False
@@ -197,6 +211,24 @@ class OverHttp:
                 or running_agent_peer(settings)
             )
         return not self._peers_findable
+
+
+def near_host(url: str) -> bool:
+    """Whether ``url``'s host is this machine or an address of a private network. A worker
+    fetches one file at a time: enough where each request costs only CPU, not for a far
+    host (PyPI's), which this process's fetcher asks many files of at once
+    (``max-downloads-per-host``) once it sees the latency. A mirror named by a host name
+    is not told apart from a far host: its files come as before, over this process."""
+    host = urlsplit(url).hostname
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
 
 
 @contextlib.contextmanager
