@@ -28,7 +28,9 @@ def index(local_index, tmp_path: Path):  # type: ignore[no-untyped-def]
     dists = tmp_path / "dists"
     return local_index(
         [
-            make_wheel(dists, "app", "1.0", requires_dist=["lib"]),
+            make_wheel(
+                dists, "app", "1.0", requires_dist=["lib", "never[x]>=1; python_version < '3'"]
+            ),
             make_wheel(dists, "lib", "1.0"),
             make_wheel(dists, "lib", "2.0"),
         ]
@@ -74,6 +76,13 @@ def test_the_same_request_is_resolved_once_while_its_pages_are_unchanged(
         d.candidate.link for d in first.resolution.distributions
     ]
     assert len(index.requests) == asked  # not a page, not a metadata file
+    # packaging's requirements and markers read back from their fields, as they were.
+    kept, fresh = (p.resolution.distributions[0].metadata for p in (planner.last, first))
+    assert [str(r) for r in kept.requires_dist] == [str(r) for r in fresh.requires_dist]
+    marker = kept.requires_dist[1].marker
+    assert marker is not None and not marker.evaluate({"python_version": "3.11"})
+    assert marker.evaluate({"python_version": "2.7"})
+    assert kept.requires_dist[1].extras == {"x"}
     # Asked otherwise: resolved anew.
     assert planner.plan("app", "lib<2") == ["app==1.0", "lib==1.0"]
 
