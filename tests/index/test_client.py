@@ -291,6 +291,21 @@ def test_a_far_index_gets_every_pool_thread(tmp_path: Path) -> None:
     assert index.most > NEAR_WIDTH
 
 
+def test_a_near_index_starts_no_more_threads_than_may_ask(tmp_path: Path) -> None:
+    """Threads waiting at the width's gate would only cost their starts: a near index's
+    requests share as many threads as may ask at once."""
+    index = _CountingIndex(0.0)
+    settings = Settings(index_url=index.url, cache_dir=tmp_path / "cache")
+    try:
+        with make_client(settings) as http, IndexClient(settings, http) as client:
+            futures = [client.prefetch_project(f"project-{n}") for n in range(12)]
+            assert all(future.result() == [] for future in futures)
+            names = [t.name for t in threading.enumerate() if t.name.startswith("torrip-index")]
+    finally:
+        index.server.shutdown()
+    assert 1 <= len(names) <= NEAR_WIDTH
+
+
 def test_waiting_for_the_gil_is_no_distance(tmp_path: Path) -> None:
     """A near index whose first request had to wait for the GIL (another thread busy on the
     CPU, as when pages are parsed) stays at NEAR_WIDTH: only waits off this process's CPU

@@ -78,9 +78,7 @@ class IndexClient(Closing):
         cache = None if settings.no_cache else settings.http_cache_dir
         self.page_cache = PageCache(cache, offline=settings.offline)
         self.metadata_dir = None if settings.no_cache else settings.cache_dir / "metadata-v1"
-        self._executor = ThreadPoolExecutor(
-            max_workers=settings.max_connections_per_host, thread_name_prefix="torrip-index"
-        )
+        self._far_executor: ThreadPoolExecutor | None = None  # made when it widens
         # Requests at once: few while the index is near, all the pool's once the first
         # request shows network latency worth overlapping, one where it shows the index
         # on this machine. One width for all the indexes: narrowed only where the first
@@ -93,6 +91,13 @@ class IndexClient(Closing):
             local=LOCAL_WIDTH if one_host else None,
             on_widen=self._widened,
             armed=measure_now,
+        )
+        # As many threads as may ask at once while the index is near: a thread waiting at
+        # the width's gate still costs its start (for a local index, 16 starts of about
+        # 2 ms each, on the resolver's thread). More come in a pool of their own if the
+        # index turns out far.
+        self._executor = ThreadPoolExecutor(
+            max_workers=self._width.near, thread_name_prefix="torrip-index"
         )
         self._closed = False
         self._lock = threading.Lock()
@@ -118,7 +123,9 @@ class IndexClient(Closing):
     def close(self) -> None:
         with self._lock:
             self._closed = True  # what speculation asks for from now on is cancelled
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        for executor in (self._executor, self._far_executor):
+            if executor is not None:
+                executor.shutdown(wait=False, cancel_futures=True)
 
     def _memoized(
         self,
@@ -143,7 +150,11 @@ class IndexClient(Closing):
                 cancelled.cancel()
                 return cancelled
             if future is None:
-                future = _OnDemand(work) if is_local else self._executor.submit(self._gated, work)
+                if is_local:
+                    future = _OnDemand(work)
+                else:
+                    executor = self._far_executor or self._executor
+                    future = executor.submit(self._gated, work)
                 table[key] = future
             return future
 
@@ -159,6 +170,13 @@ class IndexClient(Closing):
                 self._width.observe_since(watch)
 
     def _widened(self, waited: float, extra: int) -> None:
+        """The index is far: ``extra`` more requests at once, on threads of their own
+        (what waits in the first pool keeps its place there)."""
+        with self._lock:
+            if self._far_executor is None and not self._closed:
+                self._far_executor = ThreadPoolExecutor(
+                    max_workers=max(1, extra), thread_name_prefix="torrip-index-far"
+                )
         self.log(f"index {waited * 1000:.0f} ms away: {extra} more requests at once")
 
     # Project pages -------------------------------------------------------------------
