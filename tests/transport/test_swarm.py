@@ -149,10 +149,11 @@ def test_what_the_workers_of_a_cold_install_may_fetch(tmp_path: Path) -> None:
     tracked = replace(lonely, trackers=("http://127.0.0.1:9/announce",))
     far = replace(small, url=f"https://files.example.org/{name}")
     requests = (big, small, plain, local, far)
-    assert [OverHttp(lonely)(r) for r in requests] == [True, True, True, False, False]
-    assert [OverHttp(tracked)(r) for r in requests] == [False, True, True, False, False]
-    bars = OverHttp(lonely, bars=True)
-    assert [bars(r) for r in requests] == [False, True, False, False, False]
+    with make_client(lonely) as http:
+        assert [OverHttp(lonely, http)(r) for r in requests] == [True, True, True, False, False]
+        assert [OverHttp(tracked, http)(r) for r in requests] == [False, True, True, False, False]
+        bars = OverHttp(lonely, http, bars=True)
+        assert [bars(r) for r in requests] == [False, True, False, False, False]
 
 
 @pytest.mark.parametrize(

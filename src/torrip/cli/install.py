@@ -171,17 +171,12 @@ def _prefetch(args: argparse.Namespace, settings: Settings, output: Output) -> P
     """What fetches and unpacks wheels while the resolver works, for a cold install."""
     if args.dry_run or _installs_lock(args):
         return None
-    from packaging.requirements import InvalidRequirement, Requirement
-
+    from torrip.index.early import plain_names
     from torrip.install.prefetch import start_prefetch
 
-    names = []
-    for text in args.requirements or ():
-        with contextlib.suppress(InvalidRequirement):
-            names.append(Requirement(text).name)
     # The progress display execute_plan is given (below) draws bars on a terminal.
     bars = output.verbosity >= 0 and output.err.is_terminal
-    return start_prefetch(settings, names, bars=bars)
+    return start_prefetch(settings, plain_names(args.requirements or ()), bars=bars)
 
 
 def _installs_lock(args: argparse.Namespace) -> bool:

@@ -19,7 +19,7 @@ import logging
 import threading
 import zipfile
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -232,10 +232,9 @@ class IndexClient(Closing):
         return digests
 
     def _pages_are_local(self, project: NormalizedName) -> bool:
-        return all(
-            self.page_cache.is_fresh(_page_url(base, project), PAGE_ACCEPT)
-            for base in self.settings.index_urls
-        ) and all(_local_path(location) is not None for location in self.settings.find_links)
+        return _fresh(self.page_cache, self.settings.index_urls, project) and all(
+            _local_path(location) is not None for location in self.settings.find_links
+        )
 
     def _index_page(self, base: str, project: NormalizedName) -> list[Link] | None:
         """The project's files on the index at ``base``; None if it has no such project."""
@@ -420,9 +419,11 @@ def pages_are_fresh(settings: Settings, name: str) -> bool:
     if settings.no_cache:
         return False
     cache = PageCache(settings.http_cache_dir, offline=settings.offline)
-    project = canonicalize_name(name)
-    urls = [_page_url(base, project) for base in settings.index_urls]
-    return all(cache.is_fresh(url, PAGE_ACCEPT) for url in urls)
+    return _fresh(cache, settings.index_urls, canonicalize_name(name))
+
+
+def _fresh(cache: PageCache, index_urls: Sequence[str], project: NormalizedName) -> bool:
+    return all(cache.is_fresh(_page_url(base, project), PAGE_ACCEPT) for base in index_urls)
 
 
 def _page_url(base: str, project: NormalizedName) -> str:

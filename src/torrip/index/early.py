@@ -21,7 +21,7 @@ from torrip.index.client import IndexClient
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["EarlyIndex", "early_index"]
+__all__ = ["EarlyIndex", "early_index", "plain_names"]
 
 # The project a requirement names, if it is written plainly ("rich[jupyter]>=13"; not a
 # path, a wheel file or "name @ URL"). A wrong guess costs one unused page request: the
@@ -56,17 +56,24 @@ def early_index(
     files, such as --index-url, apply to the resolve)."""
     if requirement_files or constraint_files or not settings.index_urls:
         return None
-    names = []
-    for text in requirements:
-        match = _PLAIN_NAME.match(text)
-        if match is not None and not _names_a_file(text):
-            names.append(match[1])
+    names = plain_names(requirements)
     if not names:
         return None
     early = EarlyIndex(settings, log)
     for name in names:
         early.index.prefetch_project(name)
     return early
+
+
+def plain_names(requirements: Sequence[str]) -> list[str]:
+    """The projects of the requirements written plainly, in order (a guess: see
+    ``_PLAIN_NAME``)."""
+    names = []
+    for text in requirements:
+        match = _PLAIN_NAME.match(text)
+        if match is not None and not _names_a_file(text):
+            names.append(match[1])
+    return names
 
 
 def _names_a_file(text: str) -> bool:

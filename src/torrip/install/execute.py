@@ -150,15 +150,18 @@ def execute_plan(
             )
             http = stack.enter_context(make_client(settings))
             jobs = None
-            if workers is not None and cache is not None:
-                jobs = stack.enter_context(WorkerFetches(settings, store, workers, unpacker))
+        # What comes over HTTP from a near host, the workers fetch and unpack; the swarm
+        # keeps the rest, and this process the files a live display gives a bar of their own.
+        for_workers = []
+        if workers is not None and cache is not None:
+            over_http = OverHttp(settings, http, bars=getattr(progress, "live", False))
+            for_workers = [r for r in requests if over_http(r) and cached_path(r, cache) is None]
+        if for_workers and jobs is None:
+            assert workers is not None
+            jobs = stack.enter_context(WorkerFetches(settings, store, workers, unpacker))
         if jobs is not None:
-            # What comes over HTTP, the workers fetch and unpack; the swarm keeps the rest,
-            # and this process the files a live display gives a bar of their own.
-            over_http = OverHttp(settings, bars=getattr(progress, "live", False))
-            for request in requests:
-                if over_http(request) and cached_path(request, cache) is None:
-                    jobs.submit(request)
+            for request in for_workers:
+                jobs.submit(request)
             to_swarm = [r for r in to_swarm if fetch_key(r) not in jobs.fetches]
         swarm_lifetime = stack.enter_context(contextlib.ExitStack())
         fetcher = stack.enter_context(

@@ -119,13 +119,13 @@ class Prefetch(Closing):
         self.cache = DistributionCache(settings.cache_dir)
         self._lock = threading.Lock()
         self._stopped = False
-        self._over_http = OverHttp(settings, bars=bars)
         with contextlib.ExitStack() as stack:
             self.store: UnpackedCache = stack.enter_context(unpacked_store(settings.cache_dir))
             # Forked first: every thread starts after.
             self.workers = stack.enter_context(fetching_workers(FORK_MIN_BYTES))
             self.unpacker = stack.enter_context(Unpacker(self.store, forked=self.workers))
             self.http: httpx.Client = stack.enter_context(make_client(settings))
+            self._over_http = OverHttp(settings, self.http, bars=bars)
             self._jobs = None
             if self.workers is not None:
                 self._jobs = stack.enter_context(
@@ -178,39 +178,25 @@ class Prefetch(Closing):
 
 
 class OverHttp:
-    """Whether the workers may fetch a file: one the install fetches over HTTP (no torrent,
-    peer to peer off, a file too small for the swarm, or no way of the user's own to find
-    peers: a torrent's own trackers are not asked then), from a host on this machine or
-    its network (``near_host``), and with ``bars`` (a live display, which gives each large
-    file a bar showing its bytes as they come), not a large one. Called with a request;
-    the running agent is looked for once."""
+    """Whether the workers may fetch a file: one the install fetches over HTTP (what the
+    swarm does not take on itself: ``SwarmSource.paces``), from a host on this machine
+    or its network (``near_host``), and with ``bars`` (a live display, which gives each
+    large file a bar showing its bytes as they come), not a large one."""
 
-    def __init__(self, settings: Settings, *, bars: bool = False) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, http: httpx.Client, *, bars: bool = False) -> None:
+        from torrip.transport.swarm import SwarmSource
+
+        self.swarm = SwarmSource(settings, http)  # asked only: it starts nothing
         self.bars = bars
-        self._peers_findable: bool | None = None
 
     def __call__(self, request: FileRequest) -> bool:
         from torrip.transport.progress import LARGE_FILE
-        from torrip.transport.swarm import SWARM_MIN_SIZE
 
         if not request.url.startswith(("https:", "http:")) or not near_host(request.url):
             return False
         if self.bars and (request.size is None or request.size > LARGE_FILE):
             return False
-        settings = self.settings
-        if request.torrent is None or not settings.p2p or (request.size or 0) < SWARM_MIN_SIZE:
-            return True
-        if self._peers_findable is None:
-            from torrip.agent.client import running_agent_peer
-
-            self._peers_findable = bool(
-                settings.trackers
-                or settings.dht_bootstrap
-                or settings.lan_discovery
-                or running_agent_peer(settings)
-            )
-        return not self._peers_findable
+        return not self.swarm.paces(request)
 
 
 def near_host(url: str) -> bool:
