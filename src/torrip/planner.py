@@ -266,11 +266,13 @@ def plan_install(
         if resolution is not None:
             log("resolved as last time: every page the resolution read is unchanged")
         else:
-            provider = Provider(index, environment, options)
-            pinned = None
-            if prefetch is not None and prefetch.settings == settings:
-                pinned = prefetch.pinned
-            resolution = resolve(provider, requirements, on_pinned=pinned)
+            fetches = prefetch if prefetch is not None and prefetch.settings == settings else None
+            provider = Provider(
+                index, environment, options, on_likely=fetches.likely if fetches else None
+            )
+            resolution = resolve(
+                provider, requirements, on_pinned=fetches.pinned if fetches else None
+            )
             if memo is not None:
                 memo.keep(resolution, index.page_digests())
         if hashes is not None:

@@ -109,3 +109,97 @@ def test_closing_stops_a_download_under_way(trickle: str, tmp_path: Path) -> Non
     out = _child(url, "0" * 64, str(50 << 20), str(tmp_path / "c"), "0.5")
     closed_in = float(out.split()[-1])
     assert closed_in < 5.0
+
+
+_LIKELY_CHILD = """
+import sys
+from pathlib import Path
+from packaging.version import Version
+from torrip.config import Settings
+from torrip.index.links import Link
+from torrip.install.prefetch import LIKELY_MAX_BYTES, Prefetch
+from torrip.resolver.models import Candidate
+from torrip.transport.fetch import FileRequest, fetch_key
+
+url, sha256, size, cache = sys.argv[1:]
+name = url.rsplit("/", 1)[1]
+small = Link(name, url, {"sha256": sha256}, size=int(size))
+big = Link("big-1.0-py3-none-any.whl", url + "-big", {"sha256": "0" * 64},
+           size=LIKELY_MAX_BYTES + 1)
+with Prefetch(Settings(cache_dir=Path(cache))) as prefetch:
+    assert prefetch.workers is not None, "no workers forked"
+    prefetch.likely(Candidate("big", Version("1.0"), link=big))
+    print("big queued:", len(prefetch.fetches))
+    prefetch.likely(Candidate(name.split("-")[0], Version("1.0"), link=small))
+    [job] = prefetch.fetches.values()
+    result = job.result(timeout=60)
+    print(result.source, prefetch.unpacker.result(result.path, result.sha256).sha256 == sha256)
+"""
+
+
+def test_a_likely_wheel_is_fetched_before_it_is_pinned_unless_large(
+    local_index, tmp_path: Path
+) -> None:
+    """The resolver's speculation names the candidates it will most likely pin: their wheels
+    start at once, but not one so large that fetching it for nothing would cost much."""
+    wheel = make_wheel(tmp_path / "dists", "demo", "1.0")
+    index = local_index([wheel])
+    sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _LIKELY_CHILD,
+            index.file_url(wheel.name),
+            sha256,
+            str(wheel.stat().st_size),
+            str(tmp_path / "c"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["big queued: 0", "origin True"]
+    assert index.count(wheel.name) == 1
+
+
+_STOP_CHILD = """
+import sys, time
+from pathlib import Path
+from packaging.version import Version
+from torrip.config import Settings
+from torrip.index.links import Link
+from torrip.install.prefetch import Prefetch
+from torrip.resolver.models import Candidate
+from torrip.transport.fetch import FileRequest, fetch_key
+
+base, cache = sys.argv[1:]
+links = [Link(f"p{i}-1.0-py3-none-any.whl", f"{base}p{i}-1.0-py3-none-any.whl",
+              {"sha256": "0" * 64}, size=50 << 20) for i in range(2)]
+with Prefetch(Settings(cache_dir=Path(cache))) as prefetch:
+    assert prefetch.workers is not None, "no workers forked"
+    for i, link in enumerate(links):
+        prefetch.pinned(Candidate(f"p{i}", Version("1.0"), link=link))
+    time.sleep(0.5)  # one job at a time while resolving: the first runs, the second waits
+    first, second = (fetch_key(FileRequest.from_link(link)) for link in links)
+    waiting = prefetch.fetches[second]
+    prefetch.stop(keep={first})
+    print(sorted(prefetch.fetches) == [first], waiting.cancelled(),
+          prefetch.fetches[first].running())
+"""
+
+
+def test_stopping_drops_what_the_install_does_not_need_and_has_not_started(
+    trickle: str, tmp_path: Path
+) -> None:
+    """When the plan is made, fetches of files it does not hold (a likely candidate that
+    another was pinned instead of) are dropped if they have not started; the others go on."""
+    done = subprocess.run(
+        [sys.executable, "-c", _STOP_CHILD, trickle, str(tmp_path / "c")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "True"]

@@ -128,7 +128,7 @@ def execute_plan(
     with contextlib.ExitStack() as stack:
         jobs: WorkerFetches | None
         if prefetch is not None:
-            prefetch.stop()
+            prefetch.stop(keep={fetch_key(request) for request in requests})
             store, workers = prefetch.store, prefetch.workers
             unpacker, http, jobs = prefetch.unpacker, prefetch.http, prefetch.jobs
             if prefetch.fetches:

@@ -84,10 +84,16 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
         index: IndexClient,
         environment: TargetEnvironment,
         options: ProviderOptions,
+        *,
+        on_likely: Callable[[Candidate], None] | None = None,
     ) -> None:
+        """``on_likely(candidate)``: told, from the index client's threads, of the best
+        candidate for a requirement once its metadata is read (speculation, below): the
+        one the resolver will most likely pin."""
         self.index = index
         self.environment = environment
         self.options = options
+        self.on_likely = on_likely
         self.evaluator = LinkEvaluator(
             environment.tag_priority(),
             environment.python_version,
@@ -453,6 +459,8 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
         metadata = self._metadata_for(candidate)  # parsed once, shared with the resolver
         if isinstance(metadata, MetadataError):
             return
+        if self.on_likely is not None:
+            self.on_likely(candidate)
         for req in self._requirements_of(metadata, frozenset()) + (
             self._requirements_of(metadata, extras) if extras else []
         ):
