@@ -8,6 +8,7 @@ The tags and markers torrip computes for a target are checked against what
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import shutil
 import struct
@@ -480,8 +481,13 @@ def script(path: Path, body: str) -> Path:
     [
         ("echo 'no such option' >&2; exit 2", "(exit code 2)\n    no such option"),
         ("echo hello", "failed to report its environment"),
-        ("echo '@@torrip-probe@@{not json'", "invalid JSON"),
-        ("echo '@@torrip-probe@@{\"markers\": 1}'", "unexpected data"),
+        ("printf '@@torrip-probe@@0000000003abc'", "unreadable data"),
+        ("echo '@@torrip-probe@@0000000003abc'", "failed to report its environment"),
+        # marshal.dumps([1], 4): a list, not the dict of facts
+        (
+            "printf '@@torrip-probe@@0000000010\\133\\001\\000\\000\\000\\351\\001\\000\\000\\000'",
+            "unexpected data",
+        ),
         ("sleep 5", "did not answer within"),
     ],
 )
@@ -493,6 +499,18 @@ def test_probe_failures_are_interpreter_errors(
         inspect_environment(script(tmp_path / "python", body))
     assert expected in str(info.value)
     assert info.value.hint
+
+
+def test_the_probe_answer_is_found_after_other_output_and_may_hold_the_marker() -> None:
+    """A .pth file may print before the probe answers (even the marker), and a
+    distribution's metadata inside the answer may hold the marker too."""
+    answer = marshal.dumps({"note": "see @@torrip-probe@@0000000001x"}, 4)
+    stdout = b"@@torrip-probe@@ from a .pth\n" + b"@@torrip-probe@@%010d" % len(answer) + answer
+    payload = environment._probe_payload(stdout)
+    assert payload is not None and marshal.loads(payload) == {
+        "note": "see @@torrip-probe@@0000000001x"
+    }
+    assert environment._probe_payload(stdout[:-5]) is None  # cut short: no answer
 
 
 def test_missing_interpreter_is_an_interpreter_error(tmp_path: Path) -> None:
