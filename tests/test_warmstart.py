@@ -546,3 +546,18 @@ def test_only_a_private_run_folder_of_ours_is_trusted(tmp_path: Path) -> None:
     if os.getuid() == 0:
         os.chown(folder, 65534, 65534)
         assert private_run_dir(environ) is None
+
+
+def test_the_server_compiles_what_commands_would_and_starts_no_thread(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The patterns a command compiles on first use are compiled once in the server (it
+    must stay one thread: it forks); a failure there is only logged."""
+    import threading
+
+    from torrip.warmstart import server
+
+    before = threading.active_count()
+    server._compile_patterns()
+    assert threading.active_count() == before
+    assert "not compiled" not in capsys.readouterr().err

@@ -660,3 +660,22 @@ def test_a_limit_holds_jobs_back_until_raised() -> None:
     finally:
         gate.set()
         pool.shutdown()
+
+
+def test_threads_start_with_the_first_job() -> None:
+    """An unpacker a cold install never gives a job (its workers unpack) starts no thread."""
+
+    def named() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name.startswith("test-lazy")]
+
+    idle = unpacked_module.LargestFirst(2, "test-lazy-idle")
+    assert named() == []
+    idle.shutdown()
+    pool = unpacked_module.LargestFirst(2, "test-lazy")
+    try:
+        assert named() == []
+        assert pool.submit(0, lambda: "done").result(timeout=10) == "done"
+        assert sorted(named()) == ["test-lazy_0", "test-lazy_1"]
+    finally:
+        pool.shutdown()
+    assert named() == []

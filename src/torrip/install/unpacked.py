@@ -276,12 +276,13 @@ class LargestFirst:
         self._closed = False
         self._limit = workers  # jobs running at once (``limit``)
         self._running = 0
+        # Started with the first job: a cold install's unpacking threads often get none
+        # (its workers unpack), and each start takes the GIL from the resolver.
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}_{i}", daemon=True)
             for i in range(workers)
         ]
-        for thread in self._threads:
-            thread.start()
+        self._started = False
 
     def submit(self, size: int, job: Callable[[], T]) -> Future[T]:
         future: Future[T] = Future()
@@ -290,6 +291,10 @@ class LargestFirst:
                 raise RuntimeError("submit after shutdown")
             heapq.heappush(self._jobs, (-size, next(self._order), future, job))
             self._changed.notify()
+            if not self._started:
+                self._started = True
+                for thread in self._threads:
+                    thread.start()
         return future
 
     def limit(self, jobs: int | None) -> None:
@@ -306,8 +311,9 @@ class LargestFirst:
             self._changed.notify_all()
         for _, _, future, _ in pending:
             future.cancel()
-        for thread in self._threads:
-            thread.join()
+        if self._started:
+            for thread in self._threads:
+                thread.join()
 
     def _work(self) -> None:
         while True:

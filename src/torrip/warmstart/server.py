@@ -113,6 +113,7 @@ def main() -> None:
         os.unlink(failure_path(path))
     try:
         _preload()
+        _compile_patterns()
         if threading.active_count() != 1:
             raise RuntimeError("a thread started while importing; not serving")
         imported = _imported_files()
@@ -138,6 +139,24 @@ def _preload() -> None:
             importlib.import_module(name)
         except Exception:  # an optional module: the fork imports it if needed
             print(f"warm start: not preloaded: {name}", file=sys.stderr)
+
+
+def _compile_patterns() -> None:
+    """Fill the regular expression cache with what commands compile on first use, each
+    time in each fork otherwise: 1-3 ms apiece, on the first index request (httpx's cookie
+    handling builds a urllib Request), in each worker's first wheel (installer reads
+    entry points with a ConfigParser of its own delimiters) and in the command's parser."""
+    import configparser
+    import urllib.request
+
+    from torrip.cli.main import build_parser
+
+    try:
+        urllib.request.Request("http://localhost/")
+        configparser.ConfigParser(delimiters="=")
+        build_parser(only="install").parse_args(["install", "-q", "x"])
+    except Exception as error:  # the forks compile them, as without a server
+        print(f"warm start: patterns not compiled: {error!r}", file=sys.stderr)
 
 
 def _imported_files() -> dict[str, tuple[int, int, int]]:
