@@ -561,3 +561,24 @@ def test_the_server_compiles_what_commands_would_and_starts_no_thread(
     server._compile_patterns()
     assert threading.active_count() == before
     assert "not compiled" not in capsys.readouterr().err
+
+
+def test_a_spare_copies_its_memory_only_when_no_command_runs(tmp_path: Path) -> None:
+    """The next spare is told to make its memory its own (15-18 ms of CPU) only once the
+    commands taken before it have ended, not while one of them runs beside it."""
+    from torrip.warmstart import server
+
+    serving = server.Server(str(tmp_path / "warm.sock"), {})
+    go_read, go_write = os.pipe()
+    os.set_blocking(go_read, False)
+    serving.go = go_write
+    serving.running = {12345}  # a command runs
+    serving._let_spare_copy()
+    with pytest.raises(BlockingIOError):
+        os.read(go_read, 1)  # not told yet
+    serving.running.clear()  # it ended (reaped)
+    serving._let_spare_copy()
+    assert os.read(go_read, 1) == b"g"
+    assert serving.go is None
+    assert os.read(go_read, 1) == b""  # told once: the pipe is closed
+    os.close(go_read)
