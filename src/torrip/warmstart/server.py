@@ -463,10 +463,7 @@ def _take_over(descriptors: list[int], request: dict[str, Any]) -> None:
         os.close(descriptor)
     descriptors.clear()
     os.chdir(request["cwd"])
-    os.umask(request["umask"])
-    from torrip.fsutil import umask_changed  # imported already: the server preloads all
-
-    umask_changed(request["umask"])  # the mode atomic_write gives, read at import
+    os.umask(request["umask"])  # the mode of the files it writes (atomic_write's too)
     for signum in request.get("ignored", ()):
         signal.signal(signum, signal.SIG_IGN)
     os.environ.clear()
