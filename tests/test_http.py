@@ -171,3 +171,26 @@ def test_a_proxy_that_cannot_be_reached_is_named(
         pytest.raises(httpx.ConnectError, match=f"through the proxy {re.escape(proxy)}: "),
     ):
         client.get(plain_server)
+
+
+class _Cookies(_Handler):
+    """/set sets a cookie; any path answers with the Cookie header it was sent."""
+
+    def do_GET(self) -> None:
+        body = (self.headers.get("Cookie") or "-").encode()
+        self.send_response(200)
+        if self.path == "/set":
+            self.send_header("Set-Cookie", "session=abc; Path=/")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_cookies_a_server_sets_are_sent_back_and_others_not_made_up(tmp_path: Path) -> None:
+    """The client's jar passes over responses without Set-Cookie unparsed; what a server
+    does set is kept and sent again, as pip's session does."""
+    with _serving(_Cookies) as url, make_client(Settings(cache_dir=tmp_path)) as client:
+        assert client.get(url + "before").text == "-"
+        assert client.get(url + "set").text == "-"
+        assert client.get(url + "after").text == "session=abc"
+        assert [cookie.name for cookie in client.cookies.jar] == ["session"]

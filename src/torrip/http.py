@@ -53,6 +53,7 @@ def _build_client(settings: Settings) -> httpx.Client:
     from torrip.connections import StdlibTransport
     from torrip.credentials import credentials_by_origin, netrc_entries, without_credentials
     from torrip.httptransport import (
+        CookieJar,
         HostCredentials,
         LocalFiles,
         Offline,
@@ -100,6 +101,7 @@ def _build_client(settings: Settings) -> httpx.Client:
         mounts={"file://": LocalFiles()},
         timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 15.0)),
         headers={"User-Agent": USER_AGENT},
+        cookies=CookieJar(),
         follow_redirects=True,
         # The CA settings of the environment apply, as for pip (its proxies: above).
         trust_env=True,
