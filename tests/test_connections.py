@@ -100,6 +100,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             time.sleep(1.0)
             self.wfile.write(b"late")
+        elif path == "/headers":  # what it was sent, one header a line
+            self._answer("".join(f"{k}: {v}\n" for k, v in self.headers.items()).encode())
+        elif path == "/redirect":
+            self.send_response(302)
+            self.send_header("Location", "/hello")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif path == "/close":
             self._answer(b"bye", headers={"Connection": "close"})
             self.close_connection = True
@@ -320,3 +327,47 @@ def test_trusted_hosts_and_the_cert_setting(
     missing = Settings(cache_dir=tmp_path, cert=str(tmp_path / "nope.pem"))
     with make_client(missing) as client, pytest.raises(ConfigError, match="is not a file"):
         client.get(url)
+
+
+_TIMEOUTS: dict[str, float | None] = {"connect": 10, "read": 10, "write": 10}
+
+
+def test_a_whole_get_reads_what_a_client_get_reads(server: _Server) -> None:
+    """get_whole (the index client's pages and metadata files, without httpx's objects)
+    answers as httpx would: bodies decoded and whole, headers by lower-case name, Host and
+    Accept-Encoding sent, one kept-alive connection; no redirect is followed here."""
+    base = _base(server)
+    transport = StdlibTransport(tls=None)
+    with _client() as client:
+        for path in ("/hello", "/gzip", "/chunked", "/big"):
+            reply = transport.get_whole(f"{base}{path}", [("Accept", "*/*")], _TIMEOUTS)
+            assert (reply.status_code, reply.content) == (200, client.get(f"{base}{path}").content)
+            assert reply.url == f"{base}{path}"
+    gzipped = transport.get_whole(f"{base}/gzip", [], _TIMEOUTS)
+    assert gzipped.headers["content-encoding"] == "gzip"
+    sent = transport.get_whole(f"{base}/headers", [("Accept", "text/html")], _TIMEOUTS)
+    lines = sent.content.decode().splitlines()
+    assert f"Host: 127.0.0.1:{server.server_address[1]}" in lines
+    assert {"Accept-Encoding: gzip, deflate", "Accept: text/html"} <= set(lines)
+    moved = transport.get_whole(f"{base}/redirect", [], _TIMEOUTS)
+    assert (moved.status_code, moved.headers["location"]) == (302, "/hello")
+    assert transport.get_whole(f"{base}/nothing", [], _TIMEOUTS).status_code == 404
+    assert server.connections == 2  # the httpx client's own, and this transport's
+
+
+def test_a_whole_get_is_sent_again_on_a_closed_connection_and_says_errors(
+    server: _Server,
+) -> None:
+    base = _base(server)
+    transport = StdlibTransport(tls=None)
+    server.drop_reused = True
+    assert transport.get_whole(f"{base}/echo?1", [], _TIMEOUTS).content == b"1"
+    assert transport.get_whole(f"{base}/echo?2", [], _TIMEOUTS).content == b"2"
+    server.drop_reused = False
+    with pytest.raises(httpx.RemoteProtocolError, match="before the whole body came"):
+        transport.get_whole(f"{base}/truncated", [], _TIMEOUTS)
+    with pytest.raises(httpx.ReadTimeout):
+        transport.get_whole(f"{base}/slow", [], {**_TIMEOUTS, "read": 0.2})
+    with pytest.raises(httpx.ConnectError):
+        transport.get_whole(f"http://127.0.0.1:{_closed_port()}/", [], _TIMEOUTS)
+    assert transport.get_whole(f"{base}/hello", [], _TIMEOUTS).content == b"hello"

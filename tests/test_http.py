@@ -11,12 +11,13 @@ import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from torrip.config import Settings
-from torrip.http import make_client
+from torrip.http import get_whole, make_client
 from torrip.httptransport import TransportPerScheme
 
 
@@ -194,3 +195,73 @@ def test_cookies_a_server_sets_are_sent_back_and_others_not_made_up(tmp_path: Pa
         assert client.get(url + "set").text == "-"
         assert client.get(url + "after").text == "session=abc"
         assert [cookie.name for cookie in client.cookies.jar] == ["session"]
+
+
+class _Pages(_Handler):
+    """/old redirects to /new; /set sets a cookie; every answer says the Cookie and
+    Authorization headers it was sent."""
+
+    def do_GET(self) -> None:
+        if self.path == "/old":
+            self.send_response(301)
+            self.send_header("Location", "/new")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        said = f"{self.path} {self.headers.get('Cookie')} {self.headers.get('Authorization')}"
+        self.send_response(200)
+        if self.path == "/set":
+            self.send_header("Set-Cookie", "session=abc; Path=/")
+        self.send_header("Content-Length", str(len(said)))
+        self.end_headers()
+        self.wfile.write(said.encode())
+
+
+def test_whole_gets_go_around_httpx_only_where_nothing_of_it_applies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without credentials, proxy or cookie, get_whole sends no request through httpx's
+    client (and follows redirects itself); once a server set a cookie, or with the index's
+    credentials, the client sends them as for any request."""
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with _serving(_Pages) as url:
+        with make_client(Settings(cache_dir=tmp_path)) as client:
+            client.get(url + "new")  # the client is made: from now on, watch its send()
+            sent_by_httpx: list[str] = []
+            send = httpx.Client.send
+
+            def watched(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> Any:
+                sent_by_httpx.append(request.url.path)
+                return send(self, request, **kwargs)
+
+            monkeypatch.setattr(httpx.Client, "send", watched)
+            moved = get_whole(client, url + "old")
+            assert (moved.url, moved.status_code, moved.content) == (
+                url + "new",
+                200,
+                b"/new None None",
+            )
+            assert get_whole(client, url + "set").content == b"/set None None"
+            assert sent_by_httpx == []
+            assert get_whole(client, url + "new").content == b"/new session=abc None"
+            assert sent_by_httpx == ["/new"]
+        sent_by_httpx.clear()
+        port = url.split(":")[2].rstrip("/")
+        with_credentials = Settings(cache_dir=tmp_path, index_url=f"http://u:p@127.0.0.1:{port}/")
+        with make_client(with_credentials) as client:
+            assert get_whole(client, url + "new").content == b"/new None Basic dTpw"
+        assert sent_by_httpx == ["/new"]
+
+
+def test_whole_gets_take_the_proxy(
+    plain_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with _serving(_ForwardProxy) as proxy:
+        _ForwardProxy.seen = []
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        with make_client(Settings(cache_dir=tmp_path)) as client:
+            assert get_whole(client, plain_server).content == b"hello"
+        assert _ForwardProxy.seen == [plain_server]

@@ -12,6 +12,10 @@ httpcore and takes 160-210 ms through these connections; one request after anoth
 torrip bounds the requests it has in flight itself (the index client's and the
 fetcher's widths), so there is no limit here on connections open at once; only idle
 ones are capped, per origin.
+
+``StdlibTransport.get_whole`` sends a GET over the same connections without httpx's
+request and response objects, and reads the body whole: what the index client's pages
+and metadata files need where no credentials or proxy apply (``torrip.http.get_whole``).
 """
 
 from __future__ import annotations
@@ -21,11 +25,14 @@ import select
 import ssl
 import threading
 import time
-from collections.abc import Collection, Iterator
+import zlib
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from typing import NamedTuple
+from urllib.parse import urlsplit
 
 import httpx
 
-__all__ = ["StdlibTransport"]
+__all__ = ["Reply", "StdlibTransport"]
 
 Origin = tuple[str, str, int]
 
@@ -42,6 +49,16 @@ _BACKOFF = 0.5
 
 class _Stale(Exception):
     """A reused connection closed before any of the response came."""
+
+
+class Reply(NamedTuple):
+    """A response read whole (``get_whole``): named as httpx.Response's fields are."""
+
+    url: str
+    status_code: int
+    headers: Mapping[str, str]  # lower-case names; a repeated one's values joined by ", "
+    content: bytes  # decoded as its Content-Encoding says
+    header_list: tuple[tuple[str, str], ...] = ()  # as they came (Set-Cookie's must not join)
 
 
 class StdlibTransport(httpx.BaseTransport):
@@ -108,6 +125,48 @@ class StdlibTransport(httpx.BaseTransport):
                 },
             )
 
+    def get_whole(
+        self,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        timeouts: dict[str, float | None],
+    ) -> Reply:
+        """GET ``url`` (http or https) with ``headers`` (Host and Accept-Encoding are
+        added), and read the body whole; no redirect is followed. Raises httpx's
+        exceptions, as ``handle_request`` does."""
+        parts = urlsplit(url)
+        scheme = parts.scheme
+        if scheme not in ("http", "https") or (scheme == "https" and self._tls is None):
+            raise httpx.UnsupportedProtocol(f"no transport for {scheme!r} URLs")
+        origin = (scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80))
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        lines = [("Accept-Encoding", "gzip, deflate"), *headers]
+        while True:
+            connection = self._take_idle(origin)
+            reused = connection is not None
+            if connection is None:
+                connection = self._connect(origin, timeouts, None)
+            try:
+                response = _send(
+                    connection, "GET", target, lines, b"", timeouts, reused=reused, request=None
+                )
+                body = _read_whole(response)
+            except _Stale:
+                connection.close()
+                continue  # a GET may be sent again
+            except BaseException:
+                connection.close()
+                raise
+            if response.will_close:
+                connection.close()
+            else:
+                self.release(origin, connection)
+            listed = tuple((name.lower(), value) for name, value in response.getheaders())
+            found: dict[str, str] = {}
+            for name, value in listed:
+                found[name] = f"{found[name]}, {value}" if name in found else value
+            return Reply(url, response.status, found, _decoded(body, found), listed)
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -150,7 +209,7 @@ class StdlibTransport(httpx.BaseTransport):
         return self._tls
 
     def _connect(
-        self, origin: Origin, timeouts: dict[str, float | None], request: httpx.Request
+        self, origin: Origin, timeouts: dict[str, float | None], request: httpx.Request | None
     ) -> http.client.HTTPConnection:
         scheme, host, port = origin
         attempts = 0
@@ -214,18 +273,36 @@ def _exchange(
     *,
     reused: bool,
 ) -> http.client.HTTPResponse:
+    # httpx's headers carry Host and Accept-Encoding.
+    headers = [(name.decode("latin-1"), value) for name, value in request.headers.raw]
+    target = request.url.raw_path.decode("ascii")
+    return _send(
+        connection, request.method, target, headers, body, timeouts, reused=reused, request=request
+    )
+
+
+def _send(
+    connection: http.client.HTTPConnection,
+    method: str,
+    target: str,
+    headers: Iterable[tuple[str, str | bytes]],
+    body: bytes,
+    timeouts: dict[str, float | None],
+    *,
+    reused: bool,
+    request: httpx.Request | None,
+) -> http.client.HTTPResponse:
+    """Send a request and read the response's head. Without httpx's ``request`` (whose
+    headers hold Host), http.client says the Host."""
     sock = connection.sock
     assert sock is not None
     try:
         sock.settimeout(timeouts.get("write"))
         connection.putrequest(
-            request.method,
-            request.url.raw_path.decode("ascii"),
-            skip_host=True,  # httpx's headers carry Host and Accept-Encoding
-            skip_accept_encoding=True,
+            method, target, skip_host=request is not None, skip_accept_encoding=True
         )
-        for name, value in request.headers.raw:
-            connection.putheader(name.decode("latin-1"), value)
+        for name, value in headers:
+            connection.putheader(name, value)
         connection.endheaders(body or None)
     except TimeoutError as exc:
         raise httpx.WriteTimeout(str(exc) or "timed out", request=request) from exc
@@ -246,6 +323,44 @@ def _exchange(
         raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from exc
     except OSError as exc:
         raise httpx.ReadError(str(exc), request=request) from exc
+
+
+def _read_whole(response: http.client.HTTPResponse) -> bytes:
+    """The rest of ``response``'s body, with _Body's errors."""
+    try:
+        body = response.read()
+    except TimeoutError as exc:
+        raise httpx.ReadTimeout(str(exc) or "timed out") from exc
+    except http.client.IncompleteRead as exc:
+        raise httpx.RemoteProtocolError(
+            "the server closed the connection before the whole body came "
+            f"({exc.expected} bytes missing)"
+        ) from exc
+    except http.client.HTTPException as exc:
+        raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__) from exc
+    except OSError as exc:
+        raise httpx.ReadError(str(exc)) from exc
+    return body
+
+
+def _decoded(body: bytes, headers: Mapping[str, str]) -> bytes:
+    """``body`` undone of its Content-Encoding (the last one applied first), as httpx
+    decodes it."""
+    for coding in reversed(headers.get("content-encoding", "").split(",")):
+        coding = coding.strip().lower()
+        try:
+            if coding in ("gzip", "x-gzip"):
+                body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
+            elif coding == "deflate":  # zlib-wrapped, as it should be, or raw as some send
+                try:
+                    body = zlib.decompress(body)
+                except zlib.error:
+                    body = zlib.decompress(body, -zlib.MAX_WBITS)
+            elif coding not in ("", "identity"):
+                raise httpx.RemoteProtocolError(f"a body encoded as {coding!r}, not asked for")
+        except zlib.error as exc:
+            raise httpx.RemoteProtocolError(f"a body that is not valid {coding}: {exc}") from None
+    return body
 
 
 class _Body(httpx.SyncByteStream):

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from torrip.connections import StdlibTransport
 from torrip.credentials import Origin, without_credentials
 from torrip.fsutil import file_url_path
 from torrip.ranges import ByteRange, parse_range
@@ -56,14 +57,9 @@ class TransportPerScheme(httpx.BaseTransport):
         self._bypassed: dict[str, bool] = {}
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        proxy = self._proxy_for(request.url)
-        key: bool | str = proxy or request.url.scheme != "http"
-        transport = self._built.get(key)
-        if transport is None:
-            with self._lock:
-                transport = self._built.get(key)
-                if transport is None:
-                    transport = self._built[key] = self._make(key)
+        url = request.url
+        proxy = self._proxy_for(url.scheme, url.host, url.port)
+        transport = self._transport(proxy or url.scheme != "http")
         if proxy is None:
             return transport.handle_request(request)
         try:
@@ -73,13 +69,30 @@ class TransportPerScheme(httpx.BaseTransport):
                 f"through the proxy {without_credentials(proxy)}: {error}", request=request
             ) from error
 
-    def _proxy_for(self, url: httpx.URL) -> str | None:
+    def direct(self, scheme: str, host: str, port: int | None) -> StdlibTransport | None:
+        """The connections an http(s) request to ``host`` goes through when they are
+        torrip's own (``StdlibTransport.get_whole`` can use them); None through a proxy."""
+        if scheme not in ("http", "https") or self._proxy_for(scheme, host, port) is not None:
+            return None
+        transport = self._transport(scheme != "http")
+        return transport if isinstance(transport, StdlibTransport) else None
+
+    def _transport(self, key: bool | str) -> httpx.BaseTransport:
+        transport = self._built.get(key)
+        if transport is None:
+            with self._lock:
+                transport = self._built.get(key)
+                if transport is None:
+                    transport = self._built[key] = self._make(key)
+        return transport
+
+    def _proxy_for(self, scheme: str, host: str, port: int | None) -> str | None:
         if not self._proxies:
             return None
-        proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
+        proxy = self._proxies.get(scheme) or self._proxies.get("all")
         if proxy is None:
             return None
-        host = url.host if url.port is None else f"{url.host}:{url.port}"
+        host = host if port is None else f"{host}:{port}"
         bypassed = self._bypassed.get(host)
         if bypassed is None:
             bypassed = self._bypassed[host] = bool(urllib.request.proxy_bypass(host))

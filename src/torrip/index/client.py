@@ -31,7 +31,7 @@ from torrip.closing import Closing
 from torrip.config import Settings
 from torrip.errors import MetadataError, TorripError
 from torrip.fsutil import atomic_write, file_url_path
-from torrip.http import http_errors, raise_for_status
+from torrip.http import get_whole, http_errors, raise_for_status
 from torrip.index.httpcache import PageCache
 from torrip.index.lazywheel import fetch_wheel_metadata
 from torrip.index.links import Link
@@ -345,7 +345,7 @@ class IndexClient(Closing):
 
     def _get_bytes(self, url: str) -> bytes | None:
         with http_errors(url):
-            response = self.http.get(url)
+            response = get_whole(self.http, url)
         if response.status_code == 404:
             return None
         raise_for_status(response)

@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from torrip.credentials import without_credentials
 from torrip.fsutil import atomic_write
-from torrip.http import http_errors, raise_for_status
+from torrip.http import get_whole, http_errors, raise_for_status
 
 if TYPE_CHECKING:
     import httpx
+
+    from torrip.connections import Reply
 
 __all__ = ["CachedResponse", "PageCache"]
 
@@ -66,7 +68,7 @@ class PageCache:
             return None  # torn or foreign entry: fetch again
         return meta, body
 
-    def _store(self, url: str, accept: str, response: httpx.Response, body: bytes) -> None:
+    def _store(self, url: str, accept: str, response: Reply, body: bytes) -> None:
         if self.directory is None:
             return
         cache_control = response.headers.get("cache-control", "")
@@ -145,7 +147,7 @@ class PageCache:
             if meta.get("last_modified"):
                 headers["If-Modified-Since"] = str(meta["last_modified"])
         with http_errors(url):
-            response = client.get(url, headers=headers)
+            response = get_whole(client, url, headers)
         if response.status_code == 304 and cached is not None:
             meta, body = cached
             meta_path, _ = self._paths(url, accept)
