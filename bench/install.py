@@ -480,6 +480,7 @@ class Run:
     pressure: dict[str, float]  # PSI "some" avg10 of cpu and io at the start, percent
     phases: dict[str, float] = field(default_factory=dict)
     error: str = ""
+    repetition: int = 0  # the runs of one repetition ran one after another
 
 
 def _settle(paths: list[Path]) -> None:
@@ -515,6 +516,7 @@ def speed(args: argparse.Namespace, paths: Paths, index: str, work: Path) -> int
         load, pressure = os.getloadavg()[0], _pressure()
         res = c.run(cmd, c.clean_env(tool, {**extra, **warm}), args.timeout)
         run = Run(name, tool, mode, res.seconds, res.ok, len(dist_infos(venv)), load, pressure)
+        run.repetition = i
         if res.ok and tool == "torrip":
             data = json.loads(report.read_text(encoding="utf-8"))
             run.phases = dict(data["torrip"].get("seconds", {}))
@@ -589,6 +591,26 @@ def _median_of(entry: dict[str, object], key: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+def _paired_ratios(runs: list[Run], name: str, a: str, b: str) -> list[float]:
+    """Each repetition's ratio of ``a``'s time to ``b``'s ("torrip cold", "uv cold"): the
+    two ran minutes apart at most, so a machine that slows or speeds up for every tool
+    (other work on its host) moves both; the ratio of the medians takes each from its
+    own runs."""
+    found = []
+    for i in sorted({r.repetition for r in runs}):
+        times = [
+            [
+                r.seconds
+                for r in runs
+                if (r.set, f"{r.tool} {r.mode}", r.repetition, r.ok) == (name, key, i, True)
+            ]
+            for key in (a, b)
+        ]
+        if times[0] and times[1]:
+            found.append(times[0][0] / times[1][0])
+    return found
+
+
 def summarize(runs: list[Run], sets: list[str]) -> dict[str, dict[str, object]]:
     summary: dict[str, dict[str, object]] = {}
     for name in sets:
@@ -622,6 +644,9 @@ def summarize(runs: list[Run], sets: list[str]) -> dict[str, dict[str, object]]:
             ma, mb = _median_of(entry, a), _median_of(entry, b)
             if ma is not None and mb:
                 ratios[label] = ma / mb
+            paired = _paired_ratios(runs, name, a, b)
+            if paired:
+                ratios[f"{label} paired"] = statistics.median(paired)
         entry["ratios"] = ratios
         summary[name] = entry
     return summary
@@ -644,7 +669,15 @@ def print_summary(summary: dict[str, dict[str, object]]) -> None:
     for name, entry in summary.items():
         ratios = entry["ratios"]
         assert isinstance(ratios, dict)
-        log(f"{name:<11} " + "  ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
+        plain = {k: v for k, v in ratios.items() if not k.endswith(" paired")}
+        log(
+            f"{name:<11} "
+            + "  ".join(
+                f"{k} {v:.2f}"
+                + (f" (paired {ratios[k + ' paired']:.2f})" if k + " paired" in ratios else "")
+                for k, v in plain.items()
+            )
+        )
     log("\ntorrip phases (median s): inspect resolve fetch unpack install other")
     for name, entry in summary.items():
         for key in ("torrip cold", "torrip warm"):
