@@ -86,6 +86,11 @@ class Requirement:
     satisfied: dict[Version, bool] = field(
         default_factory=dict, init=False, compare=False, hash=False, repr=False
     )
+    # What the provider's preference reads of it, worked out once (``Provider.traits``):
+    # resolvelib asks for the preference of every unpinned name at every round.
+    traits: list[tuple[bool, bool, bool, bool]] = field(
+        default_factory=list, init=False, compare=False, hash=False, repr=False
+    )
 
     @property
     def identifier(self) -> str:

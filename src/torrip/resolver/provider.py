@@ -69,6 +69,23 @@ def requirement_from_pep508(req: PEP508Requirement, parent: Candidate | None = N
     )
 
 
+def _traits(requirement: AnyRequirement) -> tuple[bool, bool, bool, bool]:
+    """Whether ``requirement`` is a direct URL, pins a version, bounds it from above, and
+    constrains it at all: what the preference of its name reads (kept on a Requirement)."""
+    if isinstance(requirement, Requirement) and requirement.traits:
+        return requirement.traits[0]
+    specifier = requirement.specifier
+    found = (
+        isinstance(requirement, Requirement) and bool(requirement.url),
+        _is_pinned(specifier),
+        any(spec.operator in ("<", "<=", "~=", "==") for spec in specifier),
+        len(specifier) > 0,
+    )
+    if isinstance(requirement, Requirement):
+        requirement.traits.append(found)
+    return found
+
+
 def _is_pinned(specifier: SpecifierSet) -> bool:
     for spec in specifier:
         if spec.operator == "===":
@@ -107,6 +124,7 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
         self._metadata: dict[str, DistMetadata | MetadataError] = {}
         self._lock = threading.Lock()
         self._speculated: set[tuple[str, frozenset[NormalizedName]]] = set()
+        self._order: dict[str, int] = {}  # identifier -> its place among the user's names
         self.done = False
 
     # resolvelib contract -------------------------------------------------------------
@@ -141,19 +159,21 @@ class Provider(AbstractProvider[AnyRequirement, AnyCandidate, str]):
         information: Mapping[str, Iterator[Info]],
         backtrack_causes: Sequence[Info],
     ) -> Any:
-        infos = list(information[identifier])
-        requirements = [i.requirement for i in infos]
-        specifiers = [r.specifier for r in requirements]
-        direct = any(isinstance(r, Requirement) and r.url for r in requirements)
-        pinned = any(_is_pinned(s) for s in specifiers)
-        upper_bounded = any(
-            spec.operator in ("<", "<=", "~=", "==") for s in specifiers for spec in s
-        )
-        unfree = any(len(s) > 0 for s in specifiers)
-        name = identifier.split("[", 1)[0]
-        order = self.options.requested_order.get(
-            canonicalize_name(name), len(self.options.requested_order)
-        )
+        direct = pinned = upper_bounded = unfree = False
+        for info in information[identifier]:
+            a, b, c, d = _traits(info.requirement)
+            direct, pinned, upper_bounded, unfree = (
+                direct or a,
+                pinned or b,
+                upper_bounded or c,
+                unfree or d,
+            )
+        order = self._order.get(identifier)
+        if order is None:
+            name = canonicalize_name(identifier.split("[", 1)[0])
+            order = self._order[identifier] = self.options.requested_order.get(
+                name, len(self.options.requested_order)
+            )
         return (not direct, not pinned, not upper_bounded, order, not unfree, identifier)
 
     def find_matches(
