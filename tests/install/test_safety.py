@@ -253,3 +253,54 @@ def test_real_wheels_pass(wheel: Path, tmp_path: Path) -> None:
     }
     verified = verify_wheel(wheel, scheme)
     assert verified.destinations
+
+
+_NAMES = [
+    "pkg/__init__.py",
+    "pkg/sub/",
+    "pkg-1.0.dist-info/RECORD",
+    ".hidden/x",
+    "a/...",
+    "..a/b",
+    "a//b",
+    "./a",
+    "a/.",
+    "a/..",
+    "../x",
+    "",
+    "/",
+    "/etc/passwd",
+    "C:/x",
+    "c:x",
+    "a\\b",
+    "a\x00b",
+    "a\n..",
+    "a\n/b",
+    "\n",
+    "x/\n/y",
+    "dir/../",
+    "ok/name-1.2.txt",
+    "é/ü.py",
+]
+
+
+@pytest.mark.parametrize("name", _NAMES)
+def test_names_checked_together_refuse_what_each_alone_refuses(name: str) -> None:
+    """check_names searches all names at once, then goes one by one only where it finds
+    something: a name among good ones is refused exactly when check_name refuses it."""
+    from torrip.install.safety import _Verifier
+
+    verifier = _Verifier(Path("demo-1.0-py3-none-any.whl"), None, None)  # type: ignore[arg-type]
+    good = ["demo/__init__.py", "demo/data/", "demo-1.0.dist-info/METADATA"]
+    try:
+        verifier.check_name(name)
+        alone = None
+    except UnsafeWheelError as error:
+        alone = str(error)
+    try:
+        verifier.check_names([*good[:2], name, good[2]])
+        together = None
+    except UnsafeWheelError as error:
+        together = str(error)
+    assert together == alone
+    verifier.check_names(good)  # nothing to refuse

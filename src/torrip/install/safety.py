@@ -79,6 +79,11 @@ _CHUNK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # A path component that is empty, "." or "..": one search instead of a split per name.
 _BAD_COMPONENT = re.compile(r"(?:^|/)\.{0,2}(?:/|$)")
+# What those find, in the names of a zip joined a line each between line breaks
+# (``check_names``): an absolute path, then empty, "." and ".." components.
+_DRIVE_LINE = re.compile(r"\n[A-Za-z]:")
+_SUSPECT = ("\\", "\x00", "\n/", "//", "/\n", "\n\n", "/./", "\n./", "/.\n", "\n.\n")
+_SUSPECT += ("/../", "\n../", "/..\n", "\n..\n")
 # Read and inflated directly (``CheckedWheel.read``); others (bzip2, lzma) through zipfile.
 _SIMPLE_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
 _pread = getattr(os, "pread", None)  # not on Windows: zipfile's reader there
@@ -412,8 +417,7 @@ class _Verifier:
     def run(self) -> WheelLayout:
         infos = self.archive.infolist()
         self.check_zip_structure(infos)
-        for info in infos:
-            self.check_name(info.filename)
+        self.check_names([info.filename for info in infos])
         try:
             parsed = parse_wheel_filename(self.path.name)
         except ValueError:
@@ -503,6 +507,16 @@ class _Verifier:
             self.data_offsets[info.filename] = data_offset
             end_of_previous = data_offset + info.compress_size
             previous = info.filename
+
+    def check_names(self, members: list[str]) -> None:
+        """``check_name`` for each of ``members``: a few substring searches over them all,
+        joined a line each (1.3 us a member one by one), then one by one only if one finds
+        anything (a line break in a name makes it look suspect, no more)."""
+        lines = "\n".join(member[:-1] if member.endswith("/") else member for member in members)
+        lines = f"\n{lines}\n"
+        if any(sign in lines for sign in _SUSPECT) or _DRIVE_LINE.search(lines):
+            for member in members:
+                self.check_name(member)
 
     def check_name(self, member: str) -> None:
         if "\\" in member or "\x00" in member:
