@@ -82,8 +82,12 @@ _BAD_COMPONENT = re.compile(r"(?:^|/)\.{0,2}(?:/|$)")
 # What those find, in the names of a zip joined a line each between line breaks
 # (``check_names``): an absolute path, then empty, "." and ".." components.
 _DRIVE_LINE = re.compile(r"\n[A-Za-z]:")
-_SUSPECT = ("\\", "\x00", "\n/", "//", "/\n", "\n\n", "/./", "\n./", "/.\n", "\n.\n")
-_SUSPECT += ("/../", "\n../", "/..\n", "\n..\n")
+_SUSPECT = (
+    *("\\", "\x00", "\n/"),
+    *("//", "/\n", "\n\n"),
+    *("/./", "\n./", "/.\n", "\n.\n"),
+    *("/../", "\n../", "/..\n", "\n..\n"),
+)
 # Read and inflated directly (``CheckedWheel.read``); others (bzip2, lzma) through zipfile.
 _SIMPLE_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
 _pread = getattr(os, "pread", None)  # not on Windows: zipfile's reader there
