@@ -99,10 +99,7 @@ class StdlibTransport(httpx.BaseTransport):
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         body = request.read()
         while True:
-            connection = self._take_idle(origin)
-            reused = connection is not None
-            if connection is None:
-                connection = self._connect(origin, timeouts, request)
+            connection, reused = self._open(origin, timeouts, request)
             try:
                 response = _exchange(connection, request, body, timeouts, reused=reused)
             except _Stale:
@@ -142,10 +139,7 @@ class StdlibTransport(httpx.BaseTransport):
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         lines = [("Accept-Encoding", "gzip, deflate"), *headers]
         while True:
-            connection = self._take_idle(origin)
-            reused = connection is not None
-            if connection is None:
-                connection = self._connect(origin, timeouts, None)
+            connection, reused = self._open(origin, timeouts, None)
             try:
                 response = _send(
                     connection, "GET", target, lines, b"", timeouts, reused=reused, request=None
@@ -176,6 +170,15 @@ class StdlibTransport(httpx.BaseTransport):
             connection.close()
 
     # the pool ---------------------------------------------------------------------------
+
+    def _open(
+        self, origin: Origin, timeouts: dict[str, float | None], request: httpx.Request | None
+    ) -> tuple[http.client.HTTPConnection, bool]:
+        """An idle connection to ``origin`` and True, else a new one and False."""
+        connection = self._take_idle(origin)
+        if connection is not None:
+            return connection, True
+        return self._connect(origin, timeouts, request), False
 
     def _take_idle(self, origin: Origin) -> http.client.HTTPConnection | None:
         """The most recently used idle connection that is still open, if any."""

@@ -71,8 +71,11 @@ class TransportPerScheme(httpx.BaseTransport):
 
     def direct(self, scheme: str, host: str, port: int | None) -> StdlibTransport | None:
         """The connections an http(s) request to ``host`` goes through when they are
-        torrip's own (``StdlibTransport.get_whole`` can use them); None through a proxy."""
-        if scheme not in ("http", "https") or self._proxy_for(scheme, host, port) is not None:
+        torrip's own (``StdlibTransport.get_whole`` can use them); None through a proxy, or
+        for a host named in other letters than ASCII (httpx encodes it as IDNA)."""
+        if scheme not in ("http", "https") or not host.isascii():
+            return None
+        if self._proxy_for(scheme, host, port) is not None:
             return None
         transport = self._transport(scheme != "http")
         return transport if isinstance(transport, StdlibTransport) else None
