@@ -60,6 +60,16 @@ class Reply(NamedTuple):
     content: bytes  # decoded as its Content-Encoding says
     header_list: tuple[tuple[str, str], ...] = ()  # as they came (Set-Cookie's must not join)
 
+    @classmethod
+    def of(
+        cls, url: str, status: int, header_list: tuple[tuple[str, str], ...], content: bytes
+    ) -> Reply:
+        """The reply with these headers (lower-case names), repeated ones joined."""
+        headers: dict[str, str] = {}
+        for name, value in header_list:
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        return cls(url, status, headers, content, header_list)
+
 
 class StdlibTransport(httpx.BaseTransport):
     """One pool of kept-alive connections per origin; thread-safe.
@@ -156,10 +166,8 @@ class StdlibTransport(httpx.BaseTransport):
             else:
                 self.release(origin, connection)
             listed = tuple((name.lower(), value) for name, value in response.getheaders())
-            found: dict[str, str] = {}
-            for name, value in listed:
-                found[name] = f"{found[name]}, {value}" if name in found else value
-            return Reply(url, response.status, found, _decoded(body, found), listed)
+            reply = Reply.of(url, response.status, listed, body)
+            return reply._replace(content=_decoded(body, reply.headers))
 
     def close(self) -> None:
         with self._lock:

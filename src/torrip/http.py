@@ -313,10 +313,7 @@ def _reply(response: httpx.Response) -> Reply:
     from torrip.connections import Reply
 
     listed = tuple(response.headers.multi_items())
-    found: dict[str, str] = {}
-    for name, value in listed:
-        found[name] = f"{found[name]}, {value}" if name in found else value
-    return Reply(str(response.url), response.status_code, found, response.content, listed)
+    return Reply.of(str(response.url), response.status_code, listed, response.content)
 
 
 def raise_for_status(response: httpx.Response | Reply) -> None:

@@ -171,11 +171,11 @@ class Prefetch(Closing):
             if not self._stopped:
                 self._jobs.submit(request)
 
-    def likely(self, candidate: object) -> None:
+    def likely(self, candidate: Candidate) -> None:
         """The resolver will likely pin ``candidate`` (``Provider``'s ``on_likely``): fetch
         its wheel now, if small enough to risk (a conflict may pick another version, whose
         file is then fetched as well)."""
-        link = getattr(candidate, "link", None)
+        link = candidate.link
         if link is not None and link.size is not None and link.size <= LIKELY_MAX_BYTES:
             self.pinned(candidate)
 
