@@ -355,6 +355,36 @@ def test_a_whole_get_reads_what_a_client_get_reads(server: _Server) -> None:
     assert server.connections == 2  # the httpx client's own, and this transport's
 
 
+def test_a_streamed_get_reads_what_a_client_stream_reads(server: _Server) -> None:
+    """stream (the downloads, without httpx's objects) gives the body undecoded as it
+    comes, with httpx's errors; the connection is kept once the body is read to its end,
+    and closed if it was not."""
+    base = _base(server)
+    transport = StdlibTransport(tls=None)
+    identity = [("Accept-Encoding", "identity")]
+    with _client() as client:
+        for path in ("/hello", "/gzip", "/chunked", "/big"):
+            streamed = transport.stream(f"{base}{path}", identity, _TIMEOUTS)
+            with client.stream("GET", f"{base}{path}", headers=dict(identity)) as response:
+                assert b"".join(streamed.iter_raw()) == b"".join(response.iter_raw())
+                assert streamed.headers.get("content-length") == response.headers.get(
+                    "Content-Length"
+                )
+            assert (streamed.url, streamed.status_code) == (f"{base}{path}", 200)
+            streamed.close()
+    assert server.connections == 2  # the httpx client's own, and this transport's, kept
+    unread = transport.stream(f"{base}/big", identity, _TIMEOUTS)
+    unread.close()
+    assert b"".join(transport.stream(f"{base}/hello", [], _TIMEOUTS).iter_raw()) == b"hello"
+    assert server.connections == 3  # the unread body's connection was closed, not kept
+    truncated = transport.stream(f"{base}/truncated", [], _TIMEOUTS)
+    with pytest.raises(httpx.RemoteProtocolError, match="before the whole body came"):
+        b"".join(truncated.iter_raw())
+    slow = transport.stream(f"{base}/slow", [], {**_TIMEOUTS, "read": 0.2})
+    with pytest.raises(httpx.ReadTimeout):
+        b"".join(slow.iter_raw())
+
+
 def test_a_whole_get_is_sent_again_on_a_closed_connection_and_says_errors(
     server: _Server,
 ) -> None:

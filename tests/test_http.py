@@ -8,7 +8,7 @@ import socket
 import ssl
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from torrip.config import Settings
-from torrip.http import get_whole, make_client
+from torrip.http import get_whole, make_client, stream_get
 from torrip.httptransport import TransportPerScheme
 
 
@@ -217,11 +217,25 @@ class _Pages(_Handler):
         self.wfile.write(said.encode())
 
 
-def test_whole_gets_go_around_httpx_only_where_nothing_of_it_applies(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _whole(client: httpx.Client, url: str) -> tuple[str, int, bytes]:
+    reply = get_whole(client, url)
+    return reply.url, reply.status_code, reply.content
+
+
+def _streamed(client: httpx.Client, url: str) -> tuple[str, int, bytes]:
+    with stream_get(client, url) as response:
+        return str(response.url), response.status_code, b"".join(response.iter_raw())
+
+
+@pytest.mark.parametrize("get", [_whole, _streamed])
+def test_gets_go_around_httpx_only_where_nothing_of_it_applies(
+    get: Callable[[httpx.Client, str], tuple[str, int, bytes]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Without credentials, proxy or cookie, get_whole sends no request through httpx's
-    client (and follows redirects itself); once a server set a cookie, or with the index's
+    """Without credentials, proxy or cookie, get_whole and stream_get (the index client's
+    pages and metadata files, the downloads) send no request through httpx's client (and
+    follow redirects themselves); once a server set a cookie, or with the index's
     credentials, the client sends them as for any request."""
     for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy", "HTTP_PROXY"):
         monkeypatch.delenv(name, raising=False)
@@ -236,26 +250,25 @@ def test_whole_gets_go_around_httpx_only_where_nothing_of_it_applies(
                 return send(self, request, **kwargs)
 
             monkeypatch.setattr(httpx.Client, "send", watched)
-            moved = get_whole(client, url + "old")
-            assert (moved.url, moved.status_code, moved.content) == (
-                url + "new",
-                200,
-                b"/new None None",
-            )
-            assert get_whole(client, url + "set").content == b"/set None None"
+            assert get(client, url + "old") == (url + "new", 200, b"/new None None")
+            assert get(client, url + "set")[2] == b"/set None None"
             assert sent_by_httpx == []
-            assert get_whole(client, url + "new").content == b"/new session=abc None"
+            assert get(client, url + "new")[2] == b"/new session=abc None"
             assert sent_by_httpx == ["/new"]
         sent_by_httpx.clear()
         port = url.split(":")[2].rstrip("/")
         with_credentials = Settings(cache_dir=tmp_path, index_url=f"http://u:p@127.0.0.1:{port}/")
         with make_client(with_credentials) as client:
-            assert get_whole(client, url + "new").content == b"/new None Basic dTpw"
+            assert get(client, url + "new")[2] == b"/new None Basic dTpw"
         assert sent_by_httpx == ["/new"]
 
 
-def test_whole_gets_take_the_proxy(
-    plain_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("get", [_whole, _streamed])
+def test_gets_take_the_proxy(
+    get: Callable[[httpx.Client, str], tuple[str, int, bytes]],
+    plain_server: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
         monkeypatch.delenv(name, raising=False)
@@ -263,5 +276,5 @@ def test_whole_gets_take_the_proxy(
         _ForwardProxy.seen = []
         monkeypatch.setenv("HTTP_PROXY", proxy)
         with make_client(Settings(cache_dir=tmp_path)) as client:
-            assert get_whole(client, plain_server).content == b"hello"
+            assert get(client, plain_server)[2] == b"hello"
         assert _ForwardProxy.seen == [plain_server]

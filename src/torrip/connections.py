@@ -16,6 +16,8 @@ ones are capped, per origin.
 ``StdlibTransport.get_whole`` sends a GET over the same connections without httpx's
 request and response objects, and reads the body whole: what the index client's pages
 and metadata files need where no credentials or proxy apply (``torrip.http.get_whole``).
+``StdlibTransport.stream`` does the same for a body read as it arrives: a download's
+(``torrip.http.stream_get``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-__all__ = ["Reply", "StdlibTransport"]
+__all__ = ["Reply", "StdlibTransport", "Streamed"]
 
 Origin = tuple[str, str, int]
 
@@ -65,10 +67,33 @@ class Reply(NamedTuple):
         cls, url: str, status: int, header_list: tuple[tuple[str, str], ...], content: bytes
     ) -> Reply:
         """The reply with these headers (lower-case names), repeated ones joined."""
-        headers: dict[str, str] = {}
-        for name, value in header_list:
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        return cls(url, status, headers, content, header_list)
+        return cls(url, status, _joined(header_list), content, header_list)
+
+
+class Streamed(NamedTuple):
+    """A response whose body is read as it arrives (``stream``); named as httpx.Response's
+    fields are. ``close`` keeps the connection for the next request if the body was read
+    to its end, and closes it otherwise."""
+
+    url: str
+    status_code: int
+    headers: Mapping[str, str]  # as Reply's
+    header_list: tuple[tuple[str, str], ...]
+    body: _Body
+
+    def iter_raw(self) -> Iterator[bytes]:
+        """The body's bytes as they come, undecoded."""
+        return iter(self.body)
+
+    def close(self) -> None:
+        self.body.close()
+
+
+def _joined(header_list: Iterable[tuple[str, str]]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, value in header_list:
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
 
 
 class StdlibTransport(httpx.BaseTransport):
@@ -125,7 +150,9 @@ class StdlibTransport(httpx.BaseTransport):
             return httpx.Response(
                 response.status,
                 headers=response.getheaders(),
-                stream=_Body(self, origin, connection, response, request),
+                stream=_Body(
+                    self, origin, connection, response, request, head=request.method == "HEAD"
+                ),
                 extensions={
                     "http_version": b"HTTP/1.1" if response.version == 11 else b"HTTP/1.0",
                     "reason_phrase": response.reason.encode("latin-1", errors="replace"),
@@ -141,33 +168,63 @@ class StdlibTransport(httpx.BaseTransport):
         """GET ``url`` (http or https) with ``headers`` (Host and Accept-Encoding are
         added), and read the body whole; no redirect is followed. Raises httpx's
         exceptions, as ``handle_request`` does."""
+        origin, connection, response = self._get(
+            url, [("Accept-Encoding", "gzip, deflate"), *headers], timeouts
+        )
+        try:
+            body = _read_whole(response)
+        except BaseException:
+            connection.close()
+            raise
+        if response.will_close:
+            connection.close()
+        else:
+            self.release(origin, connection)
+        reply = Reply.of(url, response.status, _listed(response), body)
+        return reply._replace(content=_decoded(body, reply.headers))
+
+    def stream(
+        self,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        timeouts: dict[str, float | None],
+    ) -> Streamed:
+        """GET ``url`` (http or https) with ``headers`` (Host is added; a body to read
+        undecoded should ask for ``Accept-Encoding: identity``), and give the response
+        once its head has come; no redirect is followed. Raises httpx's exceptions, as
+        ``handle_request`` does; so does reading the body. Close what it gives."""
+        origin, connection, response = self._get(url, headers, timeouts)
+        listed = _listed(response)
+        body = _Body(self, origin, connection, response, None, head=False)
+        return Streamed(url, response.status, _joined(listed), listed, body)
+
+    def _get(
+        self,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        timeouts: dict[str, float | None],
+    ) -> tuple[Origin, http.client.HTTPConnection, http.client.HTTPResponse]:
+        """Send a GET and read the response's head: the connection, which the caller
+        releases or closes once it has read the body."""
         parts = urlsplit(url)
         scheme = parts.scheme
         if scheme not in ("http", "https") or (scheme == "https" and self._tls is None):
             raise httpx.UnsupportedProtocol(f"no transport for {scheme!r} URLs")
         origin = (scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80))
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        lines = [("Accept-Encoding", "gzip, deflate"), *headers]
         while True:
             connection, reused = self._open(origin, timeouts, None)
             try:
                 response = _send(
-                    connection, "GET", target, lines, b"", timeouts, reused=reused, request=None
+                    connection, "GET", target, headers, b"", timeouts, reused=reused, request=None
                 )
-                body = _read_whole(response)
             except _Stale:
                 connection.close()
                 continue  # a GET may be sent again
             except BaseException:
                 connection.close()
                 raise
-            if response.will_close:
-                connection.close()
-            else:
-                self.release(origin, connection)
-            listed = tuple((name.lower(), value) for name, value in response.getheaders())
-            reply = Reply.of(url, response.status, listed, body)
-            return reply._replace(content=_decoded(body, reply.headers))
+            return origin, connection, response
 
     def close(self) -> None:
         with self._lock:
@@ -336,6 +393,11 @@ def _send(
         raise httpx.ReadError(str(exc), request=request) from exc
 
 
+def _listed(response: http.client.HTTPResponse) -> tuple[tuple[str, str], ...]:
+    """The response's headers as they came, their names in lower case."""
+    return tuple((name.lower(), value) for name, value in response.getheaders())
+
+
 def _read_whole(response: http.client.HTTPResponse) -> bytes:
     """The rest of ``response``'s body, with _Body's errors."""
     try:
@@ -384,19 +446,22 @@ class _Body(httpx.SyncByteStream):
         origin: Origin,
         connection: http.client.HTTPConnection,
         response: http.client.HTTPResponse,
-        request: httpx.Request,
+        request: httpx.Request | None,
+        *,
+        head: bool,
     ) -> None:
         self._transport = transport
         self._origin = origin
         self._connection: http.client.HTTPConnection | None = connection
         self._response = response
-        self._request = request
+        self._request = request  # httpx's, if it sent the request: its errors name it
+        self._head = head  # the answer to a HEAD request: no body, whatever it says
 
     def __iter__(self) -> Iterator[bytes]:
         response = self._response
         while True:
             try:
-                if response.length == 0 or self._request.method == "HEAD":
+                if response.length == 0 or self._head:
                     # Nothing left: read() ends the body, which read1 would leave open,
                     # and the connection is kept for the next request.
                     chunk = response.read()

@@ -23,8 +23,10 @@ import httpx
 import pytest
 
 import torrip.transport.http as http_module
+from torrip.config import Settings
 from torrip.connections import StdlibTransport
 from torrip.errors import HTTPStatusError, NetworkError, SizeMismatchError
+from torrip.http import make_client
 from torrip.transport.http import download, resume_sidecar
 
 LAST_MODIFIED = "Wed, 01 Jan 2020 00:00:00 GMT"
@@ -210,10 +212,21 @@ def server() -> Iterator[FaultServer]:
         yield running
 
 
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    # The transport torrip's client uses (torrip.http).
-    with httpx.Client(transport=StdlibTransport(tls=None), timeout=10, trust_env=False) as http:
+@pytest.fixture(params=["through-httpx", "direct"])
+def client(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[httpx.Client]:
+    """An httpx client on the transport torrip's client uses, and torrip's client itself,
+    whose downloads go around httpx's (``torrip.http.stream_get``): both behave alike."""
+    if request.param == "through-httpx":
+        transport = StdlibTransport(tls=None)
+        with httpx.Client(transport=transport, timeout=10, trust_env=False) as http:
+            yield http
+        return
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(cache_dir=tmp_path / "cache", timeout=10)
+    with make_client(settings) as http:
         yield http
 
 

@@ -36,10 +36,15 @@ from urllib.parse import unquote, urlsplit
 
 from torrip.errors import HTTPStatusError, NetworkError, SizeMismatchError, TorripError
 from torrip.fsutil import atomic_write
-from torrip.http import http_errors, raise_for_status
+from torrip.http import http_errors, raise_for_status, stream_get
 
 if TYPE_CHECKING:
     import httpx
+
+    from torrip.connections import Streamed
+
+    # Either answers ``headers.get`` for names in lower case.
+    Response = httpx.Response | Streamed
 
 __all__ = [
     "MAX_RETRY_AFTER",
@@ -154,10 +159,10 @@ class _Attempt:
         if offset and validator:
             headers["Range"] = f"bytes={offset}-"
             headers["If-Range"] = validator
-        with self.client.stream("GET", self.url, headers=headers) as response:
+        with stream_get(self.client, self.url, headers) as response:
             self._receive(response, offset)
 
-    def _receive(self, response: httpx.Response, offset: int) -> None:
+    def _receive(self, response: Response, offset: int) -> None:
         pending_validator: str | None = None
         status = response.status_code
         if status == 416 and offset:
@@ -286,8 +291,8 @@ def _delay(failure: _Retry | httpx.TransportError, failures: int, backoff: float
     return backoff * 2.0 ** (failures - 1) * random.uniform(0.8, 1.2)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
+def _retry_after(response: Response) -> float | None:
+    value = response.headers.get("retry-after")
     if not value:
         return None
     value = value.strip()
@@ -299,11 +304,11 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _validator(response: httpx.Response) -> str | None:
-    etag = str(response.headers.get("ETag", ""))
+def _validator(response: Response) -> str | None:
+    etag = str(response.headers.get("etag", ""))
     if etag and not etag.startswith("W/"):
         return etag  # If-Range needs a strong validator
-    return str(response.headers.get("Last-Modified", "")) or None
+    return str(response.headers.get("last-modified", "")) or None
 
 
 def _write_validator(dest: Path, url: str, validator: str) -> None:
@@ -321,20 +326,20 @@ def _read_validator(dest: Path, url: str) -> str | None:
     return validator if isinstance(validator, str) else None
 
 
-def _content_length(response: httpx.Response) -> int | None:
-    value = response.headers.get("Content-Length", "")
+def _content_length(response: Response) -> int | None:
+    value = response.headers.get("content-length", "")
     return int(value) if value.isdigit() else None
 
 
-def _content_range_start(response: httpx.Response) -> int | None:
+def _content_range_start(response: Response) -> int | None:
     # "bytes 100-999/1000"
-    unit, _, spec = response.headers.get("Content-Range", "").partition(" ")
+    unit, _, spec = response.headers.get("content-range", "").partition(" ")
     first = spec.split("-", 1)[0]
     return int(first) if unit == "bytes" and first.isdigit() else None
 
 
-def _content_range_total(response: httpx.Response) -> int | None:
-    total = response.headers.get("Content-Range", "").rpartition("/")[2]
+def _content_range_total(response: Response) -> int | None:
+    total = response.headers.get("content-range", "").rpartition("/")[2]
     return int(total) if total.isdigit() else None
 
 
