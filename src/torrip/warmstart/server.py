@@ -248,7 +248,7 @@ class Server:
         taken = False
         for news in os.read(self.news_read, 4096).split():
             if news == b"S":
-                print("a module changed since it was imported: leaving", file=sys.stderr)
+                _log("a module changed since it was imported: leaving")
                 self.stopping = True
             else:
                 self.running.add(int(news[1:]))
@@ -273,14 +273,14 @@ class Server:
             code = os.waitstatus_to_exitcode(status)
             self.running.discard(pid)
             if pid == self.spare:  # died before taking a command
-                print(f"{pid}: a spare ended ({code})", file=sys.stderr, flush=True)
+                _log(f"{pid}: a spare ended ({code})")
                 self.spare = 0
                 self._close_go()
                 self.failed_spares += 1
                 if self.failed_spares >= 3:  # said in warm-<id>.failed (``main``)
                     raise RuntimeError("three spares in a row ended before taking a command")
             elif code < 0:  # the command's own exit status went to the command
-                print(f"{pid}: killed by signal {-code}", file=sys.stderr, flush=True)
+                _log(f"{pid}: killed by signal {-code}")
 
     def _let_spare_copy(self) -> None:
         """Tell the spare to make its memory its own, once no command runs beside it."""
@@ -345,7 +345,7 @@ class Server:
             connection.sendall(b"Rchanged\n")
             os.write(self.news_write, b"S\n")
             return
-        print(f"{os.getpid()}: torrip {' '.join(request['argv'])}", file=sys.stderr, flush=True)
+        _log(f"{os.getpid()}: torrip {' '.join(request['argv'])}")
         connection.sendall(b"P%d\n" % os.getpid())
         # The command's go-ahead: one that gave up waiting for the answer runs in its own
         # process, and this one must not run it as well.
@@ -391,6 +391,14 @@ class Server:
             with contextlib.suppress(OSError):
                 connection.sendall(b"X%d\n" % code)
             os._exit(code)
+
+
+def _log(line: str) -> None:
+    """A line in the server's log, in one write: the server and its spares share the log's
+    file offset, and a line printed in two writes (the text, then the newline) could take
+    in another process's line between them."""
+    with contextlib.suppress(OSError):
+        os.write(2, f"{line}\n".encode(errors="replace"))
 
 
 def _end_with_the_command(connection: socket.socket) -> None:
