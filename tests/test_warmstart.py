@@ -239,6 +239,82 @@ def test_an_install_in_a_fork_is_the_install_in_a_process(
     assert len(warm.served()) == 1 and " -r requirements.txt" in warm.served()[0]
 
 
+def _children(pid: int) -> list[int]:
+    children = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.append(int(stat_file.parent.name))
+    return children
+
+
+def test_workers_forked_ahead_unpack_as_the_command_s_own_would(
+    warm: Warm, tmp_path: Path, local_index, make_venv
+) -> None:
+    """The spare forks an install's unpacking workers while it waits for a command
+    (``fork_ahead``): a cold install through them writes the cache and the environment as
+    the install in its own process does, with the command's umask; and they hold none of
+    the server's descriptors (its listening socket: they take no command)."""
+    from torrip.install.unpacked import FORK_MIN_BYTES
+
+    dists = tmp_path / "dists"
+    # Enough to unpack that the install's workers are worth it (stored: it compresses).
+    big = {"big/data.bin": os.urandom(FORK_MIN_BYTES), "big/__init__.py": b""}
+    index = local_index([make_wheel(dists, "big", "1.0", files=big)])
+    warm.torrip("cache", "dir")
+    warm.wait_for_server()
+    (server,) = warm.server_pids()
+    expected = min(os.cpu_count() or 1, 4)
+    deadline = time.monotonic() + 20
+    while True:
+        spares = _children(server)
+        workers = [pid for spare in spares for pid in _children(spare)]
+        if len(spares) == 1 and len(workers) == expected:
+            break
+        assert time.monotonic() < deadline, (spares, workers, warm.logs())
+        time.sleep(0.05)
+    socket_inode = os.stat(warm.sockets()[0]).st_ino
+    for worker in workers:
+        held = {os.readlink(fd) for fd in Path(f"/proc/{worker}/fd").iterdir()}
+        assert not any(str(socket_inode) in link for link in held)  # the listener is closed
+    trees, caches = {}, {}
+    for mode in ("--warm-start", "--no-warm-start"):
+        venv = make_venv()
+        cache = tmp_path / f"cache{mode}"
+        command = ["install", mode, "-q", "--index-url", index.url, "--python", str(venv), "big"]
+        result = subprocess.run(
+            ["sh", "-c", 'umask 077 && exec "$@"', "sh", sys.executable, "-m", "torrip", *command],
+            capture_output=True,
+            text=True,
+            env={**warm.env, "TORRIP_CACHE_DIR": str(cache)},
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        site = next((venv / "lib").glob("python*/site-packages"))
+        trees[mode] = {
+            str(path.relative_to(venv)): stat.S_IMODE(path.stat().st_mode)
+            for path in site.rglob("*")
+            if path.is_file() and path.suffix != ".pth"
+        }
+        caches[mode] = {
+            str(path.relative_to(cache)): stat.S_IMODE(path.stat().st_mode)
+            for path in cache.rglob("*")
+            if path.is_file()
+        }
+    assert any(name.endswith("big/data.bin") for name in trees["--warm-start"])
+    assert trees["--warm-start"] == trees["--no-warm-start"]
+    assert caches["--warm-start"] == caches["--no-warm-start"]
+    assert any("unpacked" in name and name.endswith("data.bin") for name in caches["--warm-start"])
+    # What the workers wrote: the unpacked files (the wheel itself is kept read-only).
+    unpacked = {name: mode for name, mode in caches["--warm-start"].items() if "unpacked" in name}
+    assert unpacked and all(mode & 0o077 == 0 for mode in unpacked.values())
+    assert [line.split()[1] for line in warm.served()] == ["install"]
+    assert not any(_alive(pid) for pid in workers)  # they ended with the command
+
+
 def _hanging_install(
     warm: Warm, *, shell: str | None = None
 ) -> tuple[subprocess.Popen[str], int, socket.socket, socket.socket]:

@@ -380,6 +380,71 @@ def test_forked_workers_unpack_what_threads_do(tmp_path: Path) -> None:
     }
 
 
+_FORKED_AHEAD = """
+import json, multiprocessing, os, select, stat, sys, tempfile, threading
+from pathlib import Path
+from torrip.cache import UnpackedCache, sha256_of
+from torrip.install.unpacked import FORK_MIN_BYTES, Unpacker, fork_ahead, forked_workers
+
+def seen():
+    return os.getcwd(), os.environ.get("TORRIP_AHEAD"), tempfile.gettempdir()
+
+folder, wheel = Path(sys.argv[1]), Path(sys.argv[2])
+kept, held = os.pipe()  # ``held`` stands for the server's socket, which workers must close
+forked = fork_ahead(close=(held,))
+os.close(held)
+pids = {child.pid for child in multiprocessing.active_children()}
+alone = threading.active_count() == 1
+# The command comes: its folder, umask and environment are not the spare's.
+os.chdir(folder)
+os.umask(0o027)
+os.environ.update(TORRIP_AHEAD="the command's", TMPDIR=str(folder))
+with forked_workers(FORK_MIN_BYTES) as workers:
+    assert workers is not None
+    ran_in = {workers.submit(os.getpid).result() for _ in range(8)}
+    with Unpacker(UnpackedCache(folder / "cache"), forked=workers) as unpacker:
+        tree = unpacker.result(wheel, sha256_of(wheel)).tree
+    context = workers.submit(seen).result()
+modes = {stat.S_IMODE(path.stat().st_mode) for path in tree.rglob("*") if path.is_file()}
+with forked_workers(FORK_MIN_BYTES) as fresh:
+    again = fresh is not None and fresh.context is None
+print(json.dumps({
+    "forked": forked,
+    "no_thread_until_used": alone,
+    "their_own_pids": bool(ran_in) and ran_in <= pids and os.getpid() not in pids,
+    "context": list(context),
+    "modes": sorted(modes),
+    "closed": select.select([kept], [], [], 10)[0] == [kept] and os.read(kept, 1) == b"",
+    "again": again,
+}))
+"""
+
+
+def test_workers_forked_ahead_do_the_command_s_jobs_in_its_context(tmp_path: Path) -> None:
+    """Forked ahead of a command (the warm-start spare, before it takes one), the workers
+    start no thread, hold no descriptor they were told to close, and take on the command's
+    working folder, umask and environment: what they write in the cache has the command's
+    mode. They serve one command: after it, workers are forked again."""
+    wheel = package_wheel(tmp_path / "dist", "one", "1.0")
+    child = subprocess.run(
+        [sys.executable, "-c", _FORKED_AHEAD, str(tmp_path), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == 0, child.stderr
+    folder = str(tmp_path)
+    assert json.loads(child.stdout) == {
+        "forked": True,
+        "no_thread_until_used": True,
+        "their_own_pids": True,
+        "context": [folder, "the command's", folder],
+        "modes": [0o640],
+        "closed": True,
+        "again": True,
+    }
+
+
 _FORK_OR_NOT = """
 import threading, time
 import torrip.install.unpacked as unpacked

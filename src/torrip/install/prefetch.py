@@ -37,7 +37,7 @@ import ipaddress
 import os
 import sys
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
@@ -53,6 +53,7 @@ from torrip.install.unpacked import (
     LargestFirst,
     UnpackedWheel,
     Unpacker,
+    fork_ahead,
     forked_workers,
     unpack_wheel,
     unpacked_store,
@@ -83,6 +84,7 @@ __all__ = [
     "Prefetch",
     "WorkerFetches",
     "fetching_workers",
+    "fork_workers_ahead",
     "near_host",
     "start_prefetch",
 ]
@@ -249,6 +251,11 @@ def fetching_workers(pending: int) -> Iterator[ForkedWorkers | None]:
         yield workers
 
 
+def fork_workers_ahead(close: Iterable[int] = ()) -> bool:
+    """``fork_ahead`` for workers that can fetch too, as ``fetching_workers`` forks them."""
+    return fork_ahead(before_fork=_new_flag, close=close)
+
+
 def _new_flag() -> None:
     import multiprocessing  # imported by forking the workers in any case
 
@@ -298,7 +305,7 @@ class WorkerFetches(Closing):
         self.cancel()
 
     def _run(self, request: FileRequest) -> FetchResult:
-        job = self.workers.pool.submit(_fetch_and_unpack, self.settings, self.store, request)
+        job = self.workers.submit(_fetch_and_unpack, self.settings, self.store, request)
         result, unpacked = job.result()
         self.unpacker.adopt(unpacked)
         return result

@@ -63,10 +63,12 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "CommandContext",
     "ForkedWorkers",
     "LargestFirst",
     "UnpackedWheel",
     "Unpacker",
+    "fork_ahead",
     "forked_workers",
     "open_unpacked",
     "to_unpack",
@@ -175,6 +177,7 @@ class Unpacker(Closing):
         self._use_processes = False
         self._processes: ProcessPoolExecutor | None = None
         self._owns_processes = forked is None  # forked ones belong to whoever forked them
+        self._forked = forked
         if forked is not None:
             self._workers, self._processes, self._use_processes = forked.count, forked.pool, True
         # In this process the unpacking is serialized on the GIL: a second thread only adds
@@ -249,8 +252,9 @@ class Unpacker(Closing):
         if pool is not None:
             from concurrent.futures.process import BrokenProcessPool
 
+            submit = self._forked.submit if self._forked is not None else pool.submit
             try:
-                return pool.submit(unpack_wheel, self.store, wheel, sha256).result()
+                return submit(unpack_wheel, self.store, wheel, sha256).result()
             except BrokenProcessPool:  # a worker died (killed, out of memory): do it here
                 pass
         return unpack_wheel(self.store, wheel, sha256)
@@ -377,12 +381,31 @@ def _default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
+class CommandContext(NamedTuple):
+    """What a command's process has that workers forked before the command (``fork_ahead``)
+    take on with each job: the working folder, the umask (the mode of the files they
+    write in the cache) and the environment (proxies, netrc, CA settings, TMPDIR)."""
+
+    pid: int  # the command's process: a worker takes it on once
+    cwd: str
+    umask: int
+    environ: dict[str, str]
+
+
 @dataclass(frozen=True)
 class ForkedWorkers:
     """Unpacking worker processes forked by ``forked_workers``, for an Unpacker to use."""
 
     pool: ProcessPoolExecutor
     count: int
+    context: CommandContext | None = None
+    """Forked ahead of the command: what each job takes on first (``submit``)."""
+
+    def submit(self, function: Callable[..., T], /, *args: Any) -> Future[T]:
+        """``function(*args)`` in a worker, in the command's context."""
+        if self.context is None:
+            return self.pool.submit(function, *args)
+        return self.pool.submit(_in_context, self.context, function, *args)
 
 
 @contextlib.contextmanager
@@ -403,17 +426,122 @@ def forked_workers(
     on them forever. Call it before starting threads; threads that are ending (the
     resolver's) get a moment to end. ``workers``: how many (default: one per core, up to
     four); ``before_fork()`` is called just before they are (what they should inherit).
-    Leaving the block stops the workers.
+    Workers forked ahead of the command (``fork_ahead``) are taken instead, if there are
+    as many; ``before_fork`` was called then. Leaving the block stops the workers.
     """
     workers = workers or _default_workers()
-    pool = None
+    forked = None
     if pending >= FORK_MIN_BYTES and workers > 1 and sys.platform.startswith("linux"):
-        pool = _fork_processes(workers, before_fork)
+        forked = _take_ahead(workers)
+        if forked is None:
+            pool = _fork_processes(workers, before_fork)
+            forked = None if pool is None else ForkedWorkers(pool, workers)
     try:
-        yield None if pool is None else ForkedWorkers(pool, workers)
+        yield forked
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if forked is not None:
+            forked.pool.shutdown(wait=True, cancel_futures=True)
+
+
+# Workers forked ahead (``fork_ahead``): the process that forked them, the pool, how many.
+_ahead: tuple[int, ProcessPoolExecutor, int] | None = None
+
+
+def fork_ahead(*, before_fork: Callable[[], object] = int, close: Iterable[int] = ()) -> bool:
+    """Fork the unpacking workers now, ahead of the command this process is to run: the
+    warm-start spare does, while it waits for one. ``forked_workers`` then takes them as
+    they are: the command's start waits for no fork, and its memory, which the spare makes
+    its own after this (``warmstart.server``), is not shared with the workers while it
+    runs (each first write to a shared page costs a fault and a copy). They take on the
+    command's working folder, umask and environment with their first job
+    (``CommandContext``).
+
+    They start no thread here, nor in a command that never uses them (a fork copies
+    threads' locks as they are; and ``only_thread`` must stay true for a warm install's
+    forked share). Whether they were forked: not on other systems than Linux, with one
+    core, while another thread runs, or on a Python whose ``ProcessPoolExecutor`` cannot
+    start its processes apart from its first job. ``close``: descriptors of this process
+    the workers have no business holding (the server's listening socket)."""
+    global _ahead
+    workers = _default_workers()
+    if _ahead is not None or workers < 2 or not sys.platform.startswith("linux"):
+        return False
+    if not only_thread(timeout=0.0):
+        return False
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    before_fork()
+    try:
+        context = multiprocessing.get_context("fork")
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=context,
+            initializer=_worker_start,
+            initargs=(os.getpid(), tuple(close)),
+        )
+    except (OSError, ValueError):  # no semaphores in a sandbox
+        return False
+    # What the first submit calls to fork every worker before it starts the pool's thread
+    # (since the fix of python/cpython#90622, late 2022: 3.10 and 3.11's later releases).
+    launch = getattr(pool, "_launch_processes", None)
+    if launch is None:
+        pool.shutdown(wait=False)
+        return False
+    try:
+        with _ctrl_c_blocked(tracker=False):
+            launch()
+    except OSError:  # no fork (a process limit): those forked end with this process
+        return False
+    _ahead = (os.getpid(), pool, workers)
+    return True
+
+
+def _take_ahead(workers: int) -> ForkedWorkers | None:
+    """The workers ``fork_ahead`` forked, if this process did and they are ``workers``;
+    now the command's, in its context (once only)."""
+    global _ahead
+    if _ahead is None or _ahead[0] != os.getpid() or _ahead[2] != workers:
+        return None
+    umask = _umask()
+    if umask is None:
+        return None
+    _, pool, count = _ahead
+    _ahead = None
+    return ForkedWorkers(
+        pool, count, CommandContext(os.getpid(), os.getcwd(), umask, {**os.environ})
+    )
+
+
+def _umask() -> int | None:
+    """This process's umask, read without setting it (which would change it for a moment
+    for every thread): Linux 4.7 and later say it in /proc."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+# In a worker forked ahead: the command whose context it took on (``_in_context``).
+_taken_on: int | None = None
+
+
+def _in_context(context: CommandContext, function: Callable[..., T], /, *args: Any) -> T:
+    """In a worker forked ahead of a command: ``function(*args)``, in the command's
+    working folder, umask and environment (taken on at its first job)."""
+    global _taken_on
+    if _taken_on != context.pid:
+        os.chdir(context.cwd)
+        os.umask(context.umask)
+        os.environ.clear()
+        os.environ.update(context.environ)
+        tempfile.tempdir = None  # chosen again from this environment's TMPDIR
+        _taken_on = context.pid
+    return function(*args)
 
 
 def _fork_processes(workers: int, before_fork: Callable[[], object]) -> ProcessPoolExecutor | None:
@@ -492,14 +620,18 @@ def _ctrl_c_blocked(*, tracker: bool = True) -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _worker_start(parent: int | None = None) -> None:
+def _worker_start(parent: int | None = None, close: tuple[int, ...] = ()) -> None:
     """In a worker: Ctrl-C is torrip's to handle (it stops the pool; nothing is installed).
     The workers, in the same process group, would each print a traceback of their own. And
     a worker ends with the process it was forked from (``parent``; a forkserver's workers
-    with the forkserver, which ends with torrip), or it would wait for work forever."""
+    with the forkserver, which ends with torrip), or it would wait for work forever.
+    ``close``: descriptors it inherited and must not hold."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         die_with_parent(parent=parent)
+    for descriptor in close:
+        with contextlib.suppress(OSError):
+            os.close(descriptor)
 
 
 # -- unpacking -------------------------------------------------------------------------------

@@ -317,9 +317,11 @@ class Server:
             for descriptor in (self.wake_read, self.wake_write, self.news_read, go_write):
                 os.close(descriptor)
             self._close_go()  # an earlier spare's
-            # A command may come first: then its process pays the copies as it goes.
+            # A command may come first: then its process pays the copies as it goes, and
+            # forks its install's workers itself.
             ready, _, _ = select.select([self.listener.fileno(), go_read], [], [])
             if self.listener.fileno() not in ready:
+                _fork_workers_ahead((self.listener.fileno(), self.news_write, go_read))
                 _own_memory()
             os.close(go_read)
             connection, _ = self.listener.accept()
@@ -422,6 +424,18 @@ def _end_with_the_command(connection: socket.socket) -> None:
     descriptor = connection.fileno()
     fcntl.fcntl(descriptor, fcntl.F_SETOWN, os.getpid())
     fcntl.fcntl(descriptor, fcntl.F_SETFL, fcntl.fcntl(descriptor, fcntl.F_GETFL) | os.O_ASYNC)
+
+
+def _fork_workers_ahead(close: tuple[int, ...]) -> None:
+    """An install's unpacking workers, forked now, before this spare makes its memory its
+    own (``torrip.install.unpacked.fork_ahead``): they keep sharing the server's pages, not
+    the command's. ``close``: the server's descriptors, which they must not hold."""
+    from torrip.install.prefetch import fork_workers_ahead
+
+    try:
+        fork_workers_ahead(close)
+    except Exception:  # the command forks them itself
+        traceback.print_exc()
 
 
 def _own_memory() -> None:
