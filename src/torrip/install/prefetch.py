@@ -77,6 +77,8 @@ if TYPE_CHECKING:
 # conflict found later leaves unused costs its download, and such a file as a CUDA build
 # of torch is pinned before it starts.
 LIKELY_MAX_BYTES = 64 * 1024 * 1024
+# Jobs handed to each worker at once (``WorkerFetches``).
+_JOBS_PER_WORKER = 2
 
 __all__ = [
     "LIKELY_MAX_BYTES",
@@ -278,7 +280,10 @@ class WorkerFetches(Closing):
         self.unpacker = unpacker
         self.fetches: dict[tuple[str, str], Future[FetchResult]] = {}
         self._cancelled = _cancelled
-        self._queue = LargestFirst(workers.count, "torrip-fetch-worker")
+        # Two jobs per worker handed over at once: a worker that ends one finds the next
+        # already waiting, instead of idling while its result comes back here and the
+        # next job goes out (0.5-1 ms a job: 10 ms of the web set's 35 wheels, cold).
+        self._queue = LargestFirst(_JOBS_PER_WORKER * workers.count, "torrip-fetch-worker")
 
     def submit(self, request: FileRequest) -> None:
         key = fetch_key(request)
@@ -286,7 +291,8 @@ class WorkerFetches(Closing):
             self.fetches[key] = self._queue.submit(request.size or 0, partial(self._run, request))
 
     def limit(self, jobs: int | None) -> None:
-        """At most ``jobs`` at once from now on (None: one per worker)."""
+        """At most ``jobs`` handed to the workers at once from now on (None: two per
+        worker; one in all keeps the second worker idle)."""
         self._queue.limit(jobs)
 
     def drop_except(self, keep: Collection[tuple[str, str]]) -> None:
