@@ -19,6 +19,11 @@ torrip and uv: fresh venvs, each tool's cache from its first cold run reused. Ve
 are deleted after each set, not between runs, and the file system is synced before every
 timed command, so no run pays for the previous one's writeback or deletion.
 
+Every tool does the same job: the timed torrip command writes no ``--report``, as uv and pip
+write none (jupyterlab's is 0.8 MB of JSON: 3% of a cold web install, 5-8% of a warm one).
+Where torrip's time goes comes from one more torrip install per set, cold and warm, with
+``--report``; its time counts in no figure but the phases.
+
 Every subprocess has a timeout; ``--max-minutes`` stops the run (with what it has) at a
 deadline; nginx is stopped on exit (and dies with this process if it is killed).
 """
@@ -199,13 +204,20 @@ class Paths:
 
 
 def install_command(
-    tool: str, paths: Paths, index: str, venv: Path, reqs: list[str], cache: Path, report: Path
+    tool: str,
+    paths: Paths,
+    index: str,
+    venv: Path,
+    reqs: list[str],
+    cache: Path,
+    report: Path | None = None,
 ) -> tuple[list[str | Path], dict[str, str]]:
-    """The command that installs ``reqs`` into ``venv``, and its extra environment."""
+    """The command that installs ``reqs`` into ``venv``, and its extra environment;
+    ``report``: where torrip writes its ``--report`` (none without)."""
     python = venv / "bin" / "python"
     if tool == "torrip":
         cmd: list[str | Path] = [paths.torrip, "install", "-q", "--index-url", index]
-        cmd += ["--python", python, "--report", report, *reqs]
+        cmd += ["--python", python, *(["--report", report] if report else []), *reqs]
         return cmd, {"TORRIP_CACHE_DIR": str(cache)}
     if tool == "uv":
         cmd = [paths.uv, "pip", "install", "-q", "--index-url", index, "--python", python, *reqs]
@@ -481,6 +493,7 @@ class Run:
     phases: dict[str, float] = field(default_factory=dict)
     error: str = ""
     repetition: int = 0  # the runs of one repetition ran one after another
+    timed: bool = True  # False: a run for torrip's phases (with --report), in no time figure
 
 
 def _settle(paths: list[Path]) -> None:
@@ -503,11 +516,14 @@ def speed(args: argparse.Namespace, paths: Paths, index: str, work: Path) -> int
     if args.warm_start and not c.warm_start_torrip(paths.torrip, c.clean_env("torrip")):
         log("torrip's warm-start server did not start: torrip runs in-process")
 
-    def timed(name: str, tool: str, mode: str, cache: Path, i: int) -> None:
+    def timed(
+        name: str, tool: str, mode: str, cache: Path, i: int, *, phases: bool = False
+    ) -> None:
+        """One run; ``phases``: torrip's, with --report, counted in no time figure."""
         if time.monotonic() > deadline:
             raise Deadline
         venv = work / f"venv-{name}-{tool}-{mode}-{i}"
-        report = work / f"report-{name}-{tool}-{mode}-{i}.json"
+        report = work / f"report-{name}-{tool}-{mode}-{i}.json" if phases else None
         c.make_venv(paths.target_python, venv)
         garbage.append(venv)
         cmd, extra = install_command(tool, paths, index, venv, SETS[name], cache, report)
@@ -516,20 +532,22 @@ def speed(args: argparse.Namespace, paths: Paths, index: str, work: Path) -> int
         load, pressure = os.getloadavg()[0], _pressure()
         res = c.run(cmd, c.clean_env(tool, {**extra, **warm}), args.timeout)
         run = Run(name, tool, mode, res.seconds, res.ok, len(dist_infos(venv)), load, pressure)
-        run.repetition = i
-        if res.ok and tool == "torrip":
+        run.repetition, run.timed = i, not phases
+        if res.ok and report is not None:
             data = json.loads(report.read_text(encoding="utf-8"))
             run.phases = dict(data["torrip"].get("seconds", {}))
         if not res.ok:
             run.error = f"rc={res.returncode}: {(res.stderr.strip().splitlines() or ['?'])[-1]}"
         runs.append(run)
         note = f"  FAILED {run.error}" if run.error else ""
+        count = "phases" if phases else f"{i + 1}/{args.runs}"
         log(
-            f"  {name:<10} {mode} {i + 1}/{args.runs} {tool:<6} {res.seconds:6.2f} s "
+            f"  {name:<10} {mode} {count:<6} {tool:<6} {res.seconds:6.2f} s "
             f"{run.packages:3d} pkgs load {load:4.2f} psi cpu {pressure.get('cpu', -1):4.1f} "
             f"io {pressure.get('io', -1):4.1f}{note}"
         )
-        report.unlink(missing_ok=True)
+        if report is not None:
+            report.unlink(missing_ok=True)
 
     try:
         for name in args.sets:
@@ -543,11 +561,16 @@ def speed(args: argparse.Namespace, paths: Paths, index: str, work: Path) -> int
                         garbage.append(cache)
                     else:
                         kept[tool] = cache
+            cache = work / f"cache-{name}-torrip-cold-phases"
+            garbage.append(cache)
+            timed(name, "torrip", "cold", cache, args.runs, phases=True)
             for i in range(args.runs):
                 k = i % 2
                 for tool in ("torrip", "uv")[k:] + ("torrip", "uv")[:k]:
                     if tool in kept:
                         timed(name, tool, "warm", kept[tool], i)
+            if "torrip" in kept:
+                timed(name, "torrip", "warm", kept["torrip"], args.runs, phases=True)
             garbage.extend(kept.values())
             _settle(garbage)
     except Deadline:
@@ -617,7 +640,9 @@ def summarize(runs: list[Run], sets: list[str]) -> dict[str, dict[str, object]]:
         entry: dict[str, object] = {}
         for tool in TOOLS:
             for mode in ("cold", "warm"):
-                mine = [r for r in runs if (r.set, r.tool, r.mode) == (name, tool, mode)]
+                mine = [
+                    r for r in runs if (r.set, r.tool, r.mode, r.timed) == (name, tool, mode, True)
+                ]
                 ok = [r for r in mine if r.ok]
                 if not mine:
                     continue
@@ -625,13 +650,18 @@ def summarize(runs: list[Run], sets: list[str]) -> dict[str, dict[str, object]]:
                 row["packages"] = sorted({r.packages for r in ok})
                 if ok:
                     row.update(_stats([r.seconds for r in ok]))
-                if tool == "torrip" and ok:
+                reported = [
+                    r
+                    for r in runs
+                    if (r.set, r.tool, r.mode, r.ok) == (name, tool, mode, True) and r.phases
+                ]
+                if reported:
                     phases: dict[str, float] = {}
                     for key in ("inspect", "resolve", "fetch", "unpack", "install"):
-                        values = [r.phases[key] for r in ok if key in r.phases]
+                        values = [r.phases[key] for r in reported if key in r.phases]
                         if values:
                             phases[key] = statistics.median(values)
-                    rest = [r.seconds - sum(r.phases.values()) for r in ok]
+                    rest = [r.seconds - sum(r.phases.values()) for r in reported]
                     phases["other"] = statistics.median(rest)
                     row["phases"] = phases
                 entry[f"{tool} {mode}"] = row
@@ -678,7 +708,7 @@ def print_summary(summary: dict[str, dict[str, object]]) -> None:
                 for k, v in plain.items()
             )
         )
-    log("\ntorrip phases (median s): inspect resolve fetch unpack install other")
+    log("\ntorrip phases (s; a run with --report): inspect resolve fetch unpack install other")
     for name, entry in summary.items():
         for key in ("torrip cold", "torrip warm"):
             row = entry.get(key)
