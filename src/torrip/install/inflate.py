@@ -9,6 +9,8 @@ inflating is most of the CPU a cold install spends. Both release the GIL while t
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
+from functools import partial
 from types import ModuleType
 from typing import Protocol, cast
 
@@ -39,6 +41,6 @@ except ImportError:  # no isal wheel for this platform: zlib does the same, slow
     INFLATE_ERRORS = (zlib.error,)
 
 
-def raw_inflater() -> Inflater:
-    """A decompressor for raw deflate data (no zlib header), as zip members hold."""
-    return cast(Inflater, _implementation.decompressobj(-zlib.MAX_WBITS))
+# A decompressor for raw deflate data (no zlib header), as zip members hold: made for every
+# member unpacked, with no Python-level call around it.
+raw_inflater = cast(Callable[[], Inflater], partial(_implementation.decompressobj, -zlib.MAX_WBITS))

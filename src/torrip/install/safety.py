@@ -41,13 +41,15 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from operator import attrgetter
 from pathlib import Path
-from typing import BinaryIO, NamedTuple, NoReturn
+from typing import IO, BinaryIO, NamedTuple, NoReturn
 
 from installer.utils import SCHEME_NAMES, parse_entrypoints, parse_wheel_filename
 from packaging.utils import canonicalize_name
 
 from torrip.errors import UnsafeWheelError
+from torrip.install.centraldir import ZipEntry, read_entries
 from torrip.install.inflate import INFLATE_ERRORS, raw_inflater
 from torrip.metadata import header_items
 
@@ -165,7 +167,7 @@ class CheckedWheel(NamedTuple):
     """
 
     layout: WheelLayout
-    archive: zipfile.ZipFile
+    archive: _Archive
     path: Path
     source: _WheelBytes
     data_offsets: Mapping[str, int]
@@ -177,26 +179,7 @@ class CheckedWheel(NamedTuple):
         One ``pread`` and one inflate: zipfile's reader costs more than the inflating
         for the small files most wheels hold. Memory is bounded by the member's size.
         """
-        info = self.archive.NameToInfo[member]
-        try:
-            if not self.source.direct or info.compress_type not in _SIMPLE_METHODS:
-                with self.archive.open(info) as stream:
-                    data = stream.read(info.file_size + 1)
-            else:
-                compressed = self.source.at(self.data_offsets[member], info.compress_size)
-                if info.compress_type == zipfile.ZIP_STORED:
-                    data = bytes(compressed)
-                else:
-                    data = raw_inflater().decompress(compressed, info.file_size + 1)
-        except _READ_ERRORS as error:
-            raise UnsafeWheelError(self.path, member, f"corrupt zip member: {error}") from None
-        if len(data) != info.file_size:
-            raise UnsafeWheelError(
-                self.path,
-                member,
-                f"corrupt zip member: {len(data)} bytes inflated, the zip says {info.file_size}",
-            )
-        return data
+        return _read_member(self.archive, self.data_offsets, self.path, member)
 
     def stream(self, member: str) -> Iterator[bytes]:
         """The member's bytes in chunks of at most 1 MiB, for members too large to hold.
@@ -204,7 +187,7 @@ class CheckedWheel(NamedTuple):
         UnsafeWheelError if the member is corrupt or inflates to more than the zip says;
         the caller checks the total size and hash (RECORD).
         """
-        info = self.archive.NameToInfo[member]
+        info = self.archive.by_name[member]
         size = 0
         try:
             for chunk in self._chunks(info):
@@ -215,7 +198,7 @@ class CheckedWheel(NamedTuple):
         except _READ_ERRORS as error:
             raise UnsafeWheelError(self.path, member, f"corrupt zip member: {error}") from None
 
-    def _chunks(self, info: zipfile.ZipInfo) -> Iterator[bytes]:
+    def _chunks(self, info: ZipEntry) -> Iterator[bytes]:
         if not self.source.direct or info.compress_type not in _SIMPLE_METHODS:
             with self.archive.open(info) as stream:
                 while chunk := stream.read(_CHUNK):
@@ -240,6 +223,33 @@ class CheckedWheel(NamedTuple):
             if not (out := inflater.decompress(b"", _CHUNK)):
                 break
             yield out
+
+
+def _read_member(
+    archive: _Archive, data_offsets: Mapping[str, int], path: Path, member: str
+) -> bytes:
+    """``member``'s bytes, inflated from where its checked local header says they start
+    (``data_offsets``); through zipfile for other methods than stored and deflated."""
+    info = archive.by_name[member]
+    try:
+        if not archive.source.direct or info.compress_type not in _SIMPLE_METHODS:
+            with archive.open(info) as stream:
+                data = stream.read(info.file_size + 1)
+        else:
+            compressed = archive.source.at(data_offsets[member], info.compress_size)
+            if info.compress_type == zipfile.ZIP_STORED:
+                data = bytes(compressed)
+            else:
+                data = raw_inflater().decompress(compressed, info.file_size + 1)
+    except _READ_ERRORS as error:
+        raise UnsafeWheelError(path, member, f"corrupt zip member: {error}") from None
+    if len(data) != info.file_size:
+        raise UnsafeWheelError(
+            path,
+            member,
+            f"corrupt zip member: {len(data)} bytes inflated, the zip says {info.file_size}",
+        )
+    return data
 
 
 @dataclass(frozen=True)
@@ -319,7 +329,7 @@ def open_checked_wheel(path: Path) -> Iterator[CheckedWheel]:
         try:
             raw = stack.enter_context(path.open("rb"))
             source = _WheelBytes(raw)
-            archive = stack.enter_context(zipfile.ZipFile(source.file))
+            archive = stack.enter_context(_Archive(source))
             verifier = _Verifier(path, archive, source)
             layout = verifier.run()
         except UnsafeWheelError:
@@ -339,7 +349,8 @@ class _WheelBytes:
         self._fileno = raw.fileno()
         self._view: memoryview | None = None
         self.file: BinaryIO = raw
-        if os.fstat(self._fileno).st_size <= _IN_MEMORY_LIMIT:
+        self.size = os.fstat(self._fileno).st_size
+        if self.size <= _IN_MEMORY_LIMIT:
             data = raw.read()
             self._view = memoryview(data)
             self.file = io.BytesIO(data)  # shares the bytes: zipfile reads them from here
@@ -354,6 +365,35 @@ class _WheelBytes:
             return data
         self.file.seek(offset)
         return self.file.read(size)
+
+
+class _Archive(contextlib.AbstractContextManager["_Archive"]):
+    """A wheel's members, as its central directory lists them (``centraldir``; zipfile's
+    ``ZipInfo`` where that leaves the zip to zipfile), and zipfile's reader, made at the
+    first member that needs it (bzip2, lzma; no pread)."""
+
+    def __init__(self, source: _WheelBytes) -> None:
+        self.source = source
+        self._zip: zipfile.ZipFile | None = None
+        entries: list[ZipEntry] | None = None
+        if source.direct:
+            found = read_entries(source.at, source.size)
+            entries = None if found is None else list(found)
+        if entries is None:
+            self._zip = zipfile.ZipFile(source.file)
+            entries = list(self._zip.infolist())
+        self.entries = entries
+        # As zipfile's NameToInfo: the last of two alike (which the checks refuse).
+        self.by_name = {entry.filename: entry for entry in entries}
+
+    def open(self, entry: ZipEntry) -> IO[bytes]:
+        if self._zip is None:
+            self._zip = zipfile.ZipFile(self.source.file)
+        return self._zip.open(entry.filename)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._zip is not None:
+            self._zip.close()
 
 
 def place_wheel(
@@ -409,7 +449,7 @@ def member_scheme(member: str, data_dir: str, root_scheme: str) -> tuple[str, st
 
 
 class _Verifier:
-    def __init__(self, path: Path, archive: zipfile.ZipFile, source: _WheelBytes) -> None:
+    def __init__(self, path: Path, archive: _Archive, source: _WheelBytes) -> None:
         self.path = path
         self.archive = archive
         self.source = source
@@ -419,7 +459,7 @@ class _Verifier:
         return UnsafeWheelError(self.path, entry, reason)
 
     def run(self) -> WheelLayout:
-        infos = self.archive.infolist()
+        infos = self.archive.entries
         self.check_zip_structure(infos)
         self.check_names([info.filename for info in infos])
         try:
@@ -464,15 +504,14 @@ class _Verifier:
 
     # -- the zip itself ----------------------------------------------------
 
-    def check_zip_structure(self, infos: list[zipfile.ZipInfo]) -> None:
-        duplicates = [
-            name for name, count in Counter(i.filename for i in infos).items() if count > 1
-        ]
-        if duplicates:
-            raise self.refuse(duplicates[0], "the zip holds two members with the same name")
+    def check_zip_structure(self, infos: list[ZipEntry]) -> None:
+        if len(self.archive.by_name) != len(infos):  # two members of the same name
+            counts = Counter(info.filename for info in infos)
+            duplicate = next(name for name, count in counts.items() if count > 1)
+            raise self.refuse(duplicate, "the zip holds two members with the same name")
         end_of_previous = 0
         previous = None
-        for info in sorted(infos, key=lambda i: i.header_offset):
+        for info in sorted(infos, key=attrgetter("header_offset")):
             if info.header_offset < end_of_previous:
                 raise self.refuse(info.filename, f"zip member overlaps {previous!r}")
             name = info.orig_filename
@@ -532,7 +571,7 @@ class _Verifier:
 
     # -- .dist-info --------------------------------------------------------
 
-    def find_dist_info(self, infos: list[zipfile.ZipInfo], distribution: str) -> str:
+    def find_dist_info(self, infos: list[ZipEntry], distribution: str) -> str:
         tops = {info.filename.split("/", 1)[0] for info in infos}
         found = sorted(top for top in tops if top.endswith(".dist-info"))
         if len(found) != 1:
@@ -543,10 +582,10 @@ class _Verifier:
         return dist_info
 
     def read_member(self, member: str) -> bytes:
-        try:
-            return self.archive.read(member)
-        except KeyError:
-            raise self.refuse(member, "missing from the wheel") from None
+        """A member read as it is unpacked (after ``check_zip_structure``)."""
+        if member not in self.archive.by_name:
+            raise self.refuse(member, "missing from the wheel")
+        return _read_member(self.archive, self.data_offsets, self.path, member)
 
     def read_wheel_file(self, dist_info: str) -> str:
         headers = self.read_headers(f"{dist_info}/WHEEL")
@@ -585,7 +624,7 @@ class _Verifier:
         return records
 
     def check_against_record(
-        self, info: zipfile.ZipInfo, dist_info: str, records: Mapping[str, tuple[str, str, str]]
+        self, info: ZipEntry, dist_info: str, records: Mapping[str, tuple[str, str, str]]
     ) -> ExpectedFile | None:
         """Check ``info``'s RECORD row (listed, hash algorithm, size); what the write must find.
 
@@ -615,7 +654,7 @@ class _Verifier:
             )
         return ExpectedFile(digest, info.file_size, member)
 
-    def hash_member(self, info: zipfile.ZipInfo, algorithm: str) -> tuple[str, int]:
+    def hash_member(self, info: ZipEntry, algorithm: str) -> tuple[str, int]:
         """(urlsafe-base64 digest without padding, size) of the member's uncompressed bytes."""
         hasher = hashlib.new(algorithm)
         size = 0
@@ -632,7 +671,7 @@ class _Verifier:
 
     def scripts(self, dist_info: str) -> list[EntryPointScript]:
         member = f"{dist_info}/entry_points.txt"
-        if member not in self.archive.NameToInfo:
+        if member not in self.archive.by_name:
             return []
         text = self.read_member(member).decode("utf-8", "replace")
         try:

@@ -24,7 +24,6 @@ Usage::
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import heapq
@@ -35,6 +34,7 @@ import signal
 import sys
 import tempfile
 import threading
+from binascii import b2a_base64
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -85,6 +85,7 @@ _FORMAT = 1
 # Members up to this size are inflated in one read; larger ones are streamed.
 _WHOLE_READ_LIMIT = 8 << 20
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows would translate newlines without it
+_URLSAFE = bytes.maketrans(b"+/", b"-_")  # base64's alphabet to the urlsafe one
 # Wheels to unpack, in bytes, from which worker processes pay off: started afresh
 # (``worth_processes``), and forked (``forked_workers``).
 PROCESSES_MIN_BYTES = 16 << 20
@@ -648,7 +649,7 @@ def _unpack_into(wheel: Path, tree: Path) -> tuple[WheelLayout, list[int]]:
         for file in checked.layout.files:
             # Members are relative, '/'-separated, with no empty, '.' or '..' part (checked).
             target = root + file.member if os.sep == "/" else os.path.join(root, file.member)
-            parent = os.path.dirname(target)
+            parent = target.rpartition(os.sep)[0]
             if parent not in made:
                 _make_dirs(parent)
                 made.add(parent)
@@ -734,7 +735,9 @@ def _make_dirs(path: str) -> None:
 
 
 def _urlsafe(digest: Any) -> str:
-    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode("ascii")
+    """RECORD's form of a digest: urlsafe base64 without padding (all in C calls: this
+    runs for every file unpacked)."""
+    return b2a_base64(digest.digest(), newline=False).translate(_URLSAFE).rstrip(b"=").decode()
 
 
 # -- the manifest ----------------------------------------------------------------------------
