@@ -3,7 +3,7 @@
 The lock of ``jupyterlab`` is written once by ``torrip lock`` against the local nginx mirror
 of bench/install.py (same tree, same server block), then installed into fresh venvs by:
 
-- torrip: ``torrip install -q --no-p2p -r pylock.toml --python V --report R``
+- torrip: ``torrip install -q --no-p2p -r pylock.toml --python V``
 - uv:     ``uv pip install -q --index-url URL --python V -r pylock.toml``
 - pip:    ``pip --python V install -q --no-compile --index-url URL -r pylock.toml``
 
@@ -13,7 +13,9 @@ Nothing is deleted until the end, and the file system is synced before each comm
 WARM: fresh venvs again, each tool with the cache of its first cold run. No tool compiles
 bytecode. Every run's venv must hold exactly the lock's packages (name==version), or the run
 counts as failed. torrip runs with ``--no-p2p``: there are no peers here, and this measures
-the lock install itself over HTTP, as uv and pip do it.
+the lock install itself over HTTP, as uv and pip do it. As in bench/install.py, the timed
+torrip command writes no ``--report`` (uv and pip write none); one more torrip install,
+cold and warm, with ``--report``, gives where its time goes.
 
 Run it inside a private network namespace, so nothing can leave loopback::
 
@@ -63,6 +65,7 @@ class Run:
     load: float
     phases: dict[str, float] = field(default_factory=dict)
     error: str = ""
+    timed: bool = True  # False: a run for torrip's phases (with --report), in no time figure
 
 
 def log(text: str) -> None:
@@ -96,12 +99,13 @@ def install_command(
     lockfile: Path,
     venv: Path,
     cache: Path,
-    report: Path,
+    report: Path | None = None,
 ) -> tuple[list[str | Path], dict[str, str]]:
     python = venv / "bin" / "python"
     if tool == "torrip":
         cmd: list[str | Path] = [paths.torrip, "install", "-q", "--no-p2p", "-r", lockfile]
-        return [*cmd, "--python", python, "--report", report], {"TORRIP_CACHE_DIR": str(cache)}
+        cmd += ["--python", python, *(["--report", report] if report else [])]
+        return cmd, {"TORRIP_CACHE_DIR": str(cache)}
     if tool == "uv":
         cmd = [paths.uv, "pip", "install", "-q", "--index-url", index, "--python", python]
         return [*cmd, "-r", lockfile], {"UV_CACHE_DIR": str(cache)}
@@ -122,11 +126,12 @@ def speed(args: argparse.Namespace, paths: mirror.Paths, index: str, work: Path)
     # installs on this disk (mounted with discard) up to three times slower.
     garbage: list[Path] = []
 
-    def timed(tool: str, mode: str, cache: Path, i: int) -> None:
+    def timed(tool: str, mode: str, cache: Path, i: int, *, phases: bool = False) -> None:
+        """One run; ``phases``: torrip's, with --report, counted in no time figure."""
         if time.monotonic() > deadline:
             raise Deadline
         venv = work / f"venv-{tool}-{mode}-{i}"
-        report = work / f"report-{tool}-{mode}-{i}.json"
+        report = work / f"report-{tool}-{mode}-{i}.json" if phases else None
         c.make_venv(paths.target_python, venv)
         garbage.append(venv)
         cmd, extra = install_command(tool, paths, index, lockfile, venv, cache, report)
@@ -135,20 +140,23 @@ def speed(args: argparse.Namespace, paths: mirror.Paths, index: str, work: Path)
         res = c.run(cmd, c.clean_env(tool, {**extra, **warm}), args.timeout)
         installed = mirror.installed_dists(venv)
         run = Run(tool, mode, res.seconds, res.ok and installed == pins, len(installed), load)
+        run.timed = not phases
         if not res.ok:
             run.error = f"rc={res.returncode}: {(res.stderr.strip().splitlines() or ['?'])[-1]}"
         elif installed != pins:
             run.error = f"installed {len(installed)} packages, not the lock's {len(pins)}"
-        if res.ok and tool == "torrip":
+        if res.ok and report is not None:
             data = json.loads(report.read_text(encoding="utf-8"))
             run.phases = dict(data["torrip"].get("seconds", {}))
         runs.append(run)
         note = f"  FAILED {run.error}" if run.error else ""
+        count = "phases" if phases else f"{i + 1}/{args.runs}"
         log(
-            f"  {mode} {i + 1}/{args.runs} {tool:<6} {res.seconds:6.2f} s "
+            f"  {mode} {count:<6} {tool:<6} {res.seconds:6.2f} s "
             f"{run.packages:3d} pkgs load {load:4.2f}{note}"
         )
-        report.unlink(missing_ok=True)
+        if report is not None:
+            report.unlink(missing_ok=True)
 
     kept: dict[str, Path] = {}  # each tool's cache of its first cold run
     try:
@@ -161,10 +169,13 @@ def speed(args: argparse.Namespace, paths: mirror.Paths, index: str, work: Path)
                     garbage.append(cache)
                 else:
                     kept[tool] = cache
+        garbage.append(work / "cache-torrip-cold-phases")
+        timed("torrip", "cold", garbage[-1], args.runs, phases=True)
         for i in range(args.runs):
             k = i % len(TOOLS)
             for tool in TOOLS[k:] + TOOLS[:k]:
                 timed(tool, "warm", kept[tool], i)
+        timed("torrip", "warm", kept["torrip"], args.runs, phases=True)
     except Deadline:
         log(f"stopped: --max-minutes {args.max_minutes} reached")
     finally:
@@ -195,7 +206,7 @@ def summarize(runs: list[Run]) -> dict[str, object]:
     medians: dict[str, float] = {}
     for tool in TOOLS:
         for mode in ("cold", "warm"):
-            mine = [r for r in runs if (r.tool, r.mode) == (tool, mode)]
+            mine = [r for r in runs if (r.tool, r.mode, r.timed) == (tool, mode, True)]
             ok = [r.seconds for r in mine if r.ok]
             row: dict[str, object] = {"ok": len(ok), "runs": len(mine)}
             if ok:
@@ -204,7 +215,11 @@ def summarize(runs: list[Run]) -> dict[str, object]:
             if tool == "torrip":
                 phases = {}
                 for key in ("inspect", "resolve", "fetch", "install"):
-                    values = [r.phases[key] for r in mine if r.ok and key in r.phases]
+                    values = [
+                        r.phases[key]
+                        for r in runs
+                        if (r.tool, r.mode, r.ok) == (tool, mode, True) and key in r.phases
+                    ]
                     if values:
                         phases[key] = statistics.median(values)
                 row["phases"] = phases
@@ -237,7 +252,10 @@ def print_summary(summary: dict[str, object]) -> None:
         if isinstance(row, dict) and row.get("phases"):
             phases = row["phases"]
             assert isinstance(phases, dict)
-            log(f"{key} phases (median s): " + " ".join(f"{k} {v:.2f}" for k, v in phases.items()))
+            log(
+                f"{key} phases (s; a run with --report): "
+                + " ".join(f"{k} {v:.2f}" for k, v in phases.items())
+            )
 
 
 def _terminate(signum: int, frame: object) -> None:
