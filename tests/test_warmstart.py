@@ -204,32 +204,13 @@ def test_an_install_in_a_fork_is_the_install_in_a_process(
             "--report",
             f"report{mode}.json",
         ]
-        # umask 077: what the install writes is the user's alone, as in a process of its own.
-        result = subprocess.run(
-            ["sh", "-c", 'umask 077 && exec "$@"', "sh", sys.executable, "-m", "torrip", *command],
-            capture_output=True,
-            text=True,
-            env={**warm.env, "TORRIP_CACHE_DIR": str(tmp_path / f"cache{mode}")},
-            cwd=project,
-            timeout=120,
-        )
-        assert result.returncode == 0, result.stderr
-        site = next((venv / "lib").glob("python*/site-packages"))
-        trees[mode] = {
-            str(path.relative_to(venv)): stat.S_IMODE(path.stat().st_mode)
-            for path in site.rglob("*")
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pth"
-        }
-        script = venv / "bin" / "app"
-        assert script.read_text().startswith(f"#!{venv}/bin/python")
         # Files written whole and renamed into place (pages, records, the report) too:
         # their mode comes from the command's umask, not the server's.
-        cache = tmp_path / f"cache{mode}"
-        caches[mode] = {
-            str(path.relative_to(cache)): stat.S_IMODE(path.stat().st_mode)
-            for path in cache.rglob("*")
-            if path.is_file()
-        }
+        trees[mode], caches[mode] = _install_in_umask_077(
+            warm, command, venv, tmp_path / f"cache{mode}", cwd=project
+        )
+        script = venv / "bin" / "app"
+        assert script.read_text().startswith(f"#!{venv}/bin/python")
         reports[mode] = stat.S_IMODE((project / f"report{mode}.json").stat().st_mode)
     assert caches["--warm-start"] == caches["--no-warm-start"]
     assert reports["--warm-start"] == reports["--no-warm-start"] == 0o600
@@ -237,6 +218,35 @@ def test_an_install_in_a_fork_is_the_install_in_a_process(
     assert any(name.endswith("app-1.0.dist-info/INSTALLER") for name in trees["--warm-start"])
     assert all(mode & 0o077 == 0 for mode in trees["--warm-start"].values())
     assert len(warm.served()) == 1 and " -r requirements.txt" in warm.served()[0]
+
+
+def _install_in_umask_077(
+    warm: Warm, command: list[str], venv: Path, cache: Path, *, cwd: Path | None = None
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Run ``torrip`` with ``command`` under umask 077 (what it writes is the user's alone,
+    as in a process of its own) and the cache ``cache``: the mode of each file it wrote in
+    the venv's site-packages, and in the cache."""
+    result = subprocess.run(
+        ["sh", "-c", 'umask 077 && exec "$@"', "sh", sys.executable, "-m", "torrip", *command],
+        capture_output=True,
+        text=True,
+        env={**warm.env, "TORRIP_CACHE_DIR": str(cache)},
+        cwd=cwd,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    site = next((venv / "lib").glob("python*/site-packages"))
+    tree = {
+        str(path.relative_to(venv)): stat.S_IMODE(path.stat().st_mode)
+        for path in site.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pth"
+    }
+    cached = {
+        str(path.relative_to(cache)): stat.S_IMODE(path.stat().st_mode)
+        for path in cache.rglob("*")
+        if path.is_file()
+    }
+    return tree, cached
 
 
 def _children(pid: int) -> list[int]:
@@ -283,27 +293,10 @@ def test_workers_forked_ahead_unpack_as_the_command_s_own_would(
     trees, caches = {}, {}
     for mode in ("--warm-start", "--no-warm-start"):
         venv = make_venv()
-        cache = tmp_path / f"cache{mode}"
         command = ["install", mode, "-q", "--index-url", index.url, "--python", str(venv), "big"]
-        result = subprocess.run(
-            ["sh", "-c", 'umask 077 && exec "$@"', "sh", sys.executable, "-m", "torrip", *command],
-            capture_output=True,
-            text=True,
-            env={**warm.env, "TORRIP_CACHE_DIR": str(cache)},
-            timeout=120,
+        trees[mode], caches[mode] = _install_in_umask_077(
+            warm, command, venv, tmp_path / f"cache{mode}"
         )
-        assert result.returncode == 0, result.stderr
-        site = next((venv / "lib").glob("python*/site-packages"))
-        trees[mode] = {
-            str(path.relative_to(venv)): stat.S_IMODE(path.stat().st_mode)
-            for path in site.rglob("*")
-            if path.is_file() and path.suffix != ".pth"
-        }
-        caches[mode] = {
-            str(path.relative_to(cache)): stat.S_IMODE(path.stat().st_mode)
-            for path in cache.rglob("*")
-            if path.is_file()
-        }
     assert any(name.endswith("big/data.bin") for name in trees["--warm-start"])
     assert trees["--warm-start"] == trees["--no-warm-start"]
     assert caches["--warm-start"] == caches["--no-warm-start"]
