@@ -38,7 +38,7 @@ import stat
 import struct
 import zipfile
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from operator import attrgetter
@@ -375,13 +375,12 @@ class _Archive(contextlib.AbstractContextManager["_Archive"]):
     def __init__(self, source: _WheelBytes) -> None:
         self.source = source
         self._zip: zipfile.ZipFile | None = None
-        entries: list[ZipEntry] | None = None
+        entries: Sequence[ZipEntry] | None = None
         if source.direct:
-            found = read_entries(source.at, source.size)
-            entries = None if found is None else list(found)
+            entries = read_entries(source.at, source.size)
         if entries is None:
             self._zip = zipfile.ZipFile(source.file)
-            entries = list(self._zip.infolist())
+            entries = self._zip.infolist()
         self.entries = entries
         # As zipfile's NameToInfo: the last of two alike (which the checks refuse).
         self.by_name = {entry.filename: entry for entry in entries}
@@ -504,7 +503,7 @@ class _Verifier:
 
     # -- the zip itself ----------------------------------------------------
 
-    def check_zip_structure(self, infos: list[ZipEntry]) -> None:
+    def check_zip_structure(self, infos: Sequence[ZipEntry]) -> None:
         if len(self.archive.by_name) != len(infos):  # two members of the same name
             counts = Counter(info.filename for info in infos)
             duplicate = next(name for name, count in counts.items() if count > 1)
@@ -571,7 +570,7 @@ class _Verifier:
 
     # -- .dist-info --------------------------------------------------------
 
-    def find_dist_info(self, infos: list[ZipEntry], distribution: str) -> str:
+    def find_dist_info(self, infos: Sequence[ZipEntry], distribution: str) -> str:
         tops = {info.filename.split("/", 1)[0] for info in infos}
         found = sorted(top for top in tops if top.endswith(".dist-info"))
         if len(found) != 1:
